@@ -1,0 +1,44 @@
+"""The single ``promptsales`` command; each component contributes one sub-command group.
+
+A group is registered here only once its component does real work, so ``--help`` never
+advertises a command that is a placeholder.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from promptsales import __version__
+from promptsales.config import ConfigError
+
+app = typer.Typer(
+    name="promptsales",
+    help="PromptSales platform: PKI, ETL, MCP server, operator and deployment tooling.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the installed version."""
+    typer.echo(__version__)
+
+
+# --- component command groups (one line each) ---
+# --- end component command groups ---
+
+
+def main() -> None:
+    """Console entry point: configuration errors end the process with exit code 2."""
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

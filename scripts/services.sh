@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Make sure the machine's PostgreSQL and Redis answer; start them if they do not.
+# The MongoDB wire-protocol server (SecantusDB) is started by whoever needs it
+# (the test harness, `promptsales up`), not here.
+set -euo pipefail
+
+wait_for() {  # name, probe command...
+    local name="$1"; shift
+    for _ in $(seq 1 60); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.5
+    done
+    echo "error: $name did not come up; see the hint above" >&2
+    return 1
+}
+
+pg_ready() { pg_isready -h 127.0.0.1 -p 5432 -q; }
+redis_ready() { redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG; }
+
+if ! pg_ready; then
+    echo "PostgreSQL is not answering on 127.0.0.1:5432; starting it" >&2
+    if command -v pg_ctlcluster >/dev/null; then
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    else
+        echo "error: PostgreSQL 15+ is missing: apt-get install postgresql" >&2; exit 1
+    fi
+    wait_for PostgreSQL pg_ready
+fi
+
+if ! redis_ready; then
+    echo "Redis is not answering on 127.0.0.1:6379; starting it" >&2
+    if command -v redis-server >/dev/null; then
+        mkdir -p /var/lib/redis /var/log/redis
+        redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+            --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    else
+        echo "error: Redis is missing: apt-get install redis-server" >&2; exit 1
+    fi
+    wait_for Redis redis_ready
+fi
+echo "services: PostgreSQL 127.0.0.1:5432 and Redis 127.0.0.1:6379 are up" >&2
