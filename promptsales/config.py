@@ -46,3 +46,19 @@ def load_settings(settings_cls: type[SettingsT], **overrides: Any) -> SettingsT:
             f"{_env_name(settings_cls, tuple(err['loc']))}: {err['msg']}" for err in exc.errors()
         ]
         raise ConfigError(settings_cls.__name__, problems) from None
+
+
+SECRETS_DIR_ENV = "PROMPTSALES_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = "/var/run/secrets/promptsales"
+
+
+def secrets_dir() -> str | None:
+    """Directory of mounted Secret files (one file per setting, named like its env var).
+
+    Kubernetes mounts credentials here so they never sit in environment variables; the
+    directory is optional, so local runs and tests fall back to the environment.
+    """
+    import os
+
+    path = os.environ.get(SECRETS_DIR_ENV, DEFAULT_SECRETS_DIR)
+    return path if os.path.isdir(path) else None
