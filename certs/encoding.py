@@ -141,7 +141,8 @@ def tls_secret_data(
     }
 
 
-def _decode_value(key: str, value: str | bytes) -> bytes:
+def decode_secret_value(key: str, value: str | bytes) -> bytes:
+    """PEM bytes from a ``stringData`` (PEM) or ``data`` (base64) value."""
     raw = _as_bytes(value)
     if raw.lstrip().startswith(b"-----BEGIN"):
         return raw
@@ -160,15 +161,17 @@ def load_tls_secret(data: Mapping[str, str | bytes], *, password: bytes | None =
     for required in (TLS_CRT, TLS_KEY):
         if required not in data:
             raise MalformedInputError(f"{required}: missing from the Secret data")
-    certs = load_certificates(_decode_value(TLS_CRT, data[TLS_CRT]), field=TLS_CRT)
-    key = load_private_key(_decode_value(TLS_KEY, data[TLS_KEY]), password=password, field=TLS_KEY)
+    certs = load_certificates(decode_secret_value(TLS_CRT, data[TLS_CRT]), field=TLS_CRT)
+    key = load_private_key(
+        decode_secret_value(TLS_KEY, data[TLS_KEY]), password=password, field=TLS_KEY
+    )
     if not public_keys_match(certs[0], key):
         raise KeyMismatchError(
             f"{TLS_KEY}: private key does not match the first certificate in {TLS_CRT}"
         )
     bundle: tuple[x509.Certificate, ...] = ()
     if data.get(CA_CRT):
-        bundle = tuple(load_certificates(_decode_value(CA_CRT, data[CA_CRT]), field=CA_CRT))
+        bundle = tuple(load_certificates(decode_secret_value(CA_CRT, data[CA_CRT]), field=CA_CRT))
     return TLSSecret(certs[0], key, tuple(certs[1:]), bundle)
 
 

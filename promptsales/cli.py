@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from certs import cli as certs_cli
 from promptsales import __version__
 from promptsales.config import ConfigError
 
@@ -28,6 +29,7 @@ def version() -> None:
 
 
 # --- component command groups (one line each) ---
+app.add_typer(certs_cli.app, name="certs")
 # --- end component command groups ---
 
 
