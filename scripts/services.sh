@@ -39,3 +39,17 @@ if ! redis_ready; then
     wait_for Redis redis_ready
 fi
 echo "services: PostgreSQL 127.0.0.1:5432 and Redis 127.0.0.1:6379 are up" >&2
+
+# MariaDB: only the dirty-read simulation needs it (PostgreSQL cannot show that anomaly).
+mariadb_ready() { mariadb-admin -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1; }
+
+if ! mariadb_ready; then
+    echo "MariaDB is not answering on 127.0.0.1:3306; starting it" >&2
+    if [ -x /usr/sbin/mariadbd ]; then
+        start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    else
+        echo "error: MariaDB is missing: apt-get install mariadb-server" >&2; exit 1
+    fi
+    wait_for MariaDB mariadb_ready
+fi
+echo "services: MariaDB 127.0.0.1:3306 is up" >&2

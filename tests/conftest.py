@@ -126,3 +126,8 @@ def mongo_db(mongo_uri: str) -> Iterator[pymongo.database.Database[dict[str, obj
     finally:
         client.drop_database(name)
         client.close()
+
+
+# --- MariaDB (the dirty-read simulation: PostgreSQL cannot show that anomaly) ---------
+
+from tests.support.mariadb import mariadb_url  # noqa: E402, F401  (registers the fixture)
