@@ -106,7 +106,9 @@ def _program(rule: str) -> Any:
     return env.program(env.compile(rule))
 
 
-def cel_violations(schema: Schema, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Violation]:
+def cel_violations(
+    schema: Schema, obj: dict[str, Any], old: dict[str, Any] | None
+) -> list[Violation]:
     violations = []
     for path, rule, value, old_value in _walk_rules(schema, obj, old, ""):
         expr = rule["rule"]

@@ -1,0 +1,90 @@
+"""How many MCP-server and cache replicas the active campaigns need: one pure formula.
+
+The formula (documented in operator/README.md, tested in tests/unit/operator):
+
+    demand(c)      = max(c.requestsPerSecond, c.peakRequestsPerSecond / 2)   if c is active, else 0
+    total          = sum of demand(c) over all campaigns
+    load           = total * (1 + headroom)
+    mcp replicas   = clamp(ceil(load / mcp_rps_per_replica),   mcp_min,   mcp_max)
+    cache replicas = clamp(ceil(load / cache_rps_per_replica), cache_min, cache_max)
+
+Half the peak is planned for because the MCP server answers repeated questions from the
+Redis cache, so short bursts cost less than steady load; the headroom keeps one replica's
+loss (or a rolling update) from overloading the rest. Clamping keeps a quiet platform
+available (minimum) and a runaway spec from exhausting the cluster (maximum).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CapacityPolicy:
+    """Tunables of the formula; the operator fills them from its settings."""
+
+    mcp_rps_per_replica: float = 50.0
+    cache_rps_per_replica: float = 500.0
+    headroom: float = 0.2
+    mcp_min: int = 1
+    mcp_max: int = 20
+    cache_min: int = 1
+    cache_max: int = 6
+
+    def __post_init__(self) -> None:
+        if self.mcp_rps_per_replica <= 0 or self.cache_rps_per_replica <= 0:
+            raise ValueError("rps_per_replica must be positive")
+        if self.headroom < 0:
+            raise ValueError("headroom must not be negative")
+        if not 0 <= self.mcp_min <= self.mcp_max:
+            raise ValueError("mcp_min must be between 0 and mcp_max")
+        if not 0 <= self.cache_min <= self.cache_max:
+            raise ValueError("cache_min must be between 0 and cache_max")
+
+
+@dataclass(frozen=True)
+class CampaignDemand:
+    """One campaign's declared demand and whether it is inside its active window now."""
+
+    name: str
+    requests_per_second: float
+    peak_requests_per_second: float | None = None
+    active: bool = True
+
+    @property
+    def effective(self) -> float:
+        if not self.active:
+            return 0.0
+        peak = self.peak_requests_per_second or 0.0
+        return max(self.requests_per_second, peak / 2)
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """Desired replicas of the shared Deployments and the demand they were computed from."""
+
+    total_requests_per_second: float
+    active_campaigns: int
+    mcp_replicas: int
+    cache_replicas: int
+
+
+def _replicas(load: float, per_replica: float, low: int, high: int) -> int:
+    return min(high, max(low, math.ceil(load / per_replica)))
+
+
+def plan_capacity(demands: Iterable[CampaignDemand], policy: CapacityPolicy) -> CapacityPlan:
+    """Apply the formula above; order of ``demands`` does not matter."""
+    items = list(demands)
+    total = math.fsum(d.effective for d in items)
+    load = total * (1 + policy.headroom)
+    return CapacityPlan(
+        total_requests_per_second=total,
+        active_campaigns=sum(1 for d in items if d.active),
+        mcp_replicas=_replicas(load, policy.mcp_rps_per_replica, policy.mcp_min, policy.mcp_max),
+        cache_replicas=_replicas(
+            load, policy.cache_rps_per_replica, policy.cache_min, policy.cache_max
+        ),
+    )
