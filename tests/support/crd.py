@@ -112,7 +112,7 @@ def cel_violations(
     violations = []
     for path, rule, value, old_value in _walk_rules(schema, obj, old, ""):
         expr = rule["rule"]
-        activation = {"self": celpy.json_to_cel(value)}
+        activation: dict[str, Any] = {"self": celpy.json_to_cel(value)}
         if "oldSelf" in expr:
             if old_value is None:
                 continue  # transition rules do not run on create

@@ -52,7 +52,8 @@ def test_cronjob_pod_is_restricted_and_reads_credentials_only_from_the_secret() 
     assert all("valueFrom" not in env and "PASSWORD" not in env["name"] for env in container["env"])
     secret_volumes = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
     assert secret_volumes == ["promptsales-etl-credentials"]
-    assert container["resources"]["limits"] and container["resources"]["requests"]
+    assert container["resources"]["limits"]
+    assert container["resources"]["requests"]
 
 
 def test_default_schedule_is_spread_stably_and_custom_schedules_are_kept() -> None:
@@ -94,7 +95,7 @@ def test_tls_secret_is_valid_and_rejects_missing_fields() -> None:
     )
     _validate(secret)
     assert secret["type"] == "kubernetes.io/tls"
-    with pytest.raises(ValueError, match="ca.crt"):
+    with pytest.raises(ValueError, match=r"ca\.crt"):
         campaign_certificate.build_tls_secret(
             name="x",
             namespace="promptsales",
