@@ -19,6 +19,7 @@ from typing import Any
 import celpy
 import jsonschema
 import yaml
+from celpy.adapter import json_to_cel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO_ROOT / "crds" / "promptsalescampaigns.promptsales.io.yaml"
@@ -112,11 +113,11 @@ def cel_violations(
     violations = []
     for path, rule, value, old_value in _walk_rules(schema, obj, old, ""):
         expr = rule["rule"]
-        activation: dict[str, Any] = {"self": celpy.json_to_cel(value)}
+        activation: dict[str, Any] = {"self": json_to_cel(value)}
         if "oldSelf" in expr:
             if old_value is None:
                 continue  # transition rules do not run on create
-            activation["oldSelf"] = celpy.json_to_cel(old_value)
+            activation["oldSelf"] = json_to_cel(old_value)
         result = _program(expr).evaluate(activation)
         if isinstance(result, Exception) or not bool(result):
             message = rule.get("message", f"failed rule: {expr}")
