@@ -11,8 +11,10 @@ import sys
 import typer
 
 from certs import cli as certs_cli
+from etl_job import cli as etl_cli
 from promptsales import __version__
 from promptsales.config import ConfigError
+from workloads import render_cli
 
 app = typer.Typer(
     name="promptsales",
@@ -30,6 +32,8 @@ def version() -> None:
 
 # --- component command groups (one line each) ---
 app.add_typer(certs_cli.app, name="certs")
+app.add_typer(etl_cli.app, name="etl")
+app.add_typer(render_cli.app, name="render")
 # --- end component command groups ---
 
 

@@ -1,0 +1,132 @@
+"""The MCP server: the ``promptsales-mcp`` Deployment (scaled by the operator) and Service.
+
+Agents reach it over mutual TLS on port 8443: the serving certificate comes from
+``promptsales-mcp-tls`` and client certificates are checked against the platform CA
+bundle (``ca.crt`` of ``promptsales-ca`` only, never the CA key). Credentials (database
+URLs, API keys) arrive as files from ``promptsales-mcp-credentials``, one file per
+setting named like its ``PROMPTSALES_MCP_*`` variable. Probes are TCP checks on the TLS
+port: the kubelet cannot present a client certificate.
+"""
+
+from __future__ import annotations
+
+from workloads.common import (
+    DEFAULT_IMAGE,
+    MCP_DEPLOYMENT,
+    Manifest,
+    container_security_context,
+    labels,
+    pod_security_context,
+    resources,
+    selector_labels,
+)
+from workloads.pods import (
+    CA_MOUNT,
+    SECRETS_MOUNT,
+    TLS_MOUNT,
+    TMP_DIR,
+    ca_bundle_volume,
+    disruption_budget,
+    empty_dir,
+    mount,
+    secret_volume,
+    service,
+    service_account,
+    tcp_probe,
+)
+
+COMPONENT = "mcp"
+MCP_PORT = 8443
+SERVICE_PORT = 443
+MCP_CREDENTIALS_SECRET = "promptsales-mcp-credentials"  # noqa: S105 (a Secret\'s name)
+MCP_TLS_SECRET = "promptsales-mcp-tls"  # noqa: S105 (a Secret\'s name)
+MCP_COMMAND = ["promptsales", "mcp", "serve"]
+
+# Files of promptsales-mcp-credentials; the MCP server's settings read them by these names.
+MCP_MONGO_URI = "PROMPTSALES_MCP_MONGO_URI"
+MCP_REDIS_URL = "PROMPTSALES_MCP_REDIS_URL"
+MCP_WAREHOUSE_DSN = "PROMPTSALES_MCP_WAREHOUSE_DSN"
+MCP_CREDENTIAL_KEYS = (MCP_MONGO_URI, MCP_REDIS_URL, MCP_WAREHOUSE_DSN)
+
+
+def mcp_environment(namespace: str) -> list[Manifest]:
+    """Non-secret settings: where the server finds its certificate, key and client CA."""
+    return [
+        {"name": "PROMPTSALES_MCP_PUBLIC_URL", "value": mcp_endpoint(namespace)},
+        {"name": "PROMPTSALES_SECRETS_DIR", "value": SECRETS_MOUNT},
+        {"name": "PROMPTSALES_MCP_HOST", "value": "0.0.0.0"},  # noqa: S104 - pod network
+        {"name": "PROMPTSALES_MCP_PORT", "value": str(MCP_PORT)},
+        {"name": "PROMPTSALES_MCP_TLS_CERT_FILE", "value": f"{TLS_MOUNT}/tls.crt"},
+        {"name": "PROMPTSALES_MCP_TLS_KEY_FILE", "value": f"{TLS_MOUNT}/tls.key"},
+        {"name": "PROMPTSALES_MCP_TLS_CLIENT_CA_FILE", "value": f"{CA_MOUNT}/ca.crt"},
+    ]
+
+
+def mcp_server(
+    namespace: str,
+    image: str = DEFAULT_IMAGE,
+    replicas: int = 2,
+    cpu: tuple[str, str] = ("250m", "1"),
+    memory: tuple[str, str] = ("512Mi", "1Gi"),
+) -> list[Manifest]:
+    """ServiceAccount, Service, PDB and Deployment of the MCP server."""
+    meta = labels(COMPONENT, "pulumi")
+    container: Manifest = {
+        "name": "mcp",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": MCP_COMMAND,
+        "env": mcp_environment(namespace),
+        "ports": [
+            {"name": "mcp", "containerPort": MCP_PORT, "protocol": "TCP"},
+        ],
+        "resources": resources(cpu[0], memory[0], cpu[1], memory[1]),
+        "securityContext": container_security_context(),
+        "startupProbe": tcp_probe("mcp", period=5, failures=60),
+        "readinessProbe": tcp_probe("mcp", period=5),
+        "livenessProbe": tcp_probe("mcp", period=20, failures=6),
+        "volumeMounts": [
+            mount("credentials", SECRETS_MOUNT),
+            mount("tls", TLS_MOUNT),
+            mount("ca-bundle", CA_MOUNT),
+            mount("tmp", TMP_DIR, read_only=False),
+        ],
+    }
+    deployment: Manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": MCP_DEPLOYMENT, "namespace": namespace, "labels": meta},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector_labels(COMPONENT)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": meta},
+                "spec": {
+                    "serviceAccountName": MCP_DEPLOYMENT,
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security_context(),
+                    "containers": [container],
+                    "volumes": [
+                        secret_volume("credentials", MCP_CREDENTIALS_SECRET),
+                        secret_volume(
+                            "tls", MCP_TLS_SECRET, {"tls.crt": "tls.crt", "tls.key": "tls.key"}
+                        ),
+                        ca_bundle_volume(),
+                        empty_dir("tmp", "256Mi"),
+                    ],
+                },
+            },
+        },
+    }
+    return [
+        service_account(MCP_DEPLOYMENT, namespace, meta),
+        service(MCP_DEPLOYMENT, namespace, COMPONENT, meta, [("mcp", SERVICE_PORT, "mcp")]),
+        disruption_budget(MCP_DEPLOYMENT, namespace, COMPONENT, meta, maxUnavailable=1),
+        deployment,
+    ]
+
+
+def mcp_endpoint(namespace: str) -> str:
+    """The in-cluster URL agents use (expose it with a LoadBalancer or Ingress for outside)."""
+    return f"https://{MCP_DEPLOYMENT}.{namespace}.svc"

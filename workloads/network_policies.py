@@ -1,0 +1,176 @@
+"""NetworkPolicies: deny everything in both namespaces, then allow only the architecture's flows.
+
+Flows (and nothing else): agents → MCP (8443); MCP → cache (6379), MongoDB (27017),
+PostgreSQL (5432) and, if configured, an LLM API (443); ETL and its init Job → SQL Server
+(1433) and PostgreSQL; the SQL Server init Job → SQL Server; the operator → the API
+server; every pod → cluster DNS. Pods are matched by the ``app.kubernetes.io/component``
+label, namespaces by the ``kubernetes.io/metadata.name`` label the API server sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from workloads.common import PART_OF, Manifest, labels
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NetworkPeers:
+    """Peers outside the platform, which only the cluster's owner knows."""
+
+    # Where agents connect from; the MCP port still demands a client certificate.
+    agent_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    # The Kubernetes API server (ClusterIP and node addresses vary by provider).
+    api_server_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    api_server_ports: tuple[int, ...] = (443, 6443)
+    # An OpenAI-compatible endpoint for the MCP server; empty keeps it offline.
+    llm_cidrs: tuple[str, ...] = ()
+    dns_namespace: str = "kube-system"
+    dns_pod_labels: tuple[tuple[str, str], ...] = (("k8s-app", "kube-dns"),)
+
+
+def _pods(*components: str) -> Manifest:
+    if len(components) == 1:
+        return {"matchLabels": {COMPONENT_LABEL: components[0]}}
+    return {
+        "matchExpressions": [
+            {"key": COMPONENT_LABEL, "operator": "In", "values": sorted(components)}
+        ]
+    }
+
+
+def _peer(namespace: str, *components: str) -> Manifest:
+    return {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: namespace}},
+        "podSelector": _pods(*components),
+    }
+
+
+def _ports(*ports: int, protocol: str = "TCP") -> list[Manifest]:
+    return [{"protocol": protocol, "port": port} for port in ports]
+
+
+def _cidrs(cidrs: tuple[str, ...]) -> list[Manifest]:
+    return [{"ipBlock": {"cidr": cidr}} for cidr in cidrs]
+
+
+def _policy(name: str, namespace: str, selector: Manifest, **spec: object) -> Manifest:
+    types = [kind for kind, key in (("Ingress", "ingress"), ("Egress", "egress")) if key in spec]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels("network-policy", "pulumi"),
+        },
+        "spec": {"podSelector": selector, "policyTypes": types, **spec},
+    }
+
+
+def _baseline(namespace: str, peers: NetworkPeers) -> list[Manifest]:
+    deny = _policy(f"{PART_OF}-default-deny", namespace, {})
+    deny["spec"]["policyTypes"] = ["Ingress", "Egress"]
+    dns = _policy(
+        f"{PART_OF}-allow-dns",
+        namespace,
+        {},
+        egress=[
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {NAMESPACE_LABEL: peers.dns_namespace}
+                        },
+                        "podSelector": {"matchLabels": dict(peers.dns_pod_labels)},
+                    }
+                ],
+                "ports": _ports(53, protocol="UDP") + _ports(53),
+            }
+        ],
+    )
+    return [deny, dns]
+
+
+def network_policies(platform: str, data: str, peers: NetworkPeers | None = None) -> list[Manifest]:
+    """Every NetworkPolicy of both namespaces."""
+    peers = peers or NetworkPeers()
+    mcp_egress: list[Manifest] = [
+        {"to": [{"podSelector": _pods("cache")}], "ports": _ports(6379)},
+        {"to": [_peer(data, "mongodb")], "ports": _ports(27017)},
+        {"to": [_peer(data, "postgres")], "ports": _ports(5432)},
+    ]
+    if peers.llm_cidrs:
+        mcp_egress.append({"to": _cidrs(peers.llm_cidrs), "ports": _ports(443)})
+    platform_policies = [
+        _policy(
+            "promptsales-mcp",
+            platform,
+            _pods("mcp"),
+            ingress=[{"from": _cidrs(peers.agent_cidrs), "ports": _ports(8443)}],
+            egress=mcp_egress,
+        ),
+        _policy(
+            "promptsales-cache",
+            platform,
+            _pods("cache"),
+            ingress=[{"from": [{"podSelector": _pods("mcp")}], "ports": _ports(6379)}],
+        ),
+        _policy(
+            "promptsales-etl",
+            platform,
+            _pods("etl", "etl-init"),
+            egress=[
+                {"to": [_peer(data, "sqlserver")], "ports": _ports(1433)},
+                {"to": [_peer(data, "postgres")], "ports": _ports(5432)},
+            ],
+        ),
+        _policy(
+            "promptsales-operator",
+            platform,
+            _pods("operator"),
+            egress=[
+                {"to": _cidrs(peers.api_server_cidrs), "ports": _ports(*peers.api_server_ports)}
+            ],
+        ),
+    ]
+    data_policies = [
+        _policy(
+            "promptsales-mongodb",
+            data,
+            _pods("mongodb"),
+            ingress=[{"from": [_peer(platform, "mcp")], "ports": _ports(27017)}],
+        ),
+        _policy(
+            "promptsales-postgres",
+            data,
+            _pods("postgres"),
+            ingress=[{"from": [_peer(platform, "mcp", "etl", "etl-init")], "ports": _ports(5432)}],
+        ),
+        _policy(
+            "promptsales-sqlserver",
+            data,
+            _pods("sqlserver"),
+            ingress=[
+                {
+                    "from": [_peer(platform, "etl"), {"podSelector": _pods("sqlserver-init")}],
+                    "ports": _ports(1433),
+                }
+            ],
+        ),
+        _policy(
+            "promptsales-sqlserver-init",
+            data,
+            _pods("sqlserver-init"),
+            egress=[{"to": [{"podSelector": _pods("sqlserver")}], "ports": _ports(1433)}],
+        ),
+    ]
+    return [
+        *_baseline(platform, peers),
+        *platform_policies,
+        *_baseline(data, peers),
+        *data_policies,
+    ]
