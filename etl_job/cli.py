@@ -1,0 +1,62 @@
+"""``promptsales etl ...``: schema set-up, seed data, runs and their status.
+
+Exit codes are part of the interface a CronJob and an operator act on; see
+:class:`etl_job.run.ExitCode`. Every ``run`` prints exactly one JSON summary line on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from etl_job.seed import SeedError, SeedSize, create_source_schema, seed_sources
+from etl_job.settings import load_etl_settings
+from etl_job.warehouse import init_warehouse
+
+app = typer.Typer(
+    help="ETL: PromptAds and PromptCRM into the PromptSales warehouse.", no_args_is_help=True
+)
+
+
+@app.command("init-schema")
+def init_schema(
+    sources: Annotated[
+        bool, typer.Option(help="Also create the stand-in source tables, triggers and views.")
+    ] = False,
+) -> None:
+    """Create the warehouse schema (idempotent: safe to run twice)."""
+    settings = load_etl_settings()
+    init_warehouse(settings.warehouse_dsn.get_secret_value())
+    if sources:
+        create_source_schema(
+            settings.ads_url.get_secret_value(), settings.crm_url.get_secret_value()
+        )
+    typer.echo(json.dumps({"event": "init-schema", "status": "ok", "sources": sources}))
+
+
+@app.command()
+def seed(
+    campaigns: Annotated[int, typer.Option(min=1, help="Campaigns (seed scale: 1000).")] = 20,
+    customers: Annotated[
+        int, typer.Option(min=1, help="CRM customers (seed scale: 500000).")
+    ] = 2000,
+    days: Annotated[int, typer.Option(min=1, help="Days of daily ad metrics.")] = 90,
+    seed_value: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
+    reset: Annotated[bool, typer.Option(help="Truncate the source tables first.")] = False,
+) -> None:
+    """Fill the PostgreSQL stand-in sources with deterministic data."""
+    settings = load_etl_settings()
+    size = SeedSize(campaigns=campaigns, customers=customers, days=days, seed=seed_value)
+    try:
+        summary = seed_sources(
+            settings.ads_url.get_secret_value(),
+            settings.crm_url.get_secret_value(),
+            size,
+            reset=reset,
+        )
+    except SeedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps({"event": "seed", "status": "ok", "rows": summary.as_dict()}))

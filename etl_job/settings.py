@@ -1,0 +1,32 @@
+"""The ETL job's configuration: where the two sources and the warehouse are.
+
+Credentials arrive as files in the mounted Secret ``promptsales-etl-credentials`` (one file
+per variable), so the settings read ``secrets_dir()`` as well as the environment.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from promptsales.config import load_settings, secrets_dir
+
+
+class EtlSettings(BaseSettings):
+    """Connection strings of PromptAds, PromptCRM (SQLAlchemy URLs) and the warehouse (libpq DSN).
+
+    ``SecretStr`` keeps passwords inside the URLs out of reprs, logs and tracebacks.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PROMPTSALES_ETL_", extra="ignore")
+
+    ads_url: SecretStr = Field(description="SQLAlchemy URL of PromptAds")
+    crm_url: SecretStr = Field(description="SQLAlchemy URL of PromptCRM")
+    warehouse_dsn: SecretStr = Field(description="libpq DSN of the PromptSales warehouse")
+    batch_rows: int = Field(default=20_000, ge=100, le=1_000_000)
+    lock_wait_seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
+
+
+def load_etl_settings() -> EtlSettings:
+    """Settings from env and mounted Secret files; a ConfigError names the missing variable."""
+    return load_settings(EtlSettings, _secrets_dir=secrets_dir())
