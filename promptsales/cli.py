@@ -14,6 +14,7 @@ from certs import cli as certs_cli
 from etl_job import cli as etl_cli
 from promptsales import __version__
 from promptsales.config import ConfigError
+from promptsales.pii import cli as pii_cli
 from workloads import render_cli
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ def version() -> None:
 # --- component command groups (one line each) ---
 app.add_typer(certs_cli.app, name="certs")
 app.add_typer(etl_cli.app, name="etl")
+app.add_typer(pii_cli.app, name="pii")
 app.add_typer(render_cli.app, name="render")
 # --- end component command groups ---
 

@@ -1,0 +1,144 @@
+"""Encrypt and decrypt customer personal fields; the API the ETL and the MCP server share.
+
+Value format: ``0x01 || nonce(12) || AES-GCM(DEK, JSON object of the fields)``, with the
+data key id bound as associated data, stored next to its ``key_id``. The pseudonymous join
+key is HMAC-SHA256 (keyring ``hmac_key``) of the normalized email, so deduplication and
+joins work without decrypting anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from promptsales.pii import datakeys
+from promptsales.pii.datakeys import NONCE_BYTES, DataKeyRecord
+from promptsales.pii.errors import IntegrityError, MissingKeyError
+from promptsales.pii.keyring import Keyring, load_keyring
+from promptsales.pii.settings import load_pii_settings
+
+FORMAT_V1 = b"\x01"
+_HEADER = len(FORMAT_V1) + NONCE_BYTES
+
+
+def normalize_email(email: str) -> str:
+    """Case-folded, trimmed, NFKC: the same mailbox always hashes to the same join key."""
+    email = email.strip()
+    if not email.isascii():
+        email = unicodedata.normalize("NFKC", email)
+    return email.lower()
+
+
+def _aad(key_id: str) -> bytes:
+    return f"promptsales-pii:v1:{key_id}".encode()
+
+
+class PiiCipher:
+    """Envelope encryption of personal fields under the warehouse's data keys.
+
+    Build it with :meth:`from_settings` (reads ``PROMPTSALES_PII_KEYRING_FILE``) or
+    :meth:`load`. Data keys are unwrapped on first use and cached for the object's life;
+    a key id unknown at load time is looked up once more (a rotation may have added it).
+    """
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        records: Mapping[str, DataKeyRecord],
+        conn: psycopg.Connection | None = None,
+    ) -> None:
+        self._keyring = keyring
+        self._records = dict(records)
+        self._conn = conn
+        self._aead: dict[str, AESGCM] = {}
+        self._hmac_key = keyring.hmac_key_bytes()
+
+    @classmethod
+    def load(cls, conn: psycopg.Connection, keyring: Keyring) -> PiiCipher:
+        """Read the data-key table through ``conn`` (kept for keys created later)."""
+        return cls(keyring, datakeys.load_records(conn), conn)
+
+    @classmethod
+    def from_settings(cls, conn: psycopg.Connection) -> PiiCipher:
+        """The MCP server's entry point: keyring from the mounted Secret, keys from ``conn``."""
+        return cls.load(conn, load_keyring(load_pii_settings().keyring_file))
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def _cipher_for(self, key_id: str) -> AESGCM:
+        aead = self._aead.get(key_id)
+        if aead is not None:
+            return aead
+        record = self._records.get(key_id)
+        if record is None and self._conn is not None:
+            record = datakeys.load_record(self._conn, key_id)
+            if record is not None:
+                self._records[key_id] = record
+        if record is None:
+            raise MissingKeyError(f"data key {key_id!r} does not exist in warehouse.pii_data_keys")
+        aead = AESGCM(datakeys.unwrap(self._keyring, record))
+        self._aead[key_id] = aead
+        return aead
+
+    def active_key_id(self) -> str:
+        active = [r.key_id for r in self._records.values() if r.state == "active"]
+        if not active:
+            raise MissingKeyError("no active data key; run the ETL or `promptsales pii rotate-dek`")
+        return active[0]
+
+    # --- values ----------------------------------------------------------------------------
+
+    def email_hmac(self, email: str) -> bytes:
+        """The pseudonymous join key of an email address (32 bytes)."""
+        return hmac.digest(self._hmac_key, normalize_email(email).encode(), hashlib.sha256)
+
+    def encrypt(self, fields: Mapping[str, Any], key_id: str | None = None) -> tuple[str, bytes]:
+        """``(key_id, ciphertext)`` of ``fields`` (JSON-serializable; dates become ISO text)."""
+        key_id = key_id or self.active_key_id()
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = json.dumps(fields, default=str, separators=(",", ":")).encode()
+        return key_id, FORMAT_V1 + nonce + self._cipher_for(key_id).encrypt(
+            nonce, plaintext, _aad(key_id)
+        )
+
+    def decrypt(self, key_id: str, ciphertext: bytes) -> dict[str, Any]:
+        """The fields encrypted under ``key_id``, or MissingKeyError / IntegrityError."""
+        blob = bytes(ciphertext)
+        if len(blob) <= _HEADER or blob[:1] != FORMAT_V1:
+            raise IntegrityError(f"value under data key {key_id!r} is not a PII ciphertext")
+        aead = self._cipher_for(key_id)
+        try:
+            plaintext = aead.decrypt(blob[1:_HEADER], blob[_HEADER:], _aad(key_id))
+        except InvalidTag:
+            raise IntegrityError(
+                f"value under data key {key_id!r} failed authentication (corrupt or tampered)"
+            ) from None
+        result: dict[str, Any] = json.loads(plaintext)
+        return result
+
+    def row_encryptor(
+        self, field_names: Sequence[str], key_id: str | None = None
+    ) -> Callable[[Sequence[Any]], bytes]:
+        """A fast per-row encryptor for bulk loads (locals bound once, one call per row)."""
+        key_id = key_id or self.active_key_id()
+        encrypt = self._cipher_for(key_id).encrypt
+        aad = _aad(key_id)
+        names = tuple(field_names)
+        dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+        urandom = os.urandom
+
+        def encrypt_row(values: Sequence[Any]) -> bytes:
+            nonce = urandom(NONCE_BYTES)
+            plaintext = dumps(dict(zip(names, values, strict=True))).encode()
+            return FORMAT_V1 + nonce + encrypt(nonce, plaintext, aad)
+
+        return encrypt_row
