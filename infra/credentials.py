@@ -1,0 +1,124 @@
+"""Generated database passwords and the connection strings each consumer reads.
+
+Passwords come from ``pulumi_random.RandomPassword``: generated once, stored encrypted
+in the stack state as secrets, stable across ups, and never in plain stack config. A
+database in external mode contributes no password: its connection strings are read from
+the team's connection Secret (keys in :data:`EXTERNAL_KEYS`) at deploy time, still as
+Pulumi secrets, so both modes feed the same consumer Secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from workloads import cache, databases
+from workloads.common import CACHE_DEPLOYMENT
+
+# Keys a team's connection Secret (promptsales:platform.<engine>.external_secret) holds.
+EXTERNAL_KEYS: dict[str, tuple[str, ...]] = {
+    "mongodb": ("uri",),
+    "sqlserver": ("ads_url", "crm_url"),
+    "postgres": ("dsn",),
+}
+
+
+def password(name: str, opts: pulumi.ResourceOptions | None = None) -> pulumi.Output[str]:
+    """32 characters meeting SQL Server's complexity policy, with only URL- and
+    shell-safe punctuation so no consumer has to quote it differently."""
+    generated = random.RandomPassword(
+        name,
+        length=32,
+        special=True,
+        override_special="-_.",
+        min_upper=2,
+        min_lower=2,
+        min_numeric=2,
+        min_special=1,
+        opts=opts,
+    )
+    return pulumi.Output.secret(generated.result)
+
+
+def read_external(
+    namespace: str, secret_name: str, keys: tuple[str, ...], opts: pulumi.ResourceOptions
+) -> dict[str, pulumi.Output[str]]:
+    """Values of an existing connection Secret, decoded and kept secret."""
+    existing = k8s.core.v1.Secret.get(
+        f"external-{namespace}-{secret_name}", f"{namespace}/{secret_name}", opts=opts
+    )
+
+    def pick(key: str) -> pulumi.Output[str]:
+        def decode(data: Mapping[str, str]) -> str:
+            if not data or key not in data:
+                raise ValueError(f"Secret {namespace}/{secret_name} has no key {key!r}")
+            return base64.b64decode(data[key]).decode("utf-8")
+
+        return pulumi.Output.secret(existing.data.apply(decode))
+
+    return {key: pick(key) for key in keys}
+
+
+@dataclasses.dataclass(frozen=True)
+class Connections:
+    """What the MCP server and the ETL connect with; all values are Pulumi secrets."""
+
+    mongo_uri: pulumi.Output[str]
+    ads_url: pulumi.Output[str]
+    crm_url: pulumi.Output[str]
+    warehouse_dsn: pulumi.Output[str]
+    redis_url: pulumi.Output[str]
+
+    def mcp_secret_data(self) -> dict[str, pulumi.Output[str]]:
+        from workloads import mcp
+
+        return {
+            mcp.MCP_MONGO_URI: self.mongo_uri,
+            mcp.MCP_REDIS_URL: self.redis_url,
+            mcp.MCP_WAREHOUSE_DSN: self.warehouse_dsn,
+        }
+
+    def etl_secret_data(self) -> dict[str, pulumi.Output[str]]:
+        return {
+            "PROMPTSALES_ETL_ADS_URL": self.ads_url,
+            "PROMPTSALES_ETL_CRM_URL": self.crm_url,
+            "PROMPTSALES_ETL_WAREHOUSE_DSN": self.warehouse_dsn,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Passwords:
+    """Generated passwords of the in-cluster engines (None for external ones)."""
+
+    mongodb: pulumi.Output[str] | None
+    sqlserver_sa: pulumi.Output[str] | None
+    sqlserver_etl: pulumi.Output[str] | None
+    postgres: pulumi.Output[str] | None
+    cache: pulumi.Output[str]
+
+
+def internal_mongo_uri(data_ns: str, pw: pulumi.Output[str]) -> pulumi.Output[str]:
+    host = databases.service_host(databases.MONGODB, data_ns)
+    return pw.apply(lambda p: databases.mongodb_uri(host, databases.MONGODB_USER, p))
+
+
+def internal_sqlserver_url(
+    data_ns: str, database: str, pw: pulumi.Output[str]
+) -> pulumi.Output[str]:
+    host = databases.service_host(databases.SQLSERVER, data_ns)
+    return pw.apply(lambda p: databases.sqlserver_url(host, database, databases.ETL_SQL_LOGIN, p))
+
+
+def internal_warehouse_dsn(data_ns: str, pw: pulumi.Output[str]) -> pulumi.Output[str]:
+    host = databases.service_host(databases.POSTGRES, data_ns)
+    return pw.apply(lambda p: databases.warehouse_dsn(host, p))
+
+
+def cache_url(platform_ns: str, pw: pulumi.Output[str]) -> pulumi.Output[str]:
+    host = databases.service_host(CACHE_DEPLOYMENT, platform_ns)
+    return pw.apply(lambda p: cache.redis_url(host, p))
