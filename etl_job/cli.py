@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from etl_job.concurrency.command import simulate as simulate_command
 from etl_job.seed import SeedError, SeedSize, create_source_schema, seed_sources
 from etl_job.settings import load_etl_settings
 from etl_job.warehouse import init_warehouse
@@ -60,3 +61,6 @@ def seed(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps({"event": "seed", "status": "ok", "rows": summary.as_dict()}))
+
+
+app.command("simulate")(simulate_command)
