@@ -12,6 +12,7 @@ import typer
 
 from certs import cli as certs_cli
 from etl_job import cli as etl_cli
+from mcp_server import cli as mcp_cli
 from promptsales import __version__
 from promptsales.config import ConfigError
 from promptsales.pii import cli as pii_cli
@@ -36,6 +37,7 @@ app.add_typer(certs_cli.app, name="certs")
 app.add_typer(etl_cli.app, name="etl")
 app.add_typer(pii_cli.app, name="pii")
 app.add_typer(render_cli.app, name="render")
+app.add_typer(mcp_cli.app, name="mcp")
 # --- end component command groups ---
 
 

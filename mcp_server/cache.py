@@ -1,0 +1,187 @@
+"""Cache-aside for tool answers in Redis, with single-flight and graceful degradation.
+
+Key = prefix + sha256(tool, normalized arguments, role, campaign scope, embedding model,
+content version). Because the content version is part of the key, new content makes
+every older answer unreachable at once (they expire by TTL); nothing stale is served
+and nothing has to be scanned or deleted.
+
+Concurrent identical misses in one process share one computation (single-flight).
+When Redis fails, the cache opens a circuit for ``retry_seconds`` and answers are
+computed uncached; health reports the cache as down until a call succeeds again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from mcp_server.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CacheKeyParts:
+    tool: str
+    arguments: Mapping[str, Any]
+    role: str
+    scope: str | None
+    model_id: str
+    content_version: int
+
+
+def cache_key(prefix: str, parts: CacheKeyParts) -> str:
+    """A fixed-length key: hashing keeps caller text out of Redis key names (and logs)."""
+    canonical = json.dumps(
+        {
+            "t": parts.tool,
+            "a": parts.arguments,
+            "r": parts.role,
+            "s": parts.scope,
+            "m": parts.model_id,
+            "v": parts.content_version,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return f"{prefix}{parts.tool}:v{parts.content_version}:{digest}"
+
+
+class ResponseCache:
+    """Redis cache-aside; every Redis failure degrades to computing the answer."""
+
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        prefix: str,
+        ttl_seconds: int,
+        metrics: Metrics,
+        retry_seconds: float = 5.0,
+        socket_timeout: float = 0.25,
+    ) -> None:
+        self.prefix = prefix
+        self.ttl_seconds = ttl_seconds
+        self._metrics = metrics
+        self._retry_seconds = retry_seconds
+        self._client: aioredis.Redis | None = (
+            aioredis.Redis.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                health_check_interval=0,
+            )
+            if url
+            else None
+        )
+        self._open_until = 0.0
+        self._last_error: str | None = None
+        self._inflight: dict[str, asyncio.Future[JsonObject]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self._client is not None
+
+    def status(self) -> str:
+        """``ok``, ``down`` (circuit open after a failure) or ``disabled``."""
+        if self._client is None:
+            return "disabled"
+        return "down" if self._last_error is not None else "ok"
+
+    async def ping(self) -> bool:
+        if self._client is None:
+            return False
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            self._fail(exc)
+            return False
+        self._recover()
+        return True
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._last_error is None:
+            log.warning(
+                "cache unavailable, answering uncached", extra={"error": type(exc).__name__}
+            )
+        self._last_error = type(exc).__name__
+        self._open_until = time.monotonic() + self._retry_seconds
+        self._metrics.cache_errors.inc()
+
+    def _recover(self) -> None:
+        if self._last_error is not None:
+            log.info("cache available again")
+        self._last_error = None
+        self._open_until = 0.0
+
+    def _usable(self) -> bool:
+        return self._client is not None and time.monotonic() >= self._open_until
+
+    async def _get(self, key: str) -> JsonObject | None:
+        if not self._usable():
+            return None
+        assert self._client is not None
+        try:
+            raw = await self._client.get(key)
+        except (RedisError, OSError) as exc:
+            self._fail(exc)
+            return None
+        self._recover()
+        if raw is None:
+            return None
+        value = json.loads(raw)
+        return value if isinstance(value, dict) else None
+
+    async def _set(self, key: str, value: JsonObject) -> None:
+        if not self._usable():
+            return
+        assert self._client is not None
+        try:
+            await self._client.set(
+                key, json.dumps(value, separators=(",", ":")), ex=self.ttl_seconds
+            )
+        except (RedisError, OSError) as exc:
+            self._fail(exc)
+
+    async def get_or_compute(
+        self, key: str, tool: str, compute: Callable[[], Awaitable[JsonObject]]
+    ) -> tuple[JsonObject, bool]:
+        """The cached answer, or the computed one (stored for next time); second item: hit."""
+        cached = await self._get(key)
+        if cached is not None:
+            self._metrics.record_cache(tool, hit=True)
+            return cached, True
+        self._metrics.record_cache(tool, hit=False)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending), False
+        future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            value = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # consumed here so a lone caller leaves no warning
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        future.set_result(value)
+        await self._set(key, value)
+        return value, False

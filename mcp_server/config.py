@@ -1,0 +1,103 @@
+"""The MCP server's one configuration model (env prefix ``PROMPTSALES_MCP_``).
+
+Every knob lives here so a deployment has one place to look and a bad value is
+reported by :func:`promptsales.config.load_settings` with the variable's name.
+Credentials (the OpenAI key, the warehouse DSN) are read from mounted Secret files
+as well as the environment, and are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from promptsales.config import load_settings, secrets_dir
+
+Role = Literal["marketing", "sales", "user"]
+
+
+class McpSettings(BaseSettings):
+    """Settings of ``promptsales mcp``; see mcp_server/README.md for each variable."""
+
+    model_config = SettingsConfigDict(env_prefix="PROMPTSALES_MCP_", extra="ignore")
+
+    # --- content store (MongoDB PromptContent) ---
+    mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/?directConnection=true")
+    mongo_db: str = Field(default="PromptContent", min_length=1, max_length=63)
+    content_collection: str = Field(default="content", min_length=1, max_length=120)
+    index_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
+    vector_backend: Literal["auto", "exact", "mongo"] = "auto"
+
+    # --- embeddings ---
+    embedding_provider: Literal["local", "openai"] = "local"
+    embedding_model: str = Field(default="all-MiniLM-L6-v2", min_length=1, max_length=200)
+    embedding_dimensions: int | None = Field(default=None, gt=0, le=8192)
+    query_embedding_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
+
+    # --- OpenAI or compatible endpoint (embeddings and/or chat) ---
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_chat_model: str | None = None
+    openai_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    # --- warehouse (PostgreSQL PromptSales) ---
+    warehouse_dsn: SecretStr | None = None
+
+    # --- cache (Redis) ---
+    redis_url: SecretStr | None = SecretStr("redis://127.0.0.1:6379/0")
+    cache_prefix: str = Field(default="promptsales:mcp:", min_length=1, max_length=200)
+    cache_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    cache_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
+    cache_socket_timeout_seconds: float = Field(default=0.25, gt=0, le=30)
+
+    # --- HTTP serving ---
+    host: str = "0.0.0.0"  # noqa: S104 - the pod's only interface is the Service's target
+    port: int = Field(default=8443, ge=1, le=65535)
+    public_url: str = "https://promptsales-mcp.promptsales.svc:8443"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    tls_reload_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+    # --- OAuth 2.1 bearer tokens ---
+    oauth_issuer: str | None = None
+    oauth_audience: str | None = None
+    oauth_jwks_url: str | None = None
+    oauth_public_keys_file: Path | None = None
+    oauth_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oauth_role_claim: str = "promptsales_role"
+    oauth_campaign_claim: str = "promptsales_campaign"
+    oauth_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    # --- stdio (local use: the person running the process is the caller) ---
+    stdio_role: Role = "marketing"
+    stdio_campaign_id: str | None = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _check_pairs(self) -> McpSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be set together")
+        if self.oauth_issuer and not (self.oauth_jwks_url or self.oauth_public_keys_file):
+            raise ValueError("oauth_issuer needs oauth_jwks_url or oauth_public_keys_file")
+        if self.oauth_issuer and not self.oauth_audience:
+            raise ValueError("oauth_issuer needs oauth_audience (this server's resource URL)")
+        if self.embedding_provider == "openai" and not self.openai_base_url:
+            raise ValueError("embedding_provider=openai needs openai_base_url")
+        return self
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.oauth_issuer)
+
+
+def load_mcp_settings(**overrides: object) -> McpSettings:
+    """Settings from the environment and mounted Secret files; ConfigError names a bad one."""
+    directory = secrets_dir()
+    if directory is not None:
+        overrides.setdefault("_secrets_dir", directory)
+    return load_settings(McpSettings, **overrides)

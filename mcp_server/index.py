@@ -1,0 +1,139 @@
+"""Exact in-memory vector index: normalized float32 matrix, boolean pre-filter, top-k.
+
+Exact search over 100K x 384 floats is one matrix-vector product (a few ms), so there is
+no approximate structure to tune or to drift from the data. Filters narrow the candidate
+rows *before* ranking, which is what makes "top-k within campaign X" correct: filtering
+after an unfiltered top-k would silently return fewer than k hits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
+from mcp_server.embeddings import Matrix
+
+IndexArray = npt.NDArray[np.int64]
+
+
+@dataclass
+class _Postings:
+    """Row numbers per filter value, so a filter costs O(matching rows), not O(all rows)."""
+
+    by_campaign: dict[str, IndexArray] = field(default_factory=dict)
+    by_tag: dict[str, IndexArray] = field(default_factory=dict)
+    by_media: dict[str, IndexArray] = field(default_factory=dict)
+    by_language: dict[str, IndexArray] = field(default_factory=dict)
+
+
+def _postings(items: Sequence[ContentItem]) -> _Postings:
+    campaign: defaultdict[str, list[int]] = defaultdict(list)
+    tag: defaultdict[str, list[int]] = defaultdict(list)
+    media: defaultdict[str, list[int]] = defaultdict(list)
+    language: defaultdict[str, list[int]] = defaultdict(list)
+    for row, item in enumerate(items):
+        for cid in set(item.campaigns):
+            campaign[cid].append(row)
+        for t in set(item.tags):
+            tag[t].append(row)
+        media[item.media_type].append(row)
+        language[item.language].append(row)
+
+    def arrays(d: dict[str, list[int]]) -> dict[str, IndexArray]:
+        return {k: np.asarray(v, dtype=np.int64) for k, v in d.items()}
+
+    return _Postings(arrays(campaign), arrays(tag), arrays(media), arrays(language))
+
+
+class VectorIndex:
+    """An immutable snapshot of one content version for one embedding model."""
+
+    def __init__(
+        self,
+        items: Sequence[ContentItem],
+        vectors: Matrix,
+        *,
+        model_id: str,
+        version: int,
+    ) -> None:
+        if vectors.ndim != 2 or vectors.shape[0] != len(items):
+            raise ValueError("vectors must be a 2-D matrix with one row per item")
+        self.items = list(items)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.model_id = model_id
+        self.version = version
+        self._postings = _postings(self.items)
+
+    @classmethod
+    def empty(cls, model_id: str, dimensions: int, version: int = 0) -> VectorIndex:
+        return cls(
+            [], np.zeros((0, dimensions), dtype=np.float32), model_id=model_id, version=version
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def dimensions(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def candidate_rows(self, filters: ContentFilters) -> IndexArray | None:
+        """Rows passing every filter (None: no filter, all rows); tags must all be present."""
+        p = self._postings
+        selections: list[IndexArray] = []
+        empty = np.zeros(0, dtype=np.int64)
+        if filters.campaign_id is not None:
+            selections.append(p.by_campaign.get(filters.campaign_id, empty))
+        selections.extend(p.by_tag.get(t, empty) for t in set(filters.tags))
+        if filters.media_type is not None:
+            selections.append(p.by_media.get(filters.media_type, empty))
+        if filters.language is not None:
+            selections.append(p.by_language.get(filters.language, empty))
+        if not selections:
+            return None
+        selections.sort(key=len)
+        rows = selections[0]
+        for other in selections[1:]:
+            if rows.size == 0:
+                break
+            rows = np.intersect1d(rows, other, assume_unique=True)
+        return rows
+
+    def search(self, query: Matrix, filters: ContentFilters, limit: int) -> list[ScoredItem]:
+        """The ``limit`` best items by cosine similarity, best first, ties broken by row."""
+        if query.shape != (self.dimensions,):
+            raise ValueError(
+                f"query has {query.shape} dimensions, index {self.model_id} has {self.dimensions}"
+            )
+        rows = self.candidate_rows(filters)
+        if rows is None:
+            scores = self.vectors @ query
+            candidates: IndexArray = np.arange(len(self.items), dtype=np.int64)
+        else:
+            if rows.size == 0:
+                return []
+            scores = self.vectors[rows] @ query
+            candidates = rows
+        k = min(limit, scores.shape[0])
+        if k <= 0:
+            return []
+        if k < scores.shape[0]:
+            top = np.argpartition(-scores, k - 1)[:k]
+        else:
+            top = np.arange(scores.shape[0])
+        order = top[np.lexsort((top, -scores[top]))]
+        return [
+            ScoredItem(score=round(float(scores[i]), 6), item=self.items[int(candidates[i])])
+            for i in order
+        ]
+
+
+def stack(vectors: Iterable[Sequence[float]], dimensions: int) -> Matrix:
+    """Rows from stored lists, as one float32 matrix (empty-safe)."""
+    data = np.asarray(list(vectors), dtype=np.float32)
+    return data.reshape(-1, dimensions) if data.size else np.zeros((0, dimensions), np.float32)

@@ -1,0 +1,64 @@
+"""Prometheus metrics of one server instance, on its own registry.
+
+A registry per instance (not the global default) lets tests and the benchmark run
+several servers in one process without colliding series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.tool_calls = Counter(
+            "promptsales_mcp_tool_calls",
+            "Tool calls by outcome",
+            ["tool", "outcome"],
+            registry=self.registry,
+        )
+        self.tool_latency = Histogram(
+            "promptsales_mcp_tool_latency_seconds",
+            "Tool call latency",
+            ["tool"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cache_requests = Counter(
+            "promptsales_mcp_cache_requests",
+            "Cache lookups by result",
+            ["tool", "result"],
+            registry=self.registry,
+        )
+        self.cache_errors = Counter(
+            "promptsales_mcp_cache_errors",
+            "Redis failures (answers served uncached)",
+            registry=self.registry,
+        )
+        self.cache_hit_ratio = Gauge(
+            "promptsales_mcp_cache_hit_ratio",
+            "Cache hits / lookups since start",
+            registry=self.registry,
+        )
+        self.content_items = Gauge(
+            "promptsales_mcp_content_items", "Items in the search index", registry=self.registry
+        )
+        self.content_version = Gauge(
+            "promptsales_mcp_content_version",
+            "Content version of the search index",
+            registry=self.registry,
+        )
+        self._hits = 0
+        self._lookups = 0
+
+    def record_cache(self, tool: str, *, hit: bool) -> None:
+        self.cache_requests.labels(tool=tool, result="hit" if hit else "miss").inc()
+        self._lookups += 1
+        self._hits += int(hit)
+        self.cache_hit_ratio.set(self._hits / self._lookups)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,390 @@
+"""The tools' behaviour, independent of the MCP wiring: retrieval, KPIs, generation, cache.
+
+One :class:`ContentService` per process holds the embedder (loaded once), the current
+index snapshot (swapped atomically when the content version moves), the cache and the
+warehouse repository. Blocking work (pymongo, the model, numpy over 100K rows) runs in
+worker threads so the event loop keeps serving other callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio.to_thread
+from pydantic import BaseModel
+
+from mcp_server.auth import Principal
+from mcp_server.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
+from mcp_server.content.models import ContentFilters, ScoredItem
+from mcp_server.content.store import ContentStore, run_vector_search
+from mcp_server.embeddings import Embedder, QueryEmbeddingCache
+from mcp_server.generation import (
+    Channel,
+    GenerationError,
+    Generator,
+    Grounding,
+    MessageVariant,
+    OfflineGenerator,
+    Tone,
+    render_variants,
+)
+from mcp_server.index import VectorIndex
+from mcp_server.metrics import Metrics
+from mcp_server.warehouse import UnknownCampaignError, WarehouseError, WarehouseRepository
+
+log = logging.getLogger(__name__)
+
+KPI_WINDOW_DAYS = 90
+GROUNDING_ITEMS = 3
+
+
+class ToolInputError(ValueError):
+    """A caller mistake; the message starts with the offending field's name."""
+
+
+class ToolUnavailableError(RuntimeError):
+    """A dependency of the tool is missing or down; safe to show to the caller."""
+
+
+class ContentResult(BaseModel):
+    query: str
+    model: str
+    content_version: int
+    cached: bool = False
+    items: list[ScoredItem]
+
+
+class CampaignPerformance(BaseModel):
+    campaign: dict[str, Any]
+    date_from: dt.date
+    date_to: dt.date
+    totals: dict[str, float | int | None]
+    daily: list[dict[str, Any]]
+    cached: bool = False
+
+
+class CampaignMessages(BaseModel):
+    campaign_id: str
+    segment: str
+    channel: Channel
+    generator: str
+    content_version: int
+    cached: bool = False
+    variants: list[MessageVariant]
+
+
+class ContentService:
+    def __init__(
+        self,
+        *,
+        store: ContentStore,
+        embedder: Embedder,
+        cache: ResponseCache,
+        metrics: Metrics,
+        warehouse: WarehouseRepository | None = None,
+        generator: Generator | None = None,
+        query_cache_size: int = 4096,
+        refresh_seconds: float = 5.0,
+        use_vector_search: bool | None = False,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.queries = QueryEmbeddingCache(embedder, query_cache_size)
+        self.cache = cache
+        self.metrics = metrics
+        self.warehouse = warehouse
+        self.generator: Generator = generator or OfflineGenerator()
+        self.refresh_seconds = refresh_seconds
+        self._use_vector_search = use_vector_search
+        self.index = VectorIndex.empty(embedder.model_id, max(embedder.dimensions, 1), version=-1)
+        self.ready = False
+        self._refresh_lock = asyncio.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def refresh(self, force: bool = False) -> bool:
+        """Rebuild the index if the stored content version moved; True when rebuilt."""
+        async with self._refresh_lock:
+            version = await anyio.to_thread.run_sync(self.store.version)
+            if not force and version == self.index.version:
+                return False
+            index = await anyio.to_thread.run_sync(
+                self.store.load_index, self.model_id, self.embedder.dimensions
+            )
+            self.index = index
+            self.metrics.content_items.set(len(index))
+            self.metrics.content_version.set(index.version)
+            log.info(
+                "search index built", extra={"items": len(index), "content_version": index.version}
+            )
+            return True
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("index refresh failed; serving the previous snapshot")
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ContentService]:
+        if self._use_vector_search is None:
+            self._use_vector_search = await anyio.to_thread.run_sync(
+                self.store.supports_vector_search
+            )
+        log.info(
+            "vector backend", extra={"backend": "mongo" if self._use_vector_search else "exact"}
+        )
+        await self.refresh(force=True)
+        self.ready = True
+        task = asyncio.create_task(self._refresh_loop())
+        try:
+            yield self
+        finally:
+            self.ready = False
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self.cache.close()
+            if self.warehouse is not None:
+                await self.warehouse.close()
+
+    async def health(self) -> dict[str, Any]:
+        mongo = await anyio.to_thread.run_sync(self.store.ping)
+        cache_ok = await self.cache.ping() if self.cache.enabled else None
+        warehouse = await self.warehouse.ping() if self.warehouse is not None else None
+        ready = self.ready and mongo
+        return {
+            "status": "ok"
+            if ready and cache_ok is not False
+            else ("degraded" if ready else "down"),
+            "ready": ready,
+            "content": {
+                "reachable": mongo,
+                "items": len(self.index),
+                "version": self.index.version,
+            },
+            "cache": self.cache.status(),
+            "warehouse": {None: "disabled", True: "ok", False: "down"}[warehouse],
+            "embedding_model": self.model_id,
+        }
+
+    # --- instrumentation and caching ------------------------------------------------------
+
+    async def _cached(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        principal: Principal,
+        compute: Callable[[], Awaitable[JsonObject]],
+    ) -> tuple[JsonObject, bool]:
+        parts = CacheKeyParts(
+            tool=tool,
+            arguments=arguments,
+            role=principal.role,
+            scope=principal.campaign_id,
+            model_id=self.model_id,
+            content_version=self.index.version,
+        )
+        return await self.cache.get_or_compute(cache_key(self.cache.prefix, parts), tool, compute)
+
+    @contextlib.asynccontextmanager
+    async def observe(self, tool: str, principal: Principal) -> AsyncIterator[None]:
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            yield
+        except (ToolInputError, PermissionError):
+            outcome = "rejected"
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            elapsed = time.perf_counter() - start
+            self.metrics.tool_calls.labels(tool=tool, outcome=outcome).inc()
+            self.metrics.tool_latency.labels(tool=tool).observe(elapsed)
+            # Logged: who and how it went. Never the query text or generated messages.
+            log.info(
+                "tool call",
+                extra={
+                    "tool": tool,
+                    "outcome": outcome,
+                    "role": principal.role,
+                    "auth": principal.method,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
+
+    # --- getContent ----------------------------------------------------------------------
+
+    def _search_sync(self, query: str, filters: ContentFilters, limit: int) -> list[ScoredItem]:
+        vector = self.queries.embed_query(query)
+        if self._use_vector_search:
+            return run_vector_search(self.store, vector, filters, limit, self.model_id)
+        return self.index.search(vector, filters, limit)
+
+    async def search(self, query: str, filters: ContentFilters, limit: int) -> list[ScoredItem]:
+        return await anyio.to_thread.run_sync(self._search_sync, query, filters, limit)
+
+    async def get_content(
+        self, principal: Principal, query: str, filters: ContentFilters, limit: int
+    ) -> ContentResult:
+        principal.require_tool("getContent")
+        if principal.campaign_id is not None:
+            if filters.campaign_id not in (None, principal.campaign_id):
+                principal.require_campaign(filters.campaign_id)
+            filters = filters.model_copy(update={"campaign_id": principal.campaign_id})
+        query = " ".join(query.split())
+        if not query:
+            raise ToolInputError("query: must contain text")
+        version = self.index.version
+
+        async def compute() -> JsonObject:
+            hits = await self.search(query, filters, limit)
+            result = ContentResult(
+                query=query, model=self.model_id, content_version=version, items=hits
+            )
+            return result.model_dump(mode="json")
+
+        args = {"query": query.lower(), "filters": filters.normalized(), "limit": limit}
+        data, hit = await self._cached("getContent", args, principal, compute)
+        return ContentResult.model_validate({**data, "cached": hit})
+
+    # --- getCampaignPerformance ----------------------------------------------------------
+
+    def _require_warehouse(self) -> WarehouseRepository:
+        if self.warehouse is None:
+            raise ToolUnavailableError("the warehouse is not configured on this server")
+        return self.warehouse
+
+    async def campaign_performance(
+        self, principal: Principal, campaign_id: str, date_from: dt.date, date_to: dt.date
+    ) -> CampaignPerformance:
+        principal.require_tool("getCampaignPerformance")
+        principal.require_campaign(campaign_id)
+        if date_to < date_from:
+            raise ToolInputError("date_to: must not be before date_from")
+        if (date_to - date_from).days > 366:
+            raise ToolInputError("date_to: the range may span at most 366 days")
+        warehouse = self._require_warehouse()
+
+        async def compute() -> JsonObject:
+            try:
+                campaign = await warehouse.campaign(campaign_id)
+                totals = await warehouse.totals(campaign_id, date_from, date_to)
+                daily = await warehouse.daily_kpis(campaign_id, date_from, date_to)
+            except UnknownCampaignError:
+                raise ToolInputError("campaign_id: no such campaign in the warehouse") from None
+            except WarehouseError as exc:
+                raise ToolUnavailableError(str(exc)) from None
+            return CampaignPerformance(
+                campaign=campaign,
+                date_from=date_from,
+                date_to=date_to,
+                totals=totals.as_dict(),
+                daily=daily,
+            ).model_dump(mode="json")
+
+        args = {
+            "campaign_id": campaign_id,
+            "from": date_from.isoformat(),
+            "to": date_to.isoformat(),
+        }
+        data, hit = await self._cached("getCampaignPerformance", args, principal, compute)
+        return CampaignPerformance.model_validate({**data, "cached": hit})
+
+    # --- generateCampaignMessages --------------------------------------------------------
+
+    async def _campaign_grounding_kpis(
+        self, campaign_id: str, today: dt.date
+    ) -> tuple[str | None, dict[str, float | int | None], str | None]:
+        if self.warehouse is None:
+            return None, {}, None
+        start = today - dt.timedelta(days=KPI_WINDOW_DAYS - 1)
+        try:
+            campaign = await self.warehouse.campaign(campaign_id)
+            totals = await self.warehouse.totals(campaign_id, start, today)
+        except UnknownCampaignError:
+            raise ToolInputError("campaign_id: no such campaign in the warehouse") from None
+        except WarehouseError as exc:
+            raise ToolUnavailableError(str(exc)) from None
+        return campaign["name"], totals.as_dict(), f"{start.isoformat()}/{today.isoformat()}"
+
+    async def generate_messages(
+        self,
+        principal: Principal,
+        *,
+        campaign_id: str,
+        segment: str,
+        channel: Channel,
+        count: int,
+        tone: Tone,
+        language: str,
+    ) -> CampaignMessages:
+        principal.require_tool("generateCampaignMessages")
+        principal.require_campaign(campaign_id)
+        segment = " ".join(segment.split())
+        if not segment:
+            raise ToolInputError("segment: must contain text")
+        version = self.index.version
+        today = dt.datetime.now(dt.UTC).date()
+
+        async def compute() -> JsonObject:
+            name, kpis, period = await self._campaign_grounding_kpis(campaign_id, today)
+            query = f"{segment} {name or ''}".strip()
+            items = await self.search(
+                query, ContentFilters(campaign_id=campaign_id), GROUNDING_ITEMS
+            )
+            if not items:
+                items = await self.search(query, ContentFilters(language=language), GROUNDING_ITEMS)
+            grounding = Grounding(
+                campaign_id=campaign_id,
+                campaign_name=name,
+                segment=segment,
+                channel=channel,
+                tone=tone,
+                language=language,
+                items=[h.item for h in items],
+                kpis=kpis,
+                kpi_period=period,
+            )
+            try:
+                raw = await anyio.to_thread.run_sync(self.generator.generate, grounding, count)
+            except GenerationError as exc:
+                message = str(exc)
+                if message.startswith("language:"):
+                    raise ToolInputError(message) from None
+                raise ToolUnavailableError(message) from None
+            return CampaignMessages(
+                campaign_id=campaign_id,
+                segment=segment,
+                channel=channel,
+                generator=self.generator.name,
+                content_version=version,
+                variants=render_variants(grounding, raw),
+            ).model_dump(mode="json")
+
+        args = {
+            "campaign_id": campaign_id,
+            "segment": segment.lower(),
+            "channel": channel,
+            "count": count,
+            "tone": tone,
+            "language": language,
+            "day": today.isoformat(),
+            "generator": self.generator.name,
+        }
+        data, hit = await self._cached("generateCampaignMessages", args, principal, compute)
+        return CampaignMessages.model_validate({**data, "cached": hit})

@@ -1,0 +1,160 @@
+"""The MCP tool surface: typed inputs, structured outputs, errors that name the field.
+
+Input bounds are part of each tool's JSON schema (the SDK validates before the function
+runs, and a violation comes back as a tool error naming the field). Caller identity comes
+from the HTTP request the SDK attaches to the call, or, on stdio, from local settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import Field, ValidationError
+
+from mcp_server.auth import AuthorizationError, Principal, principal_from_access_token
+from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
+from mcp_server.generation import Channel, Tone
+from mcp_server.service import (
+    CampaignMessages,
+    CampaignPerformance,
+    ContentResult,
+    ContentService,
+    ToolInputError,
+    ToolUnavailableError,
+)
+
+MAX_QUERY_CHARS = 1000
+MAX_RESULTS = 50
+MAX_MESSAGES = 10
+
+Query = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find")]
+Limit = Annotated[int, Field(ge=1, le=MAX_RESULTS, description="How many items (1-50)")]
+Segment = Annotated[
+    str, Field(min_length=1, max_length=200, description="Audience segment, e.g. 'runners 25-34'")
+]
+Count = Annotated[int, Field(ge=1, le=MAX_MESSAGES, description="Number of variants (1-10)")]
+TagList = Annotated[list[Tag], Field(max_length=20, description="Items must carry every tag")]
+
+
+def caller(ctx: Context, stdio: Principal) -> Principal:
+    """The authenticated principal of this call; stdio calls act as the local operator."""
+    request = ctx.request_context.request
+    if request is None:
+        return stdio
+    user = request.scope.get("user")
+    if not isinstance(user, AuthenticatedUser):
+        raise ToolError("authentication required")
+    return principal_from_access_token(user.access_token)
+
+
+def _tool_error(exc: Exception) -> ToolError:
+    if isinstance(exc, ValidationError):
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+        return ToolError(f"invalid argument(s): {', '.join(fields)}")
+    return ToolError(str(exc))
+
+
+_EXPECTED = (ToolInputError, ToolUnavailableError, AuthorizationError, ValidationError)
+
+
+def register_tools(server: MCPServer, service: ContentService, stdio: Principal) -> None:
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    @server.tool(
+        name="getContent",
+        title="Search marketing content",
+        description=(
+            "Semantic search over the PromptSales content library (images, video, copy). "
+            "Returns up to `limit` items ranked by cosine similarity of their embedding to "
+            "the query, optionally restricted to a campaign, tags (all must match), a media "
+            "type and a language. Campaign-scoped credentials only see their campaign."
+        ),
+        annotations=read_only,
+    )
+    async def get_content(
+        query: Query,
+        ctx: Context,
+        campaign_id: CampaignId | None = None,
+        tags: TagList | None = None,
+        media_type: MediaType | None = None,
+        language: Language | None = None,
+        limit: Limit = 10,
+    ) -> ContentResult:
+        principal = caller(ctx, stdio)
+        async with service.observe("getContent", principal):
+            try:
+                filters = ContentFilters(
+                    campaign_id=campaign_id,
+                    tags=tags or [],
+                    media_type=media_type,
+                    language=language,
+                )
+                return await service.get_content(principal, query, filters, limit)
+            except _EXPECTED as exc:
+                raise _tool_error(exc) from None
+
+    @server.tool(
+        name="generateCampaignMessages",
+        title="Generate campaign message variants",
+        description=(
+            "Write `count` message variants for a campaign's audience segment on one channel "
+            "(email: subject <= 60 chars; sms: <= 160 chars; social: <= 280; push: title <= 50, "
+            "body <= 178). Variants are grounded in the campaign's content items and its "
+            "warehouse KPIs for the last 90 days, and cite both. `generator` says whether an "
+            "OpenAI-compatible model or the offline generator wrote them."
+        ),
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
+    )
+    async def generate_campaign_messages(
+        campaign_id: CampaignId,
+        segment: Segment,
+        channel: Channel,
+        ctx: Context,
+        count: Count = 3,
+        tone: Tone = "friendly",
+        language: Language = "en",
+    ) -> CampaignMessages:
+        principal = caller(ctx, stdio)
+        async with service.observe("generateCampaignMessages", principal):
+            try:
+                return await service.generate_messages(
+                    principal,
+                    campaign_id=campaign_id,
+                    segment=segment,
+                    channel=channel,
+                    count=count,
+                    tone=tone,
+                    language=language,
+                )
+            except _EXPECTED as exc:
+                raise _tool_error(exc) from None
+
+    @server.tool(
+        name="getCampaignPerformance",
+        title="Campaign KPIs",
+        description=(
+            "Aggregated KPIs of one campaign from the warehouse for an inclusive date range "
+            "(at most 366 days): totals with ratios of sums (ctr, cpc, cpa, roas) and one row "
+            "per day. Aggregates only; no personal data."
+        ),
+        annotations=read_only,
+    )
+    async def get_campaign_performance(
+        campaign_id: CampaignId,
+        date_from: dt.date,
+        date_to: dt.date,
+        ctx: Context,
+    ) -> CampaignPerformance:
+        principal = caller(ctx, stdio)
+        async with service.observe("getCampaignPerformance", principal):
+            try:
+                return await service.campaign_performance(
+                    principal, campaign_id, date_from, date_to
+                )
+            except _EXPECTED as exc:
+                raise _tool_error(exc) from None

@@ -1,0 +1,176 @@
+"""Read-only warehouse access: every SQL statement the MCP server runs is in this module.
+
+The ETL owns the schema (``etl_job/warehouse.sql``); the names below are the whole
+contract, so a rename there is a one-line change here. KPIs are aggregates: nothing
+personal is read from the warehouse by this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+KPI_DAILY = "warehouse.campaign_kpis_daily"
+DIM_CAMPAIGN = "warehouse.dim_campaign"
+
+SQL_CAMPAIGN = f"SELECT campaign_id, name, status, channel, start_date, end_date FROM {DIM_CAMPAIGN} WHERE campaign_id = %(campaign_id)s"  # noqa: E501
+SQL_DAILY = f"""
+SELECT day, impressions, clicks, spend, conversions, revenue, ctr, cpc, cpa, roas
+FROM {KPI_DAILY}
+WHERE campaign_id = %(campaign_id)s AND day BETWEEN %(day_from)s AND %(day_to)s
+ORDER BY day
+"""
+# Ratios of sums over the range, never averages of daily ratios.
+SQL_TOTALS = f"""
+SELECT COALESCE(sum(impressions), 0)::bigint AS impressions,
+       COALESCE(sum(clicks), 0)::bigint AS clicks,
+       COALESCE(sum(spend), 0) AS spend,
+       COALESCE(sum(conversions), 0)::bigint AS conversions,
+       COALESCE(sum(revenue), 0) AS revenue
+FROM {KPI_DAILY}
+WHERE campaign_id = %(campaign_id)s AND day BETWEEN %(day_from)s AND %(day_to)s
+"""
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not answer (unreachable or schema missing)."""
+
+
+class UnknownCampaignError(LookupError):
+    """No such campaign in the warehouse."""
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    return round(float(value), 6) if isinstance(value, Decimal | float) else float(value)
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+@dataclass(frozen=True)
+class KpiTotals:
+    impressions: int
+    clicks: int
+    spend: float
+    conversions: int
+    revenue: float
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "impressions": self.impressions,
+            "clicks": self.clicks,
+            "spend": self.spend,
+            "conversions": self.conversions,
+            "revenue": self.revenue,
+            "ctr": _ratio(self.clicks, self.impressions),
+            "cpc": _ratio(self.spend, self.clicks),
+            "cpa": _ratio(self.spend, self.conversions),
+            "roas": _ratio(self.revenue, self.spend),
+        }
+
+
+def warehouse_campaign_id(campaign_id: str) -> int:
+    """PromptAds ids are integers in the warehouse; anything else cannot be a campaign."""
+    if not campaign_id.isdigit() or len(campaign_id) > 18:
+        raise UnknownCampaignError(campaign_id)
+    return int(campaign_id)
+
+
+class WarehouseRepository:
+    """KPI queries over a small async connection pool (opened lazily on first use)."""
+
+    def __init__(self, dsn: str, *, max_size: int = 4) -> None:
+        self._pool = AsyncConnectionPool(
+            dsn, min_size=0, max_size=max_size, open=False, kwargs={"row_factory": dict_row}
+        )
+        self._opened = False
+
+    async def _ensure_open(self) -> None:
+        if not self._opened:
+            await self._pool.open(wait=False)
+            self._opened = True
+
+    async def close(self) -> None:
+        if self._opened:
+            await self._pool.close()
+
+    async def ping(self) -> bool:
+        try:
+            await self._ensure_open()
+            async with self._pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1")
+        except Exception:  # any failure means "not ready"; the reason is logged by psycopg
+            return False
+        return True
+
+    async def campaign(self, campaign_id: str) -> dict[str, Any]:
+        rows = await self._fetch(SQL_CAMPAIGN, {"campaign_id": warehouse_campaign_id(campaign_id)})
+        if not rows:
+            raise UnknownCampaignError(campaign_id)
+        row = rows[0]
+        return {
+            "campaign_id": str(row["campaign_id"]),
+            "name": row["name"],
+            "status": row["status"],
+            "channel": row["channel"],
+            "start_date": row["start_date"].isoformat() if row["start_date"] else None,
+            "end_date": row["end_date"].isoformat() if row["end_date"] else None,
+        }
+
+    async def daily_kpis(
+        self, campaign_id: str, day_from: dt.date, day_to: dt.date
+    ) -> list[dict[str, Any]]:
+        params = {
+            "campaign_id": warehouse_campaign_id(campaign_id),
+            "day_from": day_from,
+            "day_to": day_to,
+        }
+        return [
+            {
+                "day": row["day"].isoformat(),
+                "impressions": int(row["impressions"]),
+                "clicks": int(row["clicks"]),
+                "spend": _num(row["spend"]),
+                "conversions": int(row["conversions"]),
+                "revenue": _num(row["revenue"]),
+                "ctr": _num(row["ctr"]),
+                "cpc": _num(row["cpc"]),
+                "cpa": _num(row["cpa"]),
+                "roas": _num(row["roas"]),
+            }
+            for row in await self._fetch(SQL_DAILY, params)
+        ]
+
+    async def totals(self, campaign_id: str, day_from: dt.date, day_to: dt.date) -> KpiTotals:
+        params = {
+            "campaign_id": warehouse_campaign_id(campaign_id),
+            "day_from": day_from,
+            "day_to": day_to,
+        }
+        row = (await self._fetch(SQL_TOTALS, params))[0]
+        return KpiTotals(
+            impressions=int(row["impressions"]),
+            clicks=int(row["clicks"]),
+            spend=float(row["spend"]),
+            conversions=int(row["conversions"]),
+            revenue=float(row["revenue"]),
+        )
+
+    async def _fetch(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        import psycopg
+
+        await self._ensure_open()
+        try:
+            async with self._pool.connection(timeout=5) as conn:
+                cursor = await conn.execute(sql, params)
+                return list(await cursor.fetchall())  # type: ignore[arg-type]
+        except (psycopg.Error, TimeoutError) as exc:
+            raise WarehouseError(f"warehouse query failed: {type(exc).__name__}") from None
