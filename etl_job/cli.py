@@ -12,9 +12,15 @@ from typing import Annotated
 import typer
 
 from etl_job.concurrency.command import simulate as simulate_command
+from etl_job.extract import Scope
+from etl_job.run import ExitCode, RunSummary, run_etl
 from etl_job.seed import SeedError, SeedSize, create_source_schema, seed_sources
 from etl_job.settings import load_etl_settings
+from etl_job.status import read_status
 from etl_job.warehouse import init_warehouse
+from promptsales.config import ConfigError
+from promptsales.pii import PiiError, load_keyring
+from promptsales.pii.settings import load_pii_settings
 
 app = typer.Typer(
     help="ETL: PromptAds and PromptCRM into the PromptSales warehouse.", no_args_is_help=True
@@ -64,3 +70,43 @@ def seed(
 
 
 app.command("simulate")(simulate_command)
+
+
+@app.command()
+def run(
+    campaign_id: Annotated[
+        int | None, typer.Option(min=1, help="Load one campaign (the CronJob's scope).")
+    ] = None,
+    all_campaigns: Annotated[bool, typer.Option("--all", help="Load every campaign.")] = False,
+) -> None:
+    """Load changes since the last run of this scope; prints one JSON summary line."""
+    if (campaign_id is None) == (not all_campaigns):
+        typer.echo("error: pass exactly one of --campaign-id N or --all", err=True)
+        raise typer.Exit(int(ExitCode.CONFIG))
+    scope = Scope(campaign_id=campaign_id)
+    try:
+        settings = load_etl_settings()
+        keyring = load_keyring(load_pii_settings().keyring_file)
+    except ConfigError as exc:
+        summary = RunSummary(scope=scope.name, status="failed", exit_code=ExitCode.CONFIG)
+        summary.error = str(exc)
+        typer.echo(json.dumps(summary.as_dict()))
+        raise typer.Exit(int(ExitCode.CONFIG)) from None
+    except PiiError as exc:
+        summary = RunSummary(scope=scope.name, status="failed", exit_code=ExitCode.KEYS)
+        summary.error = str(exc)
+        typer.echo(json.dumps(summary.as_dict()))
+        raise typer.Exit(int(ExitCode.KEYS)) from None
+    summary = run_etl(settings, scope, keyring)
+    typer.echo(json.dumps(summary.as_dict(), separators=(",", ":")))
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def status(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many recent runs.")] = 10,
+) -> None:
+    """Recent runs, watermarks per scope and view, quarantine counts (JSON)."""
+    settings = load_etl_settings()
+    report = read_status(settings.warehouse_dsn.get_secret_value(), limit)
+    typer.echo(json.dumps(report, default=str, indent=2))

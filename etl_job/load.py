@@ -1,0 +1,472 @@
+"""Staging and merge: binary COPY into temp tables, quarantine, upsert, aggregate refresh.
+
+All statements run inside the run's single warehouse transaction (see :mod:`etl_job.run`),
+so a run lands whole or not at all. Upserts only overwrite a row with a *newer* source
+version, which makes re-reading a row (overlapping scopes, retried runs) a no-op and keeps
+two overlapping runs from putting back an older state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from etl_job.source_model import PERSONAL_FIELDS
+
+
+@dataclass(frozen=True)
+class ViewLoad:
+    """How one source view lands: staging columns and types, key, quarantine rule, merge."""
+
+    view: str
+    columns: tuple[tuple[str, str], ...]
+    key_sql: str
+    reason_sql: str | None
+    merge_sql: tuple[str, ...]
+    fact_table: str | None = None
+    day_sql: str = "day"
+    private_columns: tuple[str, ...] = ()
+
+    @property
+    def staging(self) -> str:
+        return f"stg_{self.view}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    @property
+    def column_types(self) -> list[str]:
+        return [kind for _, kind in self.columns]
+
+
+def _upsert(
+    table: str, columns: Sequence[str], select_sql: str, conflict: str, *, version: str
+) -> str:
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in conflict.split(", "))
+    return (
+        f"INSERT INTO warehouse.{table} AS t ({', '.join(columns)}) {select_sql} "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates} "
+        f"WHERE t.{version} < EXCLUDED.{version}"
+    )
+
+
+_UNKNOWN_CAMPAIGN = "s.campaign_id NOT IN (SELECT campaign_id FROM warehouse.dim_campaign)"
+
+_CUSTOMER_COLUMNS = (
+    ("customer_id", "int4"),
+    ("email_hmac", "bytea"),
+    ("pii_key_id", "text"),
+    ("pii_ciphertext", "bytea"),
+    ("country", "text"),
+    ("created_day", "date"),
+    ("change_version", "int8"),
+)
+
+
+def _moved_fact(table: str, id_col: str, day_expr: str) -> tuple[str, str]:
+    """Rows whose fact day changed: delete the old partition row, mark old/new keys touched."""
+    delete = (
+        f"WITH moved AS (DELETE FROM warehouse.{table} f USING stg_v_{table[5:]} s "
+        f"WHERE f.{id_col} = s.{id_col} AND f.day <> {day_expr} "
+        f"AND f.source_version < s.change_version RETURNING f.campaign_id, f.day) "
+        "INSERT INTO touched SELECT campaign_id, day FROM moved"
+    )
+    old_keys = (
+        f"INSERT INTO touched SELECT f.campaign_id, f.day FROM warehouse.{table} f "
+        f"JOIN stg_v_{table[5:]} s ON f.{id_col} = s.{id_col} "
+        f"WHERE f.source_version < s.change_version"
+    )
+    return delete, old_keys
+
+
+VIEW_LOADS: dict[str, ViewLoad] = {
+    "v_channel": ViewLoad(
+        view="v_channel",
+        columns=(
+            ("channel_id", "int4"),
+            ("name", "text"),
+            ("kind", "text"),
+            ("change_version", "int8"),
+        ),
+        key_sql="s.channel_id",
+        reason_sql=None,
+        merge_sql=(
+            _upsert(
+                "dim_channel",
+                ("channel_id", "name", "kind", "source_version"),
+                "SELECT channel_id, name, kind, change_version FROM stg_v_channel",
+                "channel_id",
+                version="source_version",
+            ),
+            "UPDATE warehouse.dim_campaign c SET channel = ch.name FROM warehouse.dim_channel ch "
+            "WHERE c.channel_id = ch.channel_id AND c.channel IS DISTINCT FROM ch.name",
+        ),
+    ),
+    "v_campaign": ViewLoad(
+        view="v_campaign",
+        columns=(
+            ("campaign_id", "int4"),
+            ("channel_id", "int4"),
+            ("name", "text"),
+            ("status", "text"),
+            ("start_date", "date"),
+            ("end_date", "date"),
+            ("budget", "numeric"),
+            ("change_version", "int8"),
+        ),
+        key_sql="s.campaign_id",
+        reason_sql=None,
+        merge_sql=(
+            _upsert(
+                "dim_campaign",
+                (
+                    "campaign_id",
+                    "name",
+                    "channel_id",
+                    "channel",
+                    "status",
+                    "start_date",
+                    "end_date",
+                    "budget",
+                    "source_version",
+                ),
+                "SELECT s.campaign_id, s.name, s.channel_id, ch.name, s.status, s.start_date, "
+                "s.end_date, s.budget, s.change_version FROM stg_v_campaign s "
+                "LEFT JOIN warehouse.dim_channel ch ON ch.channel_id = s.channel_id",
+                "campaign_id",
+                version="source_version",
+            ),
+        ),
+    ),
+    "v_ad": ViewLoad(
+        view="v_ad",
+        columns=(
+            ("ad_id", "int4"),
+            ("campaign_id", "int4"),
+            ("headline", "text"),
+            ("change_version", "int8"),
+        ),
+        key_sql="s.ad_id",
+        reason_sql=(
+            "CASE WHEN s.campaign_id IS NULL THEN 'missing campaign_id' "
+            f"WHEN {_UNKNOWN_CAMPAIGN} THEN 'unknown campaign' END"
+        ),
+        merge_sql=(
+            _upsert(
+                "dim_ad",
+                ("ad_id", "campaign_id", "headline", "source_version"),
+                "SELECT ad_id, campaign_id, headline, change_version FROM stg_v_ad",
+                "ad_id",
+                version="source_version",
+            ),
+        ),
+    ),
+    "v_ad_metrics_daily": ViewLoad(
+        view="v_ad_metrics_daily",
+        columns=(
+            ("ad_id", "int4"),
+            ("campaign_id", "int4"),
+            ("day", "date"),
+            ("impressions", "int8"),
+            ("clicks", "int8"),
+            ("spend", "numeric"),
+            ("conversions", "int4"),
+            ("change_version", "int8"),
+        ),
+        key_sql="s.ad_id::text || '/' || s.day::text",
+        reason_sql=(
+            "CASE WHEN s.ad_id IS NULL OR s.day IS NULL THEN 'missing key' "
+            "WHEN s.campaign_id IS NULL THEN 'unknown ad' "
+            "WHEN s.impressions < 0 OR s.clicks < 0 OR s.spend < 0 OR s.conversions < 0 "
+            "THEN 'negative metric' "
+            f"WHEN {_UNKNOWN_CAMPAIGN} THEN 'unknown campaign' "
+            "WHEN s.ad_id NOT IN (SELECT ad_id FROM warehouse.dim_ad) THEN 'unknown ad' END"
+        ),
+        fact_table="fact_ad_daily",
+        merge_sql=(
+            "INSERT INTO touched SELECT f.campaign_id, f.day FROM warehouse.fact_ad_daily f "
+            "JOIN stg_v_ad_metrics_daily s ON f.day = s.day AND f.ad_id = s.ad_id "
+            "WHERE f.source_version < s.change_version",
+            _upsert(
+                "fact_ad_daily",
+                (
+                    "day",
+                    "ad_id",
+                    "campaign_id",
+                    "impressions",
+                    "clicks",
+                    "spend",
+                    "conversions",
+                    "source_version",
+                ),
+                "SELECT day, ad_id, campaign_id, impressions, clicks, spend, conversions, "
+                "change_version FROM stg_v_ad_metrics_daily",
+                "day, ad_id",
+                version="source_version",
+            ),
+        ),
+    ),
+    "v_customer": ViewLoad(
+        view="v_customer",
+        columns=_CUSTOMER_COLUMNS,
+        key_sql="s.customer_id",
+        reason_sql="CASE WHEN s.email_hmac IS NULL THEN 'missing email' END",
+        private_columns=("email_hmac", "pii_key_id", "pii_ciphertext"),
+        merge_sql=(
+            _upsert(
+                "dim_customer",
+                (
+                    "customer_id",
+                    "email_hmac",
+                    "pii_key_id",
+                    "pii_ciphertext",
+                    "country",
+                    "created_day",
+                    "source_version",
+                ),
+                "SELECT customer_id, email_hmac, pii_key_id, pii_ciphertext, country, "
+                "created_day, change_version FROM stg_v_customer",
+                "customer_id",
+                version="source_version",
+            ),
+        ),
+    ),
+    "v_lead": ViewLoad(
+        view="v_lead",
+        columns=(
+            ("lead_id", "int4"),
+            ("customer_id", "int4"),
+            ("campaign_id", "int4"),
+            ("created_at", "timestamp"),
+            ("status", "text"),
+            ("change_version", "int8"),
+        ),
+        key_sql="s.lead_id",
+        reason_sql=(
+            "CASE WHEN s.customer_id IS NULL THEN 'missing customer_id' "
+            "WHEN s.campaign_id IS NULL THEN 'missing campaign_id' "
+            f"WHEN {_UNKNOWN_CAMPAIGN} THEN 'unknown campaign' END"
+        ),
+        fact_table="fact_lead",
+        day_sql="created_at::date",
+        merge_sql=(
+            *_moved_fact("fact_lead", "lead_id", "s.created_at::date"),
+            _upsert(
+                "fact_lead",
+                (
+                    "day",
+                    "lead_id",
+                    "customer_id",
+                    "campaign_id",
+                    "status",
+                    "created_at",
+                    "source_version",
+                ),
+                "SELECT created_at::date, lead_id, customer_id, campaign_id, status, "
+                "created_at, change_version FROM stg_v_lead",
+                "day, lead_id",
+                version="source_version",
+            ),
+        ),
+    ),
+    "v_conversion": ViewLoad(
+        view="v_conversion",
+        columns=(
+            ("conversion_id", "int4"),
+            ("customer_id", "int4"),
+            ("campaign_id", "int4"),
+            ("lead_id", "int4"),
+            ("converted_at", "timestamp"),
+            ("revenue", "numeric"),
+            ("change_version", "int8"),
+        ),
+        key_sql="s.conversion_id",
+        reason_sql=(
+            "CASE WHEN s.customer_id IS NULL THEN 'missing customer_id' "
+            "WHEN s.campaign_id IS NULL THEN 'missing campaign_id' "
+            "WHEN s.revenue < 0 THEN 'negative revenue' "
+            f"WHEN {_UNKNOWN_CAMPAIGN} THEN 'unknown campaign' END"
+        ),
+        fact_table="fact_conversion",
+        day_sql="converted_at::date",
+        merge_sql=(
+            *_moved_fact("fact_conversion", "conversion_id", "s.converted_at::date"),
+            _upsert(
+                "fact_conversion",
+                (
+                    "day",
+                    "conversion_id",
+                    "customer_id",
+                    "campaign_id",
+                    "lead_id",
+                    "converted_at",
+                    "revenue",
+                    "source_version",
+                ),
+                "SELECT converted_at::date, conversion_id, customer_id, campaign_id, lead_id, "
+                "converted_at, revenue, change_version FROM stg_v_conversion",
+                "day, conversion_id",
+                version="source_version",
+            ),
+        ),
+    ),
+}
+
+
+def create_staging(conn: psycopg.Connection, spec: ViewLoad) -> None:
+    columns = ", ".join(f"{name} {kind}" for name, kind in spec.columns)
+    conn.execute(f"CREATE TEMP TABLE {spec.staging} ({columns}) ON COMMIT DROP")
+
+
+def copy_rows(conn: psycopg.Connection, spec: ViewLoad, batches: Iterable[Sequence[Any]]) -> int:
+    """Binary COPY of row batches into the view's staging table; returns rows written."""
+    count = 0
+    with conn.cursor() as cur:
+        statement = (
+            f"COPY {spec.staging} ({', '.join(spec.column_names)}) FROM STDIN (FORMAT BINARY)"
+        )
+        with cur.copy(statement) as copy:
+            copy.set_types(spec.column_types)
+            write_row = copy.write_row
+            for batch in batches:
+                for row in batch:
+                    write_row(row)
+                count += len(batch)
+    return count
+
+
+def quarantine(conn: psycopg.Connection, spec: ViewLoad, run_id: int) -> int:
+    """Move rows that break a rule from staging to ``etl_quarantine`` with the reason."""
+    if spec.reason_sql is None:
+        return 0
+    hidden = "".join(f" - '{col}'" for col in spec.private_columns)
+    cur = conn.execute(
+        f"WITH bad AS (DELETE FROM {spec.staging} s WHERE ({spec.reason_sql}) IS NOT NULL "
+        f"RETURNING s.*, {spec.key_sql} AS source_key, {spec.reason_sql} AS reason) "
+        "INSERT INTO warehouse.etl_quarantine (run_id, source_view, source_key, reason, payload) "
+        f"SELECT %s, %s, source_key::text, reason, to_jsonb(bad) - 'reason' - 'source_key'{hidden} "
+        "FROM bad",
+        (run_id, spec.view),
+    )
+    return cur.rowcount
+
+
+def merge(conn: psycopg.Connection, spec: ViewLoad) -> int:
+    """Upsert staging into the warehouse; returns rows inserted or changed in the target."""
+    if spec.fact_table is not None:
+        conn.execute(
+            f"SELECT warehouse.ensure_month_partitions(%s, min({spec.day_sql}), "
+            f"max({spec.day_sql})) FROM {spec.staging} HAVING count(*) > 0",
+            (spec.fact_table,),
+        )
+    written = 0
+    for statement in spec.merge_sql:
+        cur = conn.execute(statement)
+        if statement.startswith(("INSERT INTO warehouse.", "UPDATE warehouse.dim_campaign")):
+            written += max(cur.rowcount, 0)
+    if spec.fact_table is not None:
+        conn.execute(
+            f"INSERT INTO touched SELECT DISTINCT campaign_id, {spec.day_sql} FROM {spec.staging}"
+        )
+    return written
+
+
+CREATE_TOUCHED_SQL = "CREATE TEMP TABLE touched (campaign_id integer, day date) ON COMMIT DROP"
+"""(campaign, day) keys whose facts a run changed (old and new keys): the aggregate work list."""
+
+REFRESH_AGGREGATES_SQL = (
+    "CREATE TEMP TABLE touched_keys ON COMMIT DROP AS "
+    "SELECT DISTINCT campaign_id, day FROM touched",
+    "ANALYZE touched_keys",
+    """
+    INSERT INTO warehouse.dim_date (day, year, quarter, month, iso_week, day_of_week, is_weekend)
+    SELECT d, extract(year FROM d), extract(quarter FROM d), extract(month FROM d),
+           extract(week FROM d), extract(isodow FROM d), extract(isodow FROM d) >= 6
+    FROM (SELECT DISTINCT day AS d FROM touched_keys) days
+    ON CONFLICT (day) DO NOTHING
+    """,
+    """
+    INSERT INTO warehouse.agg_campaign_daily AS a (campaign_id, day, impressions, clicks, spend,
+        platform_conversions, leads, conversions, revenue)
+    SELECT k.campaign_id, k.day,
+           COALESCE(ad.impressions, 0), COALESCE(ad.clicks, 0), COALESCE(ad.spend, 0),
+           COALESCE(ad.conversions, 0), COALESCE(ld.leads, 0), COALESCE(cv.conversions, 0),
+           COALESCE(cv.revenue, 0)
+    FROM touched_keys k
+    LEFT JOIN (
+        SELECT f.campaign_id, f.day, sum(f.impressions) AS impressions, sum(f.clicks) AS clicks,
+               sum(f.spend) AS spend, sum(f.conversions) AS conversions
+        FROM warehouse.fact_ad_daily f JOIN touched_keys t USING (campaign_id, day)
+        GROUP BY f.campaign_id, f.day
+    ) ad USING (campaign_id, day)
+    LEFT JOIN (
+        SELECT f.campaign_id, f.day, count(*) AS leads
+        FROM warehouse.fact_lead f JOIN touched_keys t USING (campaign_id, day)
+        GROUP BY f.campaign_id, f.day
+    ) ld USING (campaign_id, day)
+    LEFT JOIN (
+        SELECT f.campaign_id, f.day, count(*) AS conversions, sum(f.revenue) AS revenue
+        FROM warehouse.fact_conversion f JOIN touched_keys t USING (campaign_id, day)
+        GROUP BY f.campaign_id, f.day
+    ) cv USING (campaign_id, day)
+    WHERE ad.campaign_id IS NOT NULL OR ld.campaign_id IS NOT NULL OR cv.campaign_id IS NOT NULL
+    ON CONFLICT (campaign_id, day) DO UPDATE SET
+        impressions = EXCLUDED.impressions, clicks = EXCLUDED.clicks, spend = EXCLUDED.spend,
+        platform_conversions = EXCLUDED.platform_conversions, leads = EXCLUDED.leads,
+        conversions = EXCLUDED.conversions, revenue = EXCLUDED.revenue
+    WHERE (a.impressions, a.clicks, a.spend, a.platform_conversions, a.leads, a.conversions,
+           a.revenue)
+       IS DISTINCT FROM (EXCLUDED.impressions, EXCLUDED.clicks, EXCLUDED.spend,
+           EXCLUDED.platform_conversions, EXCLUDED.leads, EXCLUDED.conversions, EXCLUDED.revenue)
+    """,
+    """
+    DELETE FROM warehouse.agg_campaign_daily a USING touched_keys k
+    WHERE a.campaign_id = k.campaign_id AND a.day = k.day
+      AND NOT EXISTS (SELECT 1 FROM warehouse.fact_ad_daily f
+                      WHERE f.campaign_id = k.campaign_id AND f.day = k.day)
+      AND NOT EXISTS (SELECT 1 FROM warehouse.fact_lead f
+                      WHERE f.campaign_id = k.campaign_id AND f.day = k.day)
+      AND NOT EXISTS (SELECT 1 FROM warehouse.fact_conversion f
+                      WHERE f.campaign_id = k.campaign_id AND f.day = k.day)
+    """,
+)
+
+
+def refresh_aggregates(conn: psycopg.Connection) -> int:
+    """Recompute the KPI rows of every (campaign, day) the run touched; returns rows changed."""
+    changed = 0
+    for statement in REFRESH_AGGREGATES_SQL:
+        cur = conn.execute(statement)
+        if "agg_campaign_daily" in statement:
+            changed += max(cur.rowcount, 0)
+    return changed
+
+
+def customer_transform(cipher: Any) -> Any:
+    """Per-row function: source customer row → staged row with only ciphertext and HMAC."""
+    encrypt_row = cipher.row_encryptor(PERSONAL_FIELDS)
+    key_id = cipher.active_key_id()
+    email_hmac = cipher.email_hmac
+    n_personal = len(PERSONAL_FIELDS)
+    email_at = PERSONAL_FIELDS.index("email")
+
+    def transform(row: Sequence[Any]) -> tuple[Any, ...]:
+        personal = row[1 : 1 + n_personal]
+        email = personal[email_at]
+        mac = email_hmac(email) if email and email.strip() else None
+        created = row[2 + n_personal]
+        return (
+            row[0],
+            mac,
+            key_id,
+            encrypt_row(personal),
+            row[1 + n_personal],
+            created.date() if created is not None else None,
+            row[-1],
+        )
+
+    return transform

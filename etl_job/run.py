@@ -1,0 +1,261 @@
+"""One ETL run: lock the scope, extract every view, load, advance watermarks, commit once.
+
+Transaction shape (warehouse, one transaction per run):
+
+1. ``pg_try_advisory_xact_lock(scope)``: a second run of the same scope waits up to
+   ``lock_wait_seconds`` and then exits as *skipped*; it never loads the same changes twice.
+2. A shared PII-keys lock, so a key rotation cannot retire the data key this run writes with.
+3. Extract every view of both sources into temp staging tables (binary COPY).
+4. ``pg_advisory_xact_lock(merge)``: merges of different scopes (``--all`` and a campaign)
+   run one after the other, so aggregate refreshes always see each other's facts.
+5. Quarantine, upsert, refresh KPI aggregates, store watermarks, complete the ledger row.
+6. COMMIT: everything above becomes visible together, or (crash, SIGKILL, error) nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import psycopg
+import sqlalchemy.exc
+from psycopg.types.json import Jsonb
+from sqlalchemy import Connection, Engine
+
+from etl_job import load
+from etl_job.db import source_engine
+from etl_job.extract import EXTRACT_ORDER, Scope, change_bound_query, extract_query
+from etl_job.settings import EtlSettings
+from etl_job.source_model import view_source
+from promptsales.logs import redact_text
+from promptsales.pii import PiiCipher, PiiError
+from promptsales.pii.datakeys import KEYS_LOCK, ensure_active_key
+from promptsales.pii.keyring import Keyring
+
+MERGE_LOCK = 0x5053_4554_4C4D  # "PSETLM": serializes merges across scopes
+
+
+class ExitCode(IntEnum):
+    """What a CronJob (and a person reading ``kubectl get jobs``) can act on."""
+
+    OK = 0  # succeeded, nothing to do, or skipped because the same scope is already running
+    FAILED = 1  # unexpected error: see the JSON line and the failed ledger row
+    CONFIG = 2  # bad or missing configuration (names the variable)
+    SOURCE_UNAVAILABLE = 3  # PromptAds / PromptCRM unreachable: retry later
+    WAREHOUSE_UNAVAILABLE = 4  # the warehouse unreachable: retry later
+    KEYS = 5  # PII keyring or data key missing or corrupt: restore the Secret
+
+
+@dataclass
+class RunSummary:
+    """The one JSON line a run prints."""
+
+    scope: str
+    status: str = "succeeded"
+    run_id: int | None = None
+    rows_read: dict[str, int] = field(default_factory=dict)
+    rows_loaded: dict[str, int] = field(default_factory=dict)
+    rows_quarantined: dict[str, int] = field(default_factory=dict)
+    aggregates_changed: int = 0
+    duration_ms: int = 0
+    exit_code: int = ExitCode.OK
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"event": "etl-run", **asdict(self)}
+
+
+class SourceError(RuntimeError):
+    """A source database could not be read."""
+
+
+def _scope_key(scope: Scope) -> str:
+    return f"promptsales-etl:{scope.name}"
+
+
+def _acquire_scope_lock(conn: psycopg.Connection, scope: Scope, wait_seconds: float) -> bool:
+    row = conn.execute(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (_scope_key(scope),)
+    ).fetchone()
+    if row is not None and row[0]:
+        return True
+    if wait_seconds <= 0:
+        return False
+    conn.execute(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'")
+    try:
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_scope_key(scope),)
+            )
+    except psycopg.errors.LockNotAvailable:
+        return False
+    conn.execute("SET LOCAL lock_timeout = 0")
+    return True
+
+
+def _source_connection(engine: Engine) -> Connection:
+    options: dict[str, Any] = {}
+    if engine.dialect.name == "postgresql":
+        # Bound and rows from one snapshot (see etl_job.extract).
+        options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    return engine.connect().execution_options(**options)
+
+
+def _batches(
+    rows: Iterator[Sequence[Any]], transform: Callable[[Sequence[Any]], Sequence[Any]] | None
+) -> Iterator[Sequence[Any]]:
+    for batch in rows:
+        yield batch if transform is None else [transform(row) for row in batch]
+
+
+def _extract_source(
+    wh: psycopg.Connection,
+    engine: Engine,
+    source: str,
+    scope: Scope,
+    watermarks: dict[str, int],
+    cipher: PiiCipher,
+    batch_rows: int,
+    summary: RunSummary,
+) -> int:
+    """Stage every view of one source; returns the source's safe upper bound."""
+    views = [v for v in EXTRACT_ORDER if view_source(v) == source]
+    try:
+        with _source_connection(engine) as sconn:
+            high = int(sconn.execute(change_bound_query(engine.dialect.name)).scalar_one())
+            for view in views:
+                spec = load.VIEW_LOADS[view]
+                load.create_staging(wh, spec)
+                params: dict[str, Any] = {"low": watermarks.get(view, 0), "high": high}
+                result = sconn.execution_options(stream_results=True, yield_per=batch_rows).execute(
+                    extract_query(view, scope), params
+                )
+                transform = load.customer_transform(cipher) if view == "v_customer" else None
+                summary.rows_read[view] = load.copy_rows(
+                    wh, spec, _batches(result.partitions(), transform)
+                )
+    except sqlalchemy.exc.OperationalError as exc:
+        raise SourceError(f"source {source} unavailable: {exc.orig!s}") from None
+    return high
+
+
+def _run_in_transaction(
+    wh: psycopg.Connection,
+    settings: EtlSettings,
+    scope: Scope,
+    keyring: Keyring,
+    summary: RunSummary,
+) -> bool:
+    if not _acquire_scope_lock(wh, scope, settings.lock_wait_seconds):
+        return False
+    wh.execute("SELECT pg_advisory_xact_lock_shared(%s)", (KEYS_LOCK,))
+    cipher = PiiCipher.load(wh, keyring)
+    started = dt.datetime.now(dt.UTC)
+    row = wh.execute(
+        "INSERT INTO warehouse.etl_run (scope, status, started_at, duration_ms) "
+        "VALUES (%s, 'succeeded', %s, 0) RETURNING run_id",
+        (scope.name, started),
+    ).fetchone()
+    assert row is not None
+    summary.run_id = int(row[0])
+    watermarks: dict[str, int] = dict(
+        wh.execute(
+            "SELECT source_view, low_version FROM warehouse.etl_watermark WHERE scope = %s",
+            (scope.name,),
+        ).fetchall()
+    )
+    wh.execute(load.CREATE_TOUCHED_SQL)
+    highs: dict[str, int] = {}
+    for source, url in (("ads", settings.ads_url), ("crm", settings.crm_url)):
+        engine = source_engine(url.get_secret_value())
+        try:
+            highs[source] = _extract_source(
+                wh, engine, source, scope, watermarks, cipher, settings.batch_rows, summary
+            )
+        finally:
+            engine.dispose()
+    wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
+    for view in EXTRACT_ORDER:
+        spec = load.VIEW_LOADS[view]
+        summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
+        summary.rows_loaded[view] = load.merge(wh, spec)
+    summary.aggregates_changed = load.refresh_aggregates(wh)
+    if any(summary.rows_read.values()):
+        # Only a run that read something moves the watermarks: a run with no changes
+        # writes nothing but its ledger row. All views of a source share that source's bound.
+        wh.execute(
+            "INSERT INTO warehouse.etl_watermark AS w (scope, source_view, low_version, run_id) "
+            "SELECT %s, v.view, v.low, %s FROM unnest(%s::text[], %s::bigint[]) AS v(view, low) "
+            "ON CONFLICT (scope, source_view) DO UPDATE SET low_version = EXCLUDED.low_version, "
+            "run_id = EXCLUDED.run_id, updated_at = now()",
+            (
+                scope.name,
+                summary.run_id,
+                list(EXTRACT_ORDER),
+                [highs[view_source(v)] for v in EXTRACT_ORDER],
+            ),
+        )
+    return True
+
+
+def _record_failure(dsn: str, scope: Scope, started: dt.datetime, summary: RunSummary) -> None:
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            row = conn.execute(
+                "INSERT INTO warehouse.etl_run (scope, status, started_at, duration_ms, error) "
+                "VALUES (%s, 'failed', %s, %s, %s) RETURNING run_id",
+                (scope.name, started, summary.duration_ms, summary.error),
+            ).fetchone()
+            summary.run_id = int(row[0]) if row else None
+    except psycopg.Error:
+        summary.run_id = None  # the warehouse itself is the problem; the JSON line says so
+
+
+def run_etl(settings: EtlSettings, scope: Scope, keyring: Keyring) -> RunSummary:
+    """Run once for ``scope``; never raises for operational failures, the summary says."""
+    summary = RunSummary(scope=scope.name)
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    dsn = settings.warehouse_dsn.get_secret_value()
+    try:
+        ensure_active_key(dsn, keyring)
+        with psycopg.connect(dsn) as wh:
+            if not _run_in_transaction(wh, settings, scope, keyring, summary):
+                wh.rollback()
+                summary.status = "skipped"
+                summary.error = f"another run of scope {scope.name} holds the lock"
+                summary.duration_ms = int((time.perf_counter() - clock) * 1000)
+                return summary
+            summary.duration_ms = int((time.perf_counter() - clock) * 1000)
+            wh.execute(
+                "UPDATE warehouse.etl_run SET finished_at = now(), duration_ms = %s, "
+                "rows_read = %s, rows_loaded = %s, rows_quarantined = %s WHERE run_id = %s",
+                (
+                    summary.duration_ms,
+                    Jsonb(summary.rows_read),
+                    Jsonb(summary.rows_loaded),
+                    Jsonb(summary.rows_quarantined),
+                    summary.run_id,
+                ),
+            )
+        return summary
+    except SourceError as exc:
+        summary.exit_code, summary.error = ExitCode.SOURCE_UNAVAILABLE, str(exc)
+    except PiiError as exc:
+        summary.exit_code, summary.error = ExitCode.KEYS, str(exc)
+    except psycopg.OperationalError as exc:
+        summary.exit_code, summary.error = ExitCode.WAREHOUSE_UNAVAILABLE, f"warehouse: {exc}"
+    except Exception as exc:
+        summary.exit_code, summary.error = ExitCode.FAILED, f"{type(exc).__name__}: {exc}"
+    summary.status = "failed"
+    summary.error = redact_text(summary.error or "")[:2000]
+    summary.run_id = None
+    summary.rows_loaded, summary.rows_quarantined, summary.aggregates_changed = {}, {}, 0
+    summary.duration_ms = int((time.perf_counter() - clock) * 1000)
+    if summary.exit_code != ExitCode.WAREHOUSE_UNAVAILABLE:
+        _record_failure(dsn, scope, started, summary)
+    return summary
