@@ -1,0 +1,263 @@
+"""The Pulumi program under mocks: what it declares, with which inputs and references."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography import x509
+
+from certs import load_certificate, load_certificates, load_private_key
+from infra import policy
+from tests.unit.infra.mocks import RANDOM_PASSWORD, is_secret, unwrap
+
+PLATFORM, DATA = "promptsales", "promptsales-data"
+
+
+def string_data(run, name: str, namespace: str) -> dict[str, str]:
+    return run.mocks.find("Secret", name, namespace).plain["stringData"]
+
+
+def test_declares_every_platform_object(run_program) -> None:
+    run = run_program()
+    expected = [
+        ("Namespace", PLATFORM, None),
+        ("Namespace", DATA, None),
+        ("CustomResourceDefinition", "promptsalescampaigns.promptsales.io", None),
+        ("ServiceAccount", "promptsales-operator", PLATFORM),
+        ("Role", "promptsales-operator", PLATFORM),
+        ("RoleBinding", "promptsales-operator", PLATFORM),
+        ("Deployment", "promptsales-operator", PLATFORM),
+        ("Deployment", "promptsales-mcp", PLATFORM),
+        ("Service", "promptsales-mcp", PLATFORM),
+        ("Deployment", "promptsales-cache", PLATFORM),
+        ("Service", "promptsales-cache", PLATFORM),
+        ("Job", "promptsales-warehouse-init", PLATFORM),
+        ("Job", "promptsales-sqlserver-init", DATA),
+        ("Secret", "promptsales-ca", PLATFORM),
+        ("Secret", "promptsales-mcp-tls", PLATFORM),
+        ("Secret", "promptsales-mcp-credentials", PLATFORM),
+        ("Secret", "promptsales-etl-credentials", PLATFORM),
+        ("NetworkPolicy", "promptsales-default-deny", PLATFORM),
+        ("NetworkPolicy", "promptsales-default-deny", DATA),
+    ]
+    for engine in ("promptsales-mongodb", "promptsales-sqlserver", "promptsales-postgres"):
+        expected += [
+            ("StatefulSet", engine, DATA),
+            ("Service", engine, DATA),
+            ("PodDisruptionBudget", engine, DATA),
+            ("Secret", f"{engine}-auth", DATA),
+            ("Secret", f"{engine}-tls", DATA),
+        ]
+    for kind, name, namespace in expected:
+        run.mocks.find(kind, name, namespace)
+    names = [
+        (m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"])
+        for m in run.mocks.manifests()
+    ]
+    assert len(names) == len(set(names)), "an object is declared twice"
+
+
+def test_namespaces_enforce_restricted_pod_security(run_program) -> None:
+    run = run_program()
+    for name in (PLATFORM, DATA):
+        labels = run.mocks.find("Namespace", name).plain["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_operator_scaled_deployments_ignore_replicas_and_nothing_else_does(run_program) -> None:
+    run = run_program()
+    ignored = {
+        name: opts.ignore_changes for name, opts in run.options.items() if opts.ignore_changes
+    }
+    assert ignored == {
+        "deployment-promptsales-promptsales-mcp": ["spec.replicas"],
+        "deployment-promptsales-promptsales-cache": ["spec.replicas"],
+        # the CA Secret is written once; a rollover tool owns its data afterwards
+        "secret-promptsales-promptsales-ca": ["stringData", "data"],
+    }
+
+
+def test_configured_replicas_reach_the_first_up(run_program) -> None:
+    run = run_program({"platform": {"mcp": {"replicas": 5}, "cache": {"replicas": 3}}})
+    assert run.mocks.find("Deployment", "promptsales-mcp").plain["spec"]["replicas"] == 5
+    assert run.mocks.find("Deployment", "promptsales-cache").plain["spec"]["replicas"] == 3
+
+
+def test_ca_is_protected_and_serving_certificates_chain_to_it(run_program) -> None:
+    run = run_program()
+    assert run.options["platform-ca"].protect is True
+    ca_data = string_data(run, "promptsales-ca", PLATFORM)
+    ca_cert = load_certificate(ca_data["tls.crt"])
+    assert ca_cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    load_private_key(ca_data["tls.key"])
+    assert run.outputs["ca_bundle"] == ca_data["ca.crt"]
+
+    for name, namespace in (
+        ("promptsales-mcp-tls", PLATFORM),
+        ("promptsales-cache-tls", PLATFORM),
+        ("promptsales-mongodb-tls", DATA),
+        ("promptsales-sqlserver-tls", DATA),
+        ("promptsales-postgres-tls", DATA),
+    ):
+        data = string_data(run, name, namespace)
+        leaf = load_certificates(data["tls.crt"])[0]
+        leaf.verify_directly_issued_by(ca_cert)
+        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        service = name.removesuffix("-tls")
+        assert f"{service}.{namespace}.svc" in sans.get_values_for_type(x509.DNSName)
+        assert load_certificate(data["ca.crt"]) == ca_cert
+    mongo = string_data(run, "promptsales-mongodb-tls", DATA)
+    assert mongo["tls.pem"] == mongo["tls.crt"] + mongo["tls.key"]
+
+
+def test_every_secret_value_is_a_pulumi_secret(run_program) -> None:
+    run = run_program()
+    secrets = [r for r in run.mocks.kubernetes() if r.typ == "kubernetes:core/v1:Secret"]
+    assert len(secrets) == 12
+    for secret in secrets:
+        # Pulumi collapses secret values into one secret stringData on the wire.
+        assert is_secret(secret.inputs["stringData"]), f"{secret.name} has plain stringData"
+
+
+def test_generated_passwords_appear_only_inside_secrets(run_program) -> None:
+    run = run_program()
+    passwords = [f"Mock-{r.name}-Pw9" for r in run.mocks.registered if r.typ == RANDOM_PASSWORD]
+    assert len(passwords) == 5
+    for resource in run.mocks.kubernetes():
+        if resource.typ == "kubernetes:core/v1:Secret":
+            continue
+        text = json.dumps(resource.plain)
+        for password in passwords:
+            assert password not in text, f"{resource.name} carries a generated password"
+
+
+def test_consumer_credentials_point_at_the_in_cluster_databases(run_program) -> None:
+    run = run_program()
+    etl = string_data(run, "promptsales-etl-credentials", PLATFORM)
+    assert set(etl) == {
+        "PROMPTSALES_ETL_ADS_URL",
+        "PROMPTSALES_ETL_CRM_URL",
+        "PROMPTSALES_ETL_WAREHOUSE_DSN",
+    }
+    assert etl["PROMPTSALES_ETL_ADS_URL"].startswith(
+        "mssql+pyodbc://promptsales_etl:Mock-sqlserver-etl-password-Pw9@"
+        "promptsales-sqlserver.promptsales-data.svc:1433/PromptAds?"
+    )
+    assert "/PromptCRM?" in etl["PROMPTSALES_ETL_CRM_URL"]
+    dsn = etl["PROMPTSALES_ETL_WAREHOUSE_DSN"]
+    assert "host=promptsales-postgres.promptsales-data.svc" in dsn
+    assert "sslmode=verify-full" in dsn
+    assert "password=Mock-postgres-password-Pw9" in dsn
+    mcp = string_data(run, "promptsales-mcp-credentials", PLATFORM)
+    assert mcp["PROMPTSALES_MCP_WAREHOUSE_DSN"] == dsn
+    assert mcp["PROMPTSALES_MCP_MONGO_URI"].startswith(
+        "mongodb://promptsales:Mock-mongodb-password-Pw9@promptsales-mongodb.promptsales-data.svc"
+    )
+    assert "tls=true" in mcp["PROMPTSALES_MCP_MONGO_URI"]
+    assert mcp["PROMPTSALES_MCP_REDIS_URL"].startswith("rediss://:Mock-cache-password-Pw9@")
+    cache_auth = string_data(run, "promptsales-cache-auth", PLATFORM)
+    assert cache_auth["auth.conf"] == 'requirepass "Mock-cache-password-Pw9"\n'
+    sql_auth = string_data(run, "promptsales-sqlserver-auth", DATA)
+    assert set(sql_auth) == {"sa-password", "etl-password"}
+    assert sql_auth["sa-password"] != sql_auth["etl-password"]
+
+
+def test_password_policy_fits_sql_server(run_program) -> None:
+    run = run_program()
+    for resource in run.mocks.registered:
+        if resource.typ == RANDOM_PASSWORD:
+            inputs = resource.plain
+            assert inputs["length"] >= 16
+            assert inputs["minUpper"] >= 1 and inputs["minLower"] >= 1 and inputs["minNumeric"] >= 1
+            assert set(inputs["overrideSpecial"]) <= set("-_.")
+
+
+def test_jobs_wait_for_their_databases_and_workloads_for_their_secrets(run_program) -> None:
+    run = run_program()
+
+    def depends(name: str) -> set[str]:
+        return {dep._name for dep in run.options[name].depends_on or []}  # noqa: SLF001
+
+    sql_init = depends("job-promptsales-data-promptsales-sqlserver-init")
+    assert "statefulset-promptsales-data-promptsales-sqlserver" in sql_init
+    assert "secret-promptsales-data-promptsales-sqlserver-auth" in sql_init
+    wh_init = depends("job-promptsales-promptsales-warehouse-init")
+    assert "statefulset-promptsales-data-promptsales-postgres" in wh_init
+    assert "secret-promptsales-promptsales-etl-credentials" in wh_init
+    mcp = depends("deployment-promptsales-promptsales-mcp")
+    assert {"secret-promptsales-promptsales-mcp-tls", "namespace-promptsales"} <= mcp
+    operator = depends("deployment-promptsales-promptsales-operator")
+    assert "customresourcedefinition-promptsalescampaigns.promptsales.io" in operator
+
+
+def test_stack_outputs(run_program) -> None:
+    run = run_program()
+    assert run.outputs["namespace"] == PLATFORM
+    assert run.outputs["mcp_endpoint"] == "https://promptsales-mcp.promptsales.svc"
+    assert run.outputs["database_services"] == {
+        "mongodb": "promptsales-mongodb.promptsales-data.svc",
+        "sqlserver": "promptsales-sqlserver.promptsales-data.svc",
+        "postgres": "promptsales-postgres.promptsales-data.svc",
+        "redis": "promptsales-cache.promptsales.svc",
+    }
+
+
+def test_external_databases_use_the_teams_connection_secrets(run_program) -> None:
+    existing = {
+        "promptsales/managed-mongo": {"uri": "mongodb+srv://u:p@atlas.example/PromptContent"},
+        "promptsales/managed-sql": {
+            "ads_url": "mssql+pyodbc://etl:x@sql.example/PromptAds",
+            "crm_url": "mssql+pyodbc://etl:x@sql.example/PromptCRM",
+        },
+        "promptsales/managed-pg": {"dsn": "host=pg.example dbname=w user=w password=y"},
+    }
+    run = run_program(
+        {
+            "platform": {
+                "mongodb": {"external_secret": "managed-mongo"},
+                "sqlserver": {"external_secret": "managed-sql"},
+                "postgres": {"external_secret": "managed-pg"},
+            }
+        },
+        existing_secrets=existing,
+    )
+    kinds = {(m["kind"], m["metadata"]["name"]) for m in run.mocks.manifests()}
+    for engine in ("promptsales-mongodb", "promptsales-sqlserver", "promptsales-postgres"):
+        assert ("StatefulSet", engine) not in kinds
+        assert ("Secret", f"{engine}-auth") not in kinds
+    assert ("Job", "promptsales-sqlserver-init") not in kinds
+    # The warehouse schema is still ours to initialize on a managed PostgreSQL.
+    assert ("Job", "promptsales-warehouse-init") in kinds
+    reads = {r.read_id for r in run.mocks.registered if r.read_id}
+    assert reads == set(existing)
+    mcp = string_data(run, "promptsales-mcp-credentials", PLATFORM)
+    assert mcp["PROMPTSALES_MCP_MONGO_URI"] == existing["promptsales/managed-mongo"]["uri"]
+    assert mcp["PROMPTSALES_MCP_WAREHOUSE_DSN"] == existing["promptsales/managed-pg"]["dsn"]
+    etl = string_data(run, "promptsales-etl-credentials", PLATFORM)
+    assert etl["PROMPTSALES_ETL_CRM_URL"] == existing["promptsales/managed-sql"]["crm_url"]
+    assert run.outputs["database_services"]["mongodb"] == "external:promptsales/managed-mongo"
+    assert policy.check_all(run.mocks.manifests()) == []
+
+
+def test_external_secret_missing_a_key_fails_the_up(run_program) -> None:
+    with pytest.raises(Exception, match="has no key 'dsn'"):
+        run_program(
+            {"platform": {"postgres": {"external_secret": "managed-pg"}}},
+            existing_secrets={"promptsales/managed-pg": {"url": "postgresql://x"}},
+        )
+
+
+def test_captured_inputs_pass_every_policy(run_program) -> None:
+    run = run_program()
+    assert policy.check_all(run.mocks.manifests()) == []
+
+
+def test_custom_namespaces_flow_into_every_reference(run_program) -> None:
+    run = run_program({"platform": {"namespace": "ps-prod", "data_namespace": "ps-prod-data"}})
+    for manifest in run.mocks.manifests():
+        namespace = manifest["metadata"].get("namespace")
+        assert namespace in {None, "ps-prod", "ps-prod-data"}
+    etl = string_data(run, "promptsales-etl-credentials", "ps-prod")
+    assert "host=promptsales-postgres.ps-prod-data.svc" in etl["PROMPTSALES_ETL_WAREHOUSE_DSN"]
+    assert unwrap(run.outputs)["mcp_endpoint"] == "https://promptsales-mcp.ps-prod.svc"
