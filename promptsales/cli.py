@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from promptsales_operator import cli as operator_cli
 
 from certs import cli as certs_cli
 from etl_job import cli as etl_cli
@@ -38,6 +39,7 @@ app.add_typer(etl_cli.app, name="etl")
 app.add_typer(pii_cli.app, name="pii")
 app.add_typer(render_cli.app, name="render")
 app.add_typer(mcp_cli.app, name="mcp")
+app.add_typer(operator_cli.app, name="operator")
 # --- end component command groups ---
 
 

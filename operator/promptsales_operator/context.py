@@ -1,0 +1,63 @@
+"""Everything a handler needs, passed explicitly instead of living in module globals."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+from typing import Any
+
+from promptsales_operator.certificates import PlatformCA, load_platform_ca
+from promptsales_operator.clock import Clock
+from promptsales_operator.kube import KubeClient, path
+from promptsales_operator.metrics import OperatorMetrics
+from promptsales_operator.settings import OperatorSettings
+
+CAMPAIGN_API = "promptsales.io/v1alpha1"
+CAMPAIGN_PLURAL = "promptsalescampaigns"
+
+
+@dataclasses.dataclass
+class OperatorContext:
+    settings: OperatorSettings
+    clock: Clock
+    client: KubeClient
+    metrics: OperatorMetrics
+    capacity_changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    capacity_error: str | None = None
+    locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(asyncio.Lock)
+    )
+    demands: dict[str, float] = dataclasses.field(default_factory=dict)
+    _ca_cache: tuple[str, PlatformCA] | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
+
+    def campaigns_path(self, name: str | None = None, sub: str | None = None) -> str:
+        return path(CAMPAIGN_API, CAMPAIGN_PLURAL, self.namespace, name, sub)
+
+    async def platform_ca(self) -> PlatformCA:
+        """The CA Secret, re-parsed only when its resourceVersion changes (one GET a pass)."""
+        name = self.settings.ca_secret
+        secret = await self.client.get_or_none(path("v1", "secrets", self.namespace, name))
+        version = str(((secret or {}).get("metadata") or {}).get("resourceVersion", ""))
+        if self._ca_cache is not None and secret is not None and self._ca_cache[0] == version:
+            return self._ca_cache[1]
+        ca = load_platform_ca(secret, name)
+        self._ca_cache = (version, ca)
+        return ca
+
+    def note_demand(self, campaign: str, effective: float | None) -> None:
+        """Wake the capacity worker only when a campaign's counted demand changed."""
+        previous = self.demands.get(campaign)
+        if effective is None:
+            self.demands.pop(campaign, None)
+        else:
+            self.demands[campaign] = effective
+        if previous != effective:
+            self.capacity_changed.set()
+
+
+Body = dict[str, Any]

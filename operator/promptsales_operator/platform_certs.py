@@ -1,0 +1,111 @@
+"""The platform's own serving certificates (the MCP server's), issued and renewed from the CA.
+
+Campaign certificates are driven by campaign events; nothing drives a serving certificate,
+so a worker checks it at start and every resync period with the same decision as campaign
+certificates: missing, signed by a previous CA, renewal due, or a stale trust bundle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import logging
+
+import certs
+from promptsales_operator import certificates as certdecide
+from promptsales_operator import events
+from promptsales_operator.certificates import Action, CAUnavailableError
+from promptsales_operator.clock import rfc3339
+from promptsales_operator.context import OperatorContext
+from promptsales_operator.kube import ApiError, path
+from workloads import campaign_certificate as secret_builder
+
+log = logging.getLogger(__name__)
+
+
+def mcp_dns_names(service: str, namespace: str) -> list[str]:
+    return [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
+
+
+async def ensure_mcp_certificate(ctx: OperatorContext) -> str:
+    """Converge the MCP serving Secret; returns what was done (for logs and tests)."""
+    settings = ctx.settings
+    now = ctx.clock.now()
+    ca = await ctx.platform_ca()
+    url = path("v1", "secrets", ctx.namespace, settings.mcp_tls_secret)
+    secret = await ctx.client.get_or_none(url)
+    renew_before = dt.timedelta(hours=settings.mcp_certificate_renew_before_hours)
+    identity = f"server/{settings.mcp_service}"
+    wanted = certdecide.Wanted(identity, certs.KeyAlgorithm.ECDSA_P256.value, renew_before)
+    decision = certdecide.decide(secret, ca, wanted, now, check_identity=False)
+    if decision.action is Action.NONE:
+        assert decision.current is not None
+        ctx.metrics.set_expiry(settings.mcp_tls_secret, decision.current.not_valid_after_utc, now)
+        return "unchanged"
+    if decision.action is Action.REFRESH_BUNDLE and secret is not None:
+        await ctx.client.patch(
+            url,
+            {
+                "metadata": {"annotations": {secret_builder.BUNDLE_FINGERPRINT: ca.bundle_sha256}},
+                "data": {"ca.crt": base64.b64encode(ca.bundle_pem.encode()).decode()},
+            },
+        )
+        ctx.metrics.writes.labels("Secret").inc()
+        events.normal(secret, decision.reason, "updated the trust bundle")
+        return "bundle"
+    issued = certs.issue_server_certificate(
+        ca.authority,
+        settings.mcp_service,
+        dns_names=mcp_dns_names(settings.mcp_service, ctx.namespace),
+        validity=dt.timedelta(hours=settings.mcp_certificate_validity_hours),
+        now=now,
+    )
+    manifest = secret_builder.build_tls_secret(
+        name=settings.mcp_tls_secret,
+        namespace=ctx.namespace,
+        component="mcp",
+        pem_data=certs.tls_secret_data(issued, ca.bundle),
+        annotations=certdecide.annotations_for(issued.certificate, ca, identity, renew_before),
+    )
+    if secret is None:
+        created = await ctx.client.create(path("v1", "secrets", ctx.namespace), manifest)
+    else:
+        meta = manifest["metadata"]
+        created = await ctx.client.patch(
+            url,
+            {
+                "metadata": {"labels": meta["labels"], "annotations": meta["annotations"]},
+                "data": manifest["data"],
+            },
+        )
+    ctx.metrics.writes.labels("Secret").inc()
+    ctx.metrics.set_expiry(settings.mcp_tls_secret, issued.certificate.not_valid_after_utc, now)
+    message = (
+        f"{decision.message}: issued serving certificate "
+        f"{format(issued.certificate.serial_number, 'x')}, valid until "
+        f"{rfc3339(issued.certificate.not_valid_after_utc)}"
+    )
+    log.info(message)
+    events.normal(created, decision.reason, message)
+    return "issued"
+
+
+async def platform_certificate_worker(ctx: OperatorContext, stopped: asyncio.Event) -> None:
+    while not stopped.is_set():
+        delay = ctx.settings.resync_seconds
+        try:
+            await ensure_mcp_certificate(ctx)
+        except (ApiError, CAUnavailableError) as exc:
+            log.warning("MCP serving certificate not converged: %s", exc)
+            ctx.metrics.errors.labels("PlatformCertificate").inc()
+            delay = min(delay, ctx.settings.retry_backoff_seconds)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await stopped.wait()
