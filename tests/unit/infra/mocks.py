@@ -87,7 +87,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def find(self, kind: str, name: str, namespace: str | None = None) -> Registered:
         for r in self.kubernetes():
             meta = r.plain.get("metadata", {})
-            if r.plain.get("kind") == kind and meta.get("name") == name:
-                if namespace is None or meta.get("namespace") == namespace:
-                    return r
+            same = r.plain.get("kind") == kind and meta.get("name") == name
+            if same and (namespace is None or meta.get("namespace") == namespace):
+                return r
         raise AssertionError(f"no {kind} {namespace}/{name} declared")

@@ -169,7 +169,8 @@ def test_password_policy_fits_sql_server(run_program) -> None:
         if resource.typ == RANDOM_PASSWORD:
             inputs = resource.plain
             assert inputs["length"] >= 16
-            assert inputs["minUpper"] >= 1 and inputs["minLower"] >= 1 and inputs["minNumeric"] >= 1
+            for minimum in ("minUpper", "minLower", "minNumeric", "minSpecial"):
+                assert inputs[minimum] >= 1
             assert set(inputs["overrideSpecial"]) <= set("-_.")
 
 
@@ -177,7 +178,7 @@ def test_jobs_wait_for_their_databases_and_workloads_for_their_secrets(run_progr
     run = run_program()
 
     def depends(name: str) -> set[str]:
-        return {dep._name for dep in run.options[name].depends_on or []}  # noqa: SLF001
+        return {dep._name for dep in run.options[name].depends_on or []}
 
     sql_init = depends("job-promptsales-data-promptsales-sqlserver-init")
     assert "statefulset-promptsales-data-promptsales-sqlserver" in sql_init
