@@ -32,7 +32,7 @@ _SECRET_NAME = re.compile(
 # password=, SQL "PASSWORD = '...'" (a sqlcmd $(variable) is a reference, not a value),
 # PEM private keys, Redis requirepass.
 _SECRET_VALUE = re.compile(
-    r"(://[^/\s:@]+:[^/\s@$]+@"
+    r"(://[^/\s:@]*:[^/\s@$]+@"
     r"|\bpassword\s*=\s*(?!\$|N?')[^\s;'\"]+"
     r"|PASSWORD\s*=\s*N?'(?!\$\()"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
