@@ -20,9 +20,9 @@ import uvicorn
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
-from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -133,7 +133,15 @@ class McpApplication:
             json_response=True,
             stateless=True,  # any replica can answer any request: the operator scales us
         )
-        resource_url = AnyHttpUrl(settings.oauth_audience or settings.public_url)
+        # AuthSettings keeps path-less URLs exactly as configured (RFC 8414 compares issuers
+        # as strings); a bare AnyHttpUrl would add a trailing slash.
+        urls = AuthSettings(
+            issuer_url=settings.oauth_issuer or settings.public_url,
+            resource_server_url=settings.oauth_audience or settings.public_url,
+            validate_token_resource=False,  # JwtTokenVerifier checks `aud` itself
+        )
+        resource_url = urls.resource_server_url
+        assert resource_url is not None
         endpoint = RequireAuthMiddleware(
             StreamableHTTPASGIApp(manager), [], build_resource_metadata_url(resource_url)
         )
@@ -142,7 +150,7 @@ class McpApplication:
             routes.extend(
                 create_protected_resource_routes(
                     resource_url=resource_url,
-                    authorization_servers=[AnyHttpUrl(settings.oauth_issuer or "")],
+                    authorization_servers=[urls.issuer_url],
                     scopes_supported=None,
                 )
             )

@@ -67,7 +67,11 @@ class LocalEmbedder:
     def embed(self, texts: list[str]) -> Matrix:
         with self._lock:
             vectors = self._model.encode(
-                texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True
+                texts,
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
 

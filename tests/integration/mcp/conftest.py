@@ -7,7 +7,7 @@ import datetime as dt
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +30,9 @@ from certs.issue import issue_client_certificate, issue_server_certificate
 from etl_job.warehouse import init_warehouse
 from mcp_server.app import McpApplication, build_application, uvicorn_config
 from mcp_server.config import McpSettings
-from mcp_server.content.loader import load_content
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
-from mcp_server.embeddings import LocalEmbedder
+from mcp_server.embeddings import LOCAL_MODEL_ID, LocalEmbedder, Matrix
 from mcp_server.tls import ReloadingServerContext
 from tests.support.services import free_port
 
@@ -51,9 +50,16 @@ def store(mongo_db: pymongo.database.Database[dict[str, Any]]) -> ContentStore:
     return ContentStore(mongo_db)
 
 
+@pytest.fixture(scope="session")
+def seed_vectors(embedder: LocalEmbedder) -> Matrix:
+    """The seed set embedded once per session (the loader path itself is tested separately)."""
+    return embedder.embed([item.embedding_text() for item in seed_items()])
+
+
 @pytest.fixture
-def seeded_store(store: ContentStore, embedder: LocalEmbedder) -> ContentStore:
-    load_content(store, embedder, seed_items())
+def seeded_store(store: ContentStore, seed_vectors: Matrix) -> ContentStore:
+    store.upsert(seed_items(), seed_vectors, LOCAL_MODEL_ID)
+    store.bump_version()
     return store
 
 
@@ -296,11 +302,3 @@ async def mcp_client(
         Client(streamable_http_client(server.mcp_url, http_client=http)) as client,
     ):
         yield client
-
-
-@pytest.fixture
-def http_client_factory() -> Iterator[Callable[..., httpx2.AsyncClient]]:
-    def make(server: RunningServer, **kwargs: Any) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(verify=client_ssl_context(server.ca_file), timeout=30, **kwargs)
-
-    yield make
