@@ -1,0 +1,70 @@
+"""Every manifest the platform renders or Pulumi declares, validated strictly against the
+official Kubernetes schemas from 1.30 (the oldest supported) to the newest packaged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from workloads.render import PlatformSpec, platform_manifests
+
+VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+
+SPECS = {
+    "defaults": PlatformSpec(),
+    "external-databases": PlatformSpec.model_validate(
+        {
+            "mongodb": {"external_secret": "mongo-conn"},
+            "sqlserver": {"external_secret": "sql-conn"},
+            "postgres": {"external_secret": "pg-conn"},
+        }
+    ),
+    "tuned": PlatformSpec.model_validate(
+        {
+            "namespace": "ps-prod",
+            "data_namespace": "ps-prod-data",
+            "image": "registry.example/promptsales@sha256:" + "a" * 64,
+            "postgres": {"storage": "200Gi", "storage_class": "fast-ssd", "cpu_limit": "4"},
+            "sqlserver": {"edition": "Standard", "memory_limit": "8Gi", "server_memory_mb": 6144},
+            "cache": {"memory_limit_mib": 2048, "eviction_policy": "allkeys-lfu"},
+            "network": {"llm_cidrs": ["104.18.0.0/16"], "agent_cidrs": ["10.0.0.0/8"]},
+        }
+    ),
+}
+
+
+def _label(manifest: dict[str, Any]) -> str:
+    meta = manifest["metadata"]
+    return f"{manifest['kind']}/{meta.get('namespace', '-')}/{meta['name']}"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("spec_name", sorted(SPECS))
+def test_rendered_manifests_are_valid(spec_name: str, version: str) -> None:
+    manifests = platform_manifests(SPECS[spec_name])
+    assert len(manifests) > 10
+    errors = []
+    for manifest in manifests:
+        try:
+            kubernetes_validate.validate(manifest, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{_label(manifest)}: {exc.message}")
+    assert errors == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_declared_resources_including_secrets_are_valid(run_program, version: str) -> None:
+    run = run_program()
+    declared = run.mocks.manifests()
+    assert any(m["kind"] == "Secret" for m in declared)
+    for manifest in declared:
+        kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_strict_validation_catches_a_misspelled_field() -> None:
+    manifest = next(m for m in platform_manifests(PlatformSpec()) if m["kind"] == "StatefulSet")
+    manifest["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(manifest, VERSIONS[0], strict=True)
