@@ -19,6 +19,7 @@ from infra.pki import RootCaProvider, ServerCertificateProvider
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 DYNAMIC = "pulumi-python:dynamic:Resource"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+CIVO_CLUSTER = "civo:index/kubernetesCluster:KubernetesCluster"
 
 
 def unwrap(value: Any) -> Any:
@@ -63,6 +64,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             provider = ServerCertificateProvider() if "dns_names" in props else RootCaProvider()
             result = provider.create(props)
             return result.id, {**outputs, **(result.outs or {})}
+        if args.typ == CIVO_CLUSTER:
+            outputs["kubeconfig"] = f"apiVersion: v1\nkind: Config\n# {args.name}\n"
         if args.typ == RANDOM_PASSWORD:
             outputs["result"] = f"Mock-{args.name}-Pw9"
         if args.typ == "kubernetes:core/v1:Secret" and args.resource_id:
