@@ -336,6 +336,8 @@ def copy_rows(conn: psycopg.Connection, spec: ViewLoad, batches: Iterable[Sequen
                 for row in batch:
                     write_row(row)
                 count += len(batch)
+    # Temp tables have no statistics until analyzed; the merge joins need real row counts.
+    conn.execute(f"ANALYZE {spec.staging}")
     return count
 
 

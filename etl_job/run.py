@@ -61,6 +61,7 @@ class RunSummary:
     rows_loaded: dict[str, int] = field(default_factory=dict)
     rows_quarantined: dict[str, int] = field(default_factory=dict)
     aggregates_changed: int = 0
+    phase_ms: dict[str, int] = field(default_factory=dict)
     duration_ms: int = 0
     exit_code: int = ExitCode.OK
     error: str | None = None
@@ -153,6 +154,9 @@ def _run_in_transaction(
     if not _acquire_scope_lock(wh, scope, settings.lock_wait_seconds):
         return False
     wh.execute("SELECT pg_advisory_xact_lock_shared(%s)", (KEYS_LOCK,))
+    # Merges hash-join and group hundreds of thousands of staged rows on a full load; the
+    # server default (4MB) would spill them to disk.
+    wh.execute("SET LOCAL work_mem = '64MB'")
     cipher = PiiCipher.load(wh, keyring)
     started = dt.datetime.now(dt.UTC)
     row = wh.execute(
@@ -170,6 +174,14 @@ def _run_in_transaction(
     )
     wh.execute(load.CREATE_TOUCHED_SQL)
     highs: dict[str, int] = {}
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        summary.phase_ms[phase] = int((now - clock) * 1000)
+        clock = now
+
     for source, url in (("ads", settings.ads_url), ("crm", settings.crm_url)):
         engine = source_engine(url.get_secret_value())
         try:
@@ -178,12 +190,16 @@ def _run_in_transaction(
             )
         finally:
             engine.dispose()
+        lap(f"extract_{source}")
     wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
+    lap("merge_lock_wait")
     for view in EXTRACT_ORDER:
         spec = load.VIEW_LOADS[view]
         summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
         summary.rows_loaded[view] = load.merge(wh, spec)
+        lap(f"merge_{view}")
     summary.aggregates_changed = load.refresh_aggregates(wh)
+    lap("aggregates")
     if any(summary.rows_read.values()):
         # Only a run that read something moves the watermarks: a run with no changes
         # writes nothing but its ledger row. All views of a source share that source's bound.
