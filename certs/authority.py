@@ -81,9 +81,19 @@ class CertificateAuthority:
             return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key())
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
-    @property
+    @functools.cached_property
+    def authority_key_identifier_extension(self) -> x509.Extension[x509.ExtensionType]:
+        """The AKI wrapped as a ready (non-critical) extension for the leaf builder."""
+        aki = self.authority_key_identifier
+        return x509.Extension(aki.oid, False, aki)
+
+    @functools.cached_property
     def chain_without_root(self) -> tuple[x509.Certificate, ...]:
-        """This CA and its intermediates: what a leaf sends after itself in a handshake."""
+        """This CA and its intermediates: what a leaf sends after itself in a handshake.
+
+        Cached: telling a root apart verifies its self-signature, which costs more than
+        issuing a whole ECDSA leaf.
+        """
         full = (self.certificate, *self.chain)
         return tuple(c for c in full if not _is_self_signed(c))
 

@@ -31,8 +31,31 @@ _PEM_CERT_MARKER = b"-----BEGIN CERTIFICATE-----"
 def to_pem(certificates: x509.Certificate | Iterable[x509.Certificate]) -> str:
     """One PEM text for a certificate or a sequence of them (in the given order)."""
     if isinstance(certificates, x509.Certificate):
-        certificates = (certificates,)
-    return "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certificates)
+        return _pem(certificates)
+    return "".join(_pem(c) for c in certificates)
+
+
+def _pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+# id -> (certificate, PEM). Keyed by identity, not by value: hashing a certificate costs
+# about a microsecond (it digests the DER), as much as the rest of the lookup. Holding
+# the certificate keeps its id from being reused while the entry lives.
+_CA_PEM: dict[int, tuple[x509.Certificate, str]] = {}
+_CA_PEM_LIMIT = 256
+
+
+def _ca_pem(certificate: x509.Certificate) -> str:
+    """PEM of CA certificates, which every issued Secret repeats (chain and ``ca.crt``)."""
+    hit = _CA_PEM.get(id(certificate))
+    if hit is not None and hit[0] is certificate:
+        return hit[1]
+    pem = _pem(certificate)
+    if len(_CA_PEM) >= _CA_PEM_LIMIT:
+        _CA_PEM.clear()
+    _CA_PEM[id(certificate)] = (certificate, pem)
+    return pem
 
 
 def private_key_to_pem(key: PrivateKey, password: bytes | None = None) -> str:
@@ -135,9 +158,9 @@ def tls_secret_data(
         issued.chain_without_root[1:] if isinstance(issued, CertificateAuthority) else issued.chain
     )
     return {
-        TLS_CRT: to_pem((issued.certificate, *chain)),
+        TLS_CRT: _pem(issued.certificate) + "".join(_ca_pem(c) for c in chain),
         TLS_KEY: private_key_to_pem(issued.private_key),
-        CA_CRT: to_pem(bundle),
+        CA_CRT: "".join(_ca_pem(c) for c in bundle),
     }
 
 
