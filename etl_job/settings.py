@@ -6,7 +6,7 @@ per variable), so the settings read ``secrets_dir()`` as well as the environment
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptsales.config import load_settings, secrets_dir
@@ -23,6 +23,13 @@ class EtlSettings(BaseSettings):
     ads_url: SecretStr = Field(description="SQLAlchemy URL of PromptAds")
     crm_url: SecretStr = Field(description="SQLAlchemy URL of PromptCRM")
     warehouse_dsn: SecretStr = Field(description="libpq DSN of the PromptSales warehouse")
+    @field_validator("ads_url", "crm_url", "warehouse_dsn")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
     batch_rows: int = Field(default=20_000, ge=100, le=1_000_000)
     lock_wait_seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
 
