@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 
 import kopf
 
@@ -34,7 +35,7 @@ class Operator:
         self.ctx: OperatorContext | None = None
         self.probe_port: int | None = None
 
-    async def run(self, stop_flag: asyncio.Event | None = None) -> None:
+    async def run(self, stop_flag: asyncio.Event | threading.Event | None = None) -> None:
         connection = self.connection or load_connection(self.settings.kubeconfig)
         async with KubeClient(connection, limit=self.settings.worker_limit) as client:
             self.ctx = OperatorContext(self.settings, self.clock, client, self.metrics)

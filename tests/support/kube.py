@@ -35,6 +35,7 @@ import copy
 import dataclasses
 import datetime as dt
 import json
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -45,12 +46,14 @@ import aiohttp.web
 import attrs
 import jsonpatch
 import kmock
+import pytest_asyncio
 import yaml
 from kmock._internal import rendering
 
 Obj = dict[str, Any]
 Admission = Callable[[Obj, Obj | None], Obj]
 
+NAMESPACES_PATH = re.compile(r"^/api/v1/namespaces(?:/([^/]+))?(?:/(status|finalize))?/?$")
 WRITE_VERBS = frozenset({"create", "patch", "update", "delete"})
 HISTORY_LIMIT = 50_000
 
@@ -288,6 +291,30 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     # --- HTTP entry ----------------------------------------------------------------------
 
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # kmock's path parser cannot read /api/v1/namespaces[/name] (it takes "namespaces"
+        # as the namespace marker); kopf lists and watches namespaces, so parse it here.
+        match = NAMESPACES_PATH.match(raw_request.path)
+        if match is None:
+            return await super().__call__(raw_request)
+        body = await raw_request.read()
+        request = rendering.Request(
+            method=raw_request.method,
+            url=raw_request.url,
+            params=dict(raw_request.query),
+            headers=dict(raw_request.headers),
+            body=body,
+            data=json.loads(body) if body else None,
+            resource=kmock.resource("", "v1", "namespaces"),
+            name=match.group(1),
+            subresource=match.group(2),
+            raw_request=raw_request,
+        )
+        try:
+            return await self._handle(request)
+        except ApiStatusError as exc:
+            return self._json(exc.body(), exc.code)
+
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         resource = request.resource
         if resource is None or not resource.plural:
@@ -399,7 +426,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def stored(self, key: str, namespace: str | None = None) -> list[Obj]:
         return [
             copy.deepcopy(obj)
-            for (k, ns, _), obj in sorted(self._store.items(), key=lambda kv: kv[0][1:])
+            for (k, ns, _), obj in sorted(
+                self._store.items(), key=lambda kv: (kv[0][1] or "", kv[0][2])
+            )
             if k == key and (namespace is None or ns == namespace)
         ]
 
@@ -718,3 +747,10 @@ async def running_kube_api(tmp_dir: Path, namespace: str = "default") -> AsyncIt
             yield KubeApi(emulator=emulator, url=url, kubeconfig=kubeconfig)
         finally:
             emulator.close_watches()
+
+
+@pytest_asyncio.fixture
+async def kube_api(tmp_path: Path) -> AsyncIterator[KubeApi]:
+    """A fresh emulator per test (built-in kinds served; register CRDs as needed)."""
+    async with running_kube_api(tmp_path) as api:
+        yield api
