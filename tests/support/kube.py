@@ -708,6 +708,11 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 queue.put_nowait(None)
 
 
+def _store_order(item: tuple[tuple[str, str | None, str], Obj]) -> tuple[str, str]:
+    (_, namespace, name), _ = item
+    return namespace or "", name
+
+
 def write_kubeconfig(path: Path, server_url: str, namespace: str = "default") -> Path:
     """A kubeconfig pointing at the emulator (plain HTTP, a dummy token)."""
     config = {

@@ -182,11 +182,11 @@ async def start_operator(platform: Platform, clock: ManualClock) -> AsyncIterato
 
 
 async def wait_for(
-    predicate: Callable[[], Any], what: str, timeout: float = 15.0, interval: float = 0.05
+    predicate: Callable[[], Any], what: str, limit: float = 15.0, interval: float = 0.05
 ) -> Any:
     """Poll until ``predicate()`` is truthy; fail naming ``what`` otherwise."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             while True:
                 result = predicate()
                 if result:
