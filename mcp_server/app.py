@@ -33,6 +33,7 @@ from starlette.routing import Route
 from mcp_server.auth import BearerOrCertificateBackend, JwtTokenVerifier, Principal
 from mcp_server.cache import ResponseCache
 from mcp_server.config import McpSettings
+from mcp_server.contacts import ContactsRepository
 from mcp_server.content.store import ContentStore
 from mcp_server.embeddings import Embedder, build_embedder
 from mcp_server.generation import Generator, OfflineGenerator, OpenAIGenerator
@@ -89,6 +90,11 @@ def build_service(settings: McpSettings, embedder: Embedder | None = None) -> Co
         query_cache_size=settings.query_embedding_cache_size,
         refresh_seconds=settings.index_refresh_seconds,
         use_vector_search=backend,
+        contacts=(
+            ContactsRepository(dsn, settings.pii_keyring_file)
+            if dsn and settings.pii_keyring_file
+            else None
+        ),
     )
 
 

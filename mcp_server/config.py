@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptsales.config import load_settings, secrets_dir
@@ -22,7 +22,9 @@ Role = Literal["marketing", "sales", "user"]
 class McpSettings(BaseSettings):
     """Settings of ``promptsales mcp``; see mcp_server/README.md for each variable."""
 
-    model_config = SettingsConfigDict(env_prefix="PROMPTSALES_MCP_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PROMPTSALES_MCP_", extra="ignore", populate_by_name=True
+    )
 
     # --- content store (MongoDB PromptContent) ---
     mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/?directConnection=true")
@@ -45,6 +47,15 @@ class McpSettings(BaseSettings):
 
     # --- warehouse (PostgreSQL PromptSales) ---
     warehouse_dsn: SecretStr | None = None
+    # The platform keyring (Secret promptsales-pii-keyring); set only where sales contacts
+    # are served. Read from PROMPTSALES_MCP_PII_KEYRING_FILE or the shared
+    # PROMPTSALES_PII_KEYRING_FILE.
+    pii_keyring_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "pii_keyring_file", "PROMPTSALES_MCP_PII_KEYRING_FILE", "PROMPTSALES_PII_KEYRING_FILE"
+        ),
+    )
 
     # --- cache (Redis) ---
     redis_url: SecretStr | None = SecretStr("redis://127.0.0.1:6379/0")
@@ -86,6 +97,10 @@ class McpSettings(BaseSettings):
             raise ValueError("oauth_issuer needs oauth_jwks_url or oauth_public_keys_file")
         if self.oauth_issuer and not self.oauth_audience:
             raise ValueError("oauth_issuer needs oauth_audience (this server's resource URL)")
+        if self.pii_keyring_file is not None and self.warehouse_dsn is None:
+            raise ValueError(
+                "pii_keyring_file needs warehouse_dsn (contacts live in the warehouse)"
+            )
         if self.embedding_provider == "openai" and not self.openai_base_url:
             raise ValueError("embedding_provider=openai needs openai_base_url")
         return self

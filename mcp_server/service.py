@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from mcp_server.auth import Principal
 from mcp_server.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
+from mcp_server.contacts import Contact, ContactsRepository
 from mcp_server.content.models import ContentFilters, ScoredItem
 from mcp_server.content.store import ContentStore, run_vector_search
 from mcp_server.embeddings import Embedder, QueryEmbeddingCache
@@ -69,6 +70,11 @@ class CampaignPerformance(BaseModel):
     cached: bool = False
 
 
+class CampaignContacts(BaseModel):
+    campaign_id: str
+    contacts: list[Contact]
+
+
 class CampaignMessages(BaseModel):
     campaign_id: str
     segment: str
@@ -92,6 +98,7 @@ class ContentService:
         query_cache_size: int = 4096,
         refresh_seconds: float = 5.0,
         use_vector_search: bool | None = False,
+        contacts: ContactsRepository | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -100,6 +107,7 @@ class ContentService:
         self.metrics = metrics
         self.warehouse = warehouse
         self.generator: Generator = generator or OfflineGenerator()
+        self.contacts = contacts
         self.refresh_seconds = refresh_seconds
         self._use_vector_search = use_vector_search
         self.index = VectorIndex.empty(embedder.model_id, max(embedder.dimensions, 1), version=-1)
@@ -388,3 +396,20 @@ class ContentService:
         }
         data, hit = await self._cached("generateCampaignMessages", args, principal, compute)
         return CampaignMessages.model_validate({**data, "cached": hit})
+
+    # --- getCampaignContacts (sales, own campaign, never cached) --------------------------
+
+    async def campaign_contacts(
+        self, principal: Principal, campaign_id: str, limit: int
+    ) -> CampaignContacts:
+        principal.require_tool("getCampaignContacts")
+        principal.require_own_campaign(campaign_id)
+        if self.contacts is None:
+            raise ToolUnavailableError("customer contacts are not configured on this server")
+        try:
+            rows = await anyio.to_thread.run_sync(self.contacts.contacts, campaign_id, limit)
+        except UnknownCampaignError:
+            raise ToolInputError("campaign_id: no such campaign in the warehouse") from None
+        except WarehouseError as exc:
+            raise ToolUnavailableError(str(exc)) from None
+        return CampaignContacts(campaign_id=campaign_id, contacts=rows)

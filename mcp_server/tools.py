@@ -20,6 +20,7 @@ from mcp_server.auth import AuthorizationError, Principal, principal_from_access
 from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
 from mcp_server.generation import Channel, Tone
 from mcp_server.service import (
+    CampaignContacts,
     CampaignMessages,
     CampaignPerformance,
     ContentResult,
@@ -156,5 +157,30 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal)
                 return await service.campaign_performance(
                     principal, campaign_id, date_from, date_to
                 )
+            except _EXPECTED as exc:
+                raise _tool_error(exc) from None
+
+    if service.contacts is None:
+        return
+
+    @server.tool(
+        name="getCampaignContacts",
+        title="Campaign customer contacts (sales)",
+        description=(
+            "Contact details (name, email, phone, city) of customers with a lead or conversion "
+            "in the caller's own campaign, most recent first. Sales role only, and only with a "
+            "credential scoped to that campaign. Never cached."
+        ),
+        annotations=read_only,
+    )
+    async def get_campaign_contacts(
+        campaign_id: CampaignId,
+        ctx: Context,
+        limit: Annotated[int, Field(ge=1, le=100, description="How many contacts (1-100)")] = 20,
+    ) -> CampaignContacts:
+        principal = caller(ctx, stdio)
+        async with service.observe("getCampaignContacts", principal):
+            try:
+                return await service.campaign_contacts(principal, campaign_id, limit)
             except _EXPECTED as exc:
                 raise _tool_error(exc) from None

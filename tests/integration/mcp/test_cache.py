@@ -1,0 +1,148 @@
+"""Cache-aside in the real Redis: hits, invalidation by content version, single-flight,
+and answering uncached (reported in readiness) when Redis is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx2
+import redis
+
+from mcp_server.cache import CacheKeyParts, ResponseCache, cache_key
+from mcp_server.content.loader import load_content
+from mcp_server.content.models import ContentItem
+from mcp_server.content.store import ContentStore
+from mcp_server.embeddings import LocalEmbedder
+from mcp_server.metrics import Metrics
+from tests.integration.mcp.conftest import TokenIssuer, client_ssl_context, mcp_client, serve
+from tests.support.services import free_port
+
+QUERY = {"query": "noise-cancelling headphones on a dark desk", "limit": 3}
+
+
+async def test_second_identical_call_is_a_cache_hit_and_counted(
+    seeded_store: ContentStore,
+    settings_factory: Any,
+    app_factory: Any,
+    tokens: TokenIssuer,
+    redis_client: redis.Redis,
+    redis_prefix: str,
+) -> None:
+    async with serve(app_factory(settings_factory())) as server:
+        async with mcp_client(server, token=tokens.token("user")) as client:
+            first = await client.call_tool("getContent", QUERY)
+            # Same request, different spacing and case: the normalized key is the same.
+            second = await client.call_tool(
+                "getContent", {**QUERY, "query": "  Noise-cancelling   headphones on a dark DESK "}
+            )
+        async with httpx2.AsyncClient(verify=client_ssl_context(server.ca_file)) as http:
+            metrics = (await http.get(f"{server.base}/metrics")).text
+    assert first.structured_content["cached"] is False  # type: ignore[index]
+    assert second.structured_content["cached"] is True  # type: ignore[index]
+    assert first.structured_content["items"] == second.structured_content["items"]  # type: ignore[index]
+    assert list(redis_client.scan_iter(match=f"{redis_prefix}getContent:*"))
+    assert "promptsales_mcp_cache_hit_ratio 0.5" in metrics
+    assert 'promptsales_mcp_cache_requests_total{result="hit",tool="getContent"} 1.0' in metrics
+
+
+async def test_roles_do_not_share_cached_answers(
+    seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
+) -> None:
+    async with serve(app_factory(settings_factory())) as server:
+        async with mcp_client(server, token=tokens.token("user")) as client:
+            await client.call_tool("getContent", QUERY)
+        async with mcp_client(server, token=tokens.token("marketing")) as client:
+            other_role = await client.call_tool("getContent", QUERY)
+    assert other_role.structured_content["cached"] is False  # type: ignore[index]
+
+
+async def test_new_content_bumps_version_and_is_served_fresh(
+    seeded_store: ContentStore,
+    settings_factory: Any,
+    app_factory: Any,
+    tokens: TokenIssuer,
+    embedder: LocalEmbedder,
+) -> None:
+    query = {"query": "a red vintage tram in Lisbon at night", "limit": 1}
+    async with (
+        serve(app_factory(settings_factory())) as server,
+        mcp_client(server, token=tokens.token("user")) as client,
+    ):
+        before = await client.call_tool("getContent", query)
+        assert (await client.call_tool("getContent", query)).structured_content["cached"]  # type: ignore[index]
+        old_version = before.structured_content["content_version"]  # type: ignore[index]
+        new = ContentItem(
+            id="img-lisbon-tram",
+            title="Red vintage tram in Lisbon at night",
+            description="A red vintage tram climbing a narrow Lisbon street at night.",
+            tags=["travel", "city"],
+            media_type="image",
+            media_url="https://cdn.promptsales.io/media/lisbon.jpg",  # type: ignore[arg-type]
+        )
+        await asyncio.to_thread(load_content, seeded_store, embedder, [new])
+        service = server.application.service
+        deadline = time.monotonic() + 30
+        while service.index.version == old_version and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        after = await client.call_tool("getContent", query)
+    data = after.structured_content
+    assert data is not None
+    assert data["content_version"] == old_version + 1
+    assert data["cached"] is False
+    assert data["items"][0]["item"]["id"] == "img-lisbon-tram"
+    assert before.structured_content["items"][0]["item"]["id"] != "img-lisbon-tram"  # type: ignore[index]
+
+
+async def test_redis_down_answers_uncached_and_health_says_so(
+    seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
+) -> None:
+    settings = settings_factory(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with serve(app_factory(settings)) as server:
+        async with mcp_client(server, token=tokens.token("user")) as client:
+            first = await client.call_tool("getContent", QUERY)
+            second = await client.call_tool("getContent", QUERY)
+        async with httpx2.AsyncClient(verify=client_ssl_context(server.ca_file)) as http:
+            ready = await http.get(f"{server.base}/readyz")
+    assert not first.is_error
+    assert not second.is_error
+    assert second.structured_content["cached"] is False  # type: ignore[index]
+    assert first.structured_content["items"] == second.structured_content["items"]  # type: ignore[index]
+    assert ready.status_code == 200
+    assert ready.json()["cache"] == "down"
+    assert ready.json()["status"] == "degraded"
+
+
+async def test_concurrent_identical_misses_compute_once(redis_url: str, redis_prefix: str) -> None:
+    cache = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics())
+    calls = 0
+
+    async def compute() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.2)
+        return {"answer": 42}
+
+    key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 1}, "user", None, "m", 1))
+    results = await asyncio.gather(*(cache.get_or_compute(key, "t", compute) for _ in range(8)))
+    again, hit = await cache.get_or_compute(key, "t", compute)
+    await cache.close()
+    assert calls == 1
+    assert all(value == {"answer": 42} for value, _ in results)
+    assert again == {"answer": 42}
+    assert hit is True
+
+
+async def test_cache_entries_expire_with_the_configured_ttl(
+    redis_url: str, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    cache = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=123, metrics=Metrics())
+    key = cache_key(redis_prefix, CacheKeyParts("t", {}, "user", None, "m", 1))
+
+    async def compute() -> dict[str, Any]:
+        return {"x": 1}
+
+    await cache.get_or_compute(key, "t", compute)
+    await cache.close()
+    assert 0 < int(redis_client.ttl(key)) <= 123
