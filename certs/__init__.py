@@ -35,6 +35,7 @@ from certs.issue import (
     issue_server_certificate,
 )
 from certs.keys import KeyAlgorithm, PrivateKey, generate_private_key
+from certs.renew import original_validity, reissue, tls_secret_checksum
 from certs.rotation import (
     RolloverPhase,
     RolloverPlan,
@@ -79,11 +80,14 @@ __all__ = [
     "load_certificates",
     "load_private_key",
     "load_tls_secret",
+    "original_validity",
     "plan_ca_rollover",
     "private_key_to_pem",
+    "reissue",
     "renewal_time",
     "renewals_due",
     "secret_payload",
+    "tls_secret_checksum",
     "tls_secret_data",
     "to_pem",
     "trust_bundle",
