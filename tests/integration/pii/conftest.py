@@ -1,0 +1,3 @@
+from tests.integration.etl.env import etl_env
+
+__all__ = ["etl_env"]
