@@ -63,7 +63,8 @@ def _scan(tmp_path: Path, manifests: list[dict[str, Any]]) -> dict[str, Any]:
     )
     assert completed.returncode in {0, 1}, completed.stderr[-2000:]
     report = json.loads(completed.stdout)
-    return report[0] if isinstance(report, list) else report
+    result: dict[str, Any] = report[0] if isinstance(report, list) else report
+    return result
 
 
 def _unjustified(report: dict[str, Any]) -> list[str]:
@@ -90,7 +91,9 @@ def platform_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return _scan(tmp_path_factory.mktemp("checkov"), manifests)
 
 
-def test_rendered_platform_passes_checkov_except_justified_checks(platform_report) -> None:
+def test_rendered_platform_passes_checkov_except_justified_checks(
+    platform_report: dict[str, Any],
+) -> None:
     summary = platform_report["summary"]
     assert summary["parsing_errors"] == 0
     assert summary["resource_count"] > 40

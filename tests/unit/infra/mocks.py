@@ -48,7 +48,8 @@ class Registered:
 
     @property
     def plain(self) -> dict[str, Any]:
-        return unwrap(self.inputs)
+        plain: dict[str, Any] = unwrap(self.inputs)
+        return plain
 
 
 class PlatformMocks(pulumi.runtime.Mocks):

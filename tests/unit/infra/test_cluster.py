@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from infra.cluster import kubernetes_cluster
 from infra.config import parse_stack_config
 from infra.program import Platform, build_platform
-from tests.unit.infra.mocks import CIVO_CLUSTER
+from tests.unit.infra.conftest import Run, Runner
+from tests.unit.infra.mocks import CIVO_CLUSTER, Registered
 
 
-def _program(values: dict[str, Any], exported: dict[str, Any]):
+def _program(values: dict[str, Any], exported: dict[str, Any]) -> Callable[[], Platform]:
     config = parse_stack_config(values)
 
     def program() -> Platform:
@@ -22,12 +24,12 @@ def _program(values: dict[str, Any], exported: dict[str, Any]):
     return program
 
 
-def _providers(run) -> list:
+def _providers(run: Run) -> list[Registered]:
     return [r for r in run.mocks.registered if r.typ == "pulumi:providers:kubernetes"]
 
 
 def test_default_deploys_into_the_kubeconfig_context_and_creates_no_cloud_resources(
-    run_program,
+    run_program: Runner,
 ) -> None:
     run = run_program(program=_program({"cluster": {"context": "kind-dev"}}, {}))
     (provider,) = _providers(run)
@@ -35,7 +37,7 @@ def test_default_deploys_into_the_kubeconfig_context_and_creates_no_cloud_resour
     assert not any(r.typ.startswith("civo:") for r in run.mocks.registered)
 
 
-def test_every_kubernetes_resource_goes_through_the_stack_provider(run_program) -> None:
+def test_every_kubernetes_resource_goes_through_the_stack_provider(run_program: Runner) -> None:
     run = run_program(program=_program({}, {}))
     (provider,) = _providers(run)
     declared = run.mocks.kubernetes()
@@ -46,7 +48,7 @@ def test_every_kubernetes_resource_goes_through_the_stack_provider(run_program) 
 
 
 def test_create_switch_builds_a_civo_cluster_with_cilium_and_uses_its_kubeconfig(
-    run_program,
+    run_program: Runner,
 ) -> None:
     exported: dict[str, Any] = {}
     values = {

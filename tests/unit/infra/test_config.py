@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -72,7 +73,7 @@ def test_pulumi_project_points_into_infra_with_the_repo_venv() -> None:
         ),
     ],
 )
-def test_bad_values_are_reported_by_key_without_the_value(values, key) -> None:
+def test_bad_values_are_reported_by_key_without_the_value(values: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(values)
     message = str(caught.value)

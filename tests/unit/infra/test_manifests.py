@@ -8,6 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from tests.unit.infra.conftest import Runner
 from workloads.render import PlatformSpec, platform_manifests
 
 VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
@@ -55,7 +56,7 @@ def test_rendered_manifests_are_valid(spec_name: str, version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_declared_resources_including_secrets_are_valid(run_program, version: str) -> None:
+def test_declared_resources_including_secrets_are_valid(run_program: Runner, version: str) -> None:
     run = run_program()
     declared = run.mocks.manifests()
     assert any(m["kind"] == "Secret" for m in declared)

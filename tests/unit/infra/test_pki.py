@@ -36,7 +36,7 @@ def server_props(ca: dict[str, str], **overrides: object) -> dict[str, object]:
     return props
 
 
-def test_root_ca_is_a_ca_with_its_key(ca) -> None:
+def test_root_ca_is_a_ca_with_its_key(ca: dict[str, str]) -> None:
     cert = load_certificate(ca["cert_pem"])
     assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     key = load_private_key(ca["key_pem"])
@@ -55,7 +55,7 @@ def test_root_ca_never_reports_a_difference() -> None:
     assert created.id == load_certificate(olds["cert_pem"]).fingerprint(hashes.SHA256()).hex()
 
 
-def test_server_certificate_is_issued_by_the_ca_for_its_names(ca) -> None:
+def test_server_certificate_is_issued_by_the_ca_for_its_names(ca: dict[str, str]) -> None:
     outs = ServerCertificateProvider().create(server_props(ca)).outs or {}
     leaf, *_ = load_certificates(outs["cert_pem"])
     leaf.verify_directly_issued_by(load_certificate(ca["cert_pem"]))
@@ -68,7 +68,7 @@ def test_server_certificate_is_issued_by_the_ca_for_its_names(ca) -> None:
     assert outs["ca_pem"].strip() == ca["cert_pem"].strip()
 
 
-def test_server_certificate_diff_is_quiet_when_nothing_changed(ca) -> None:
+def test_server_certificate_diff_is_quiet_when_nothing_changed(ca: dict[str, str]) -> None:
     provider = ServerCertificateProvider()
     created = provider.create(server_props(ca))
     olds = created.outs or {}
@@ -83,7 +83,9 @@ def test_server_certificate_diff_is_quiet_when_nothing_changed(ca) -> None:
         ({"key_algorithm": "rsa-2048"}, "key_algorithm"),
     ],
 )
-def test_server_certificate_is_replaced_on_new_names_or_key(ca, change, field) -> None:
+def test_server_certificate_is_replaced_on_new_names_or_key(
+    ca: dict[str, str], change: dict[str, object], field: str
+) -> None:
     provider = ServerCertificateProvider()
     created = provider.create(server_props(ca))
     diff = provider.diff(created.id, created.outs or {}, server_props(ca, **change))
@@ -91,7 +93,7 @@ def test_server_certificate_is_replaced_on_new_names_or_key(ca, change, field) -
     assert field in (diff.replaces or [])
 
 
-def test_server_certificate_is_replaced_when_the_ca_changes(ca) -> None:
+def test_server_certificate_is_replaced_when_the_ca_changes(ca: dict[str, str]) -> None:
     provider = ServerCertificateProvider()
     created = provider.create(server_props(ca))
     other = new_root_ca("Other CA", 365, "ecdsa-p256")
@@ -99,7 +101,7 @@ def test_server_certificate_is_replaced_when_the_ca_changes(ca) -> None:
     assert "ca_cert_pem" in (provider.diff(created.id, created.outs or {}, news).replaces or [])
 
 
-def test_server_certificate_is_renewed_near_expiry(ca) -> None:
+def test_server_certificate_is_renewed_near_expiry(ca: dict[str, str]) -> None:
     provider = ServerCertificateProvider()
     created = provider.create(server_props(ca, validity_days=10))
     diff = provider.diff(created.id, created.outs or {}, server_props(ca, validity_days=10))
@@ -107,14 +109,14 @@ def test_server_certificate_is_renewed_near_expiry(ca) -> None:
     assert "cert_pem" in (diff.replaces or [])
 
 
-def test_needs_renewal_boundary(ca) -> None:
+def test_needs_renewal_boundary(ca: dict[str, str]) -> None:
     outs = ServerCertificateProvider().create(server_props(ca, validity_days=60)).outs or {}
     not_after = load_certificates(outs["cert_pem"])[0].not_valid_after_utc
     assert not needs_renewal(outs["cert_pem"], 30, now=not_after - dt.timedelta(days=31))
     assert needs_renewal(outs["cert_pem"], 30, now=not_after - dt.timedelta(days=29))
 
 
-def test_a_key_from_another_ca_is_refused(ca) -> None:
+def test_a_key_from_another_ca_is_refused(ca: dict[str, str]) -> None:
     other = new_root_ca("Other CA", 365, "ecdsa-p256")
     with pytest.raises(CertificateError):
         ServerCertificateProvider().create(server_props(ca, ca_key_pem=other["key_pem"]))

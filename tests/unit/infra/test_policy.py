@@ -29,7 +29,7 @@ def platform() -> list[Manifest]:
     return [*platform_manifests(PlatformSpec()), cronjob]
 
 
-def test_platform_passes_every_rule(platform) -> None:
+def test_platform_passes_every_rule(platform: list[Manifest]) -> None:
     assert policy.check_all(platform) == []
 
 
@@ -40,16 +40,18 @@ def _find(manifests: list[Manifest], kind: str, name: str) -> Manifest:
 def _container(manifest: Manifest) -> Manifest:
     template = policy.pod_template(manifest)
     assert template is not None
-    return template["spec"]["containers"][0]
+    container: Manifest = template["spec"]["containers"][0]
+    return container
 
 
 def _pod_spec(manifest: Manifest) -> Manifest:
     template = policy.pod_template(manifest)
     assert template is not None
-    return template["spec"]
+    spec: Manifest = template["spec"]
+    return spec
 
 
-Mutation = Callable[[list[Manifest]], None]
+Mutation = Callable[[list[Manifest]], object]
 
 MUTATIONS: dict[str, tuple[str, Mutation]] = {
     "no memory limit": (
@@ -189,7 +191,7 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
 
 
 @pytest.mark.parametrize("case", sorted(MUTATIONS))
-def test_rule_catches_a_violation(platform, case: str) -> None:
+def test_rule_catches_a_violation(platform: list[Manifest], case: str) -> None:
     rule, mutate = MUTATIONS[case]
     manifests = copy.deepcopy(platform)
     mutate(manifests)
@@ -197,7 +199,7 @@ def test_rule_catches_a_violation(platform, case: str) -> None:
     assert rules == {rule}
 
 
-def test_violation_detail_never_quotes_the_secret(platform) -> None:
+def test_violation_detail_never_quotes_the_secret(platform: list[Manifest]) -> None:
     manifests = copy.deepcopy(platform)
     _container(_find(manifests, "StatefulSet", "promptsales-postgres"))["env"].append(
         {"name": "POSTGRES_PASSWORD", "value": "hunter2"}
@@ -237,5 +239,5 @@ def test_file_pointers_and_sqlcmd_variables_are_not_secrets() -> None:
         ({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"b": "1"}, True),
     ],
 )
-def test_selector_semantics(selector, labels, matches) -> None:
+def test_selector_semantics(selector: Manifest, labels: dict[str, str], matches: bool) -> None:
     assert policy.selector_matches(selector, labels) is matches

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 
+import pulumi
 import pytest
 from cryptography import x509
 
 from certs import load_certificate, load_certificates, load_private_key
 from infra import policy
+from tests.unit.infra.conftest import Run, Runner
 from tests.unit.infra.mocks import RANDOM_PASSWORD, is_secret, unwrap
 
 PLATFORM, DATA = "promptsales", "promptsales-data"
 
 
-def string_data(run, name: str, namespace: str) -> dict[str, str]:
-    return run.mocks.find("Secret", name, namespace).plain["stringData"]
+def string_data(run: Run, name: str, namespace: str) -> dict[str, str]:
+    data: dict[str, str] = run.mocks.find("Secret", name, namespace).plain["stringData"]
+    return data
 
 
-def test_declares_every_platform_object(run_program) -> None:
+def test_declares_every_platform_object(run_program: Runner) -> None:
     run = run_program()
     expected = [
         ("Namespace", PLATFORM, None),
@@ -58,14 +61,16 @@ def test_declares_every_platform_object(run_program) -> None:
     assert len(names) == len(set(names)), "an object is declared twice"
 
 
-def test_namespaces_enforce_restricted_pod_security(run_program) -> None:
+def test_namespaces_enforce_restricted_pod_security(run_program: Runner) -> None:
     run = run_program()
     for name in (PLATFORM, DATA):
         labels = run.mocks.find("Namespace", name).plain["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_operator_scaled_deployments_ignore_replicas_and_nothing_else_does(run_program) -> None:
+def test_operator_scaled_deployments_ignore_replicas_and_nothing_else_does(
+    run_program: Runner,
+) -> None:
     run = run_program()
     ignored = {
         name: opts.ignore_changes for name, opts in run.options.items() if opts.ignore_changes
@@ -78,13 +83,13 @@ def test_operator_scaled_deployments_ignore_replicas_and_nothing_else_does(run_p
     }
 
 
-def test_configured_replicas_reach_the_first_up(run_program) -> None:
+def test_configured_replicas_reach_the_first_up(run_program: Runner) -> None:
     run = run_program({"platform": {"mcp": {"replicas": 5}, "cache": {"replicas": 3}}})
     assert run.mocks.find("Deployment", "promptsales-mcp").plain["spec"]["replicas"] == 5
     assert run.mocks.find("Deployment", "promptsales-cache").plain["spec"]["replicas"] == 3
 
 
-def test_ca_is_protected_and_serving_certificates_chain_to_it(run_program) -> None:
+def test_ca_is_protected_and_serving_certificates_chain_to_it(run_program: Runner) -> None:
     run = run_program()
     assert run.options["platform-ca"].protect is True
     ca_data = string_data(run, "promptsales-ca", PLATFORM)
@@ -111,7 +116,7 @@ def test_ca_is_protected_and_serving_certificates_chain_to_it(run_program) -> No
     assert mongo["tls.pem"] == mongo["tls.crt"] + mongo["tls.key"]
 
 
-def test_every_secret_value_is_a_pulumi_secret(run_program) -> None:
+def test_every_secret_value_is_a_pulumi_secret(run_program: Runner) -> None:
     run = run_program()
     secrets = [r for r in run.mocks.kubernetes() if r.typ == "kubernetes:core/v1:Secret"]
     assert len(secrets) == 12
@@ -120,7 +125,7 @@ def test_every_secret_value_is_a_pulumi_secret(run_program) -> None:
         assert is_secret(secret.inputs["stringData"]), f"{secret.name} has plain stringData"
 
 
-def test_generated_passwords_appear_only_inside_secrets(run_program) -> None:
+def test_generated_passwords_appear_only_inside_secrets(run_program: Runner) -> None:
     run = run_program()
     passwords = [f"Mock-{r.name}-Pw9" for r in run.mocks.registered if r.typ == RANDOM_PASSWORD]
     assert len(passwords) == 5
@@ -132,7 +137,7 @@ def test_generated_passwords_appear_only_inside_secrets(run_program) -> None:
             assert password not in text, f"{resource.name} carries a generated password"
 
 
-def test_consumer_credentials_point_at_the_in_cluster_databases(run_program) -> None:
+def test_consumer_credentials_point_at_the_in_cluster_databases(run_program: Runner) -> None:
     run = run_program()
     etl = string_data(run, "promptsales-etl-credentials", PLATFORM)
     assert set(etl) == {
@@ -163,7 +168,7 @@ def test_consumer_credentials_point_at_the_in_cluster_databases(run_program) -> 
     assert sql_auth["sa-password"] != sql_auth["etl-password"]
 
 
-def test_password_policy_fits_sql_server(run_program) -> None:
+def test_password_policy_fits_sql_server(run_program: Runner) -> None:
     run = run_program()
     for resource in run.mocks.registered:
         if resource.typ == RANDOM_PASSWORD:
@@ -174,11 +179,13 @@ def test_password_policy_fits_sql_server(run_program) -> None:
             assert set(inputs["overrideSpecial"]) <= set("-_.")
 
 
-def test_jobs_wait_for_their_databases_and_workloads_for_their_secrets(run_program) -> None:
+def test_jobs_wait_for_their_databases_and_workloads_for_their_secrets(run_program: Runner) -> None:
     run = run_program()
 
     def depends(name: str) -> set[str]:
-        return {dep._name for dep in run.options[name].depends_on or []}
+        deps = run.options[name].depends_on
+        assert isinstance(deps, list)
+        return {dep._name for dep in deps if isinstance(dep, pulumi.Resource)}
 
     sql_init = depends("job-promptsales-data-promptsales-sqlserver-init")
     assert "statefulset-promptsales-data-promptsales-sqlserver" in sql_init
@@ -192,7 +199,7 @@ def test_jobs_wait_for_their_databases_and_workloads_for_their_secrets(run_progr
     assert "customresourcedefinition-promptsalescampaigns.promptsales.io" in operator
 
 
-def test_stack_outputs(run_program) -> None:
+def test_stack_outputs(run_program: Runner) -> None:
     run = run_program()
     assert run.outputs["namespace"] == PLATFORM
     assert run.outputs["mcp_endpoint"] == "https://promptsales-mcp.promptsales.svc"
@@ -204,7 +211,7 @@ def test_stack_outputs(run_program) -> None:
     }
 
 
-def test_external_databases_use_the_teams_connection_secrets(run_program) -> None:
+def test_external_databases_use_the_teams_connection_secrets(run_program: Runner) -> None:
     existing = {
         "promptsales/managed-mongo": {"uri": "mongodb+srv://u:p@atlas.example/PromptContent"},
         "promptsales/managed-sql": {
@@ -241,7 +248,7 @@ def test_external_databases_use_the_teams_connection_secrets(run_program) -> Non
     assert policy.check_all(run.mocks.manifests()) == []
 
 
-def test_external_secret_missing_a_key_fails_the_up(run_program) -> None:
+def test_external_secret_missing_a_key_fails_the_up(run_program: Runner) -> None:
     with pytest.raises(Exception, match="has no key 'dsn'"):
         run_program(
             {"platform": {"postgres": {"external_secret": "managed-pg"}}},
@@ -249,12 +256,12 @@ def test_external_secret_missing_a_key_fails_the_up(run_program) -> None:
         )
 
 
-def test_captured_inputs_pass_every_policy(run_program) -> None:
+def test_captured_inputs_pass_every_policy(run_program: Runner) -> None:
     run = run_program()
     assert policy.check_all(run.mocks.manifests()) == []
 
 
-def test_custom_namespaces_flow_into_every_reference(run_program) -> None:
+def test_custom_namespaces_flow_into_every_reference(run_program: Runner) -> None:
     run = run_program({"platform": {"namespace": "ps-prod", "data_namespace": "ps-prod-data"}})
     for manifest in run.mocks.manifests():
         namespace = manifest["metadata"].get("namespace")
