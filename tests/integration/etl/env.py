@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -49,9 +49,9 @@ class EtlEnv:
 
     def settings(self, warehouse: str | None = None, **extra: Any) -> EtlSettings:
         return EtlSettings(
-            ads_url=self.ads,  # type: ignore[arg-type]
-            crm_url=self.crm,  # type: ignore[arg-type]
-            warehouse_dsn=warehouse or self.warehouse,  # type: ignore[arg-type]
+            ads_url=self.ads,
+            crm_url=self.crm,
+            warehouse_dsn=warehouse or self.warehouse,
             **extra,
         )
 
@@ -102,8 +102,8 @@ def _url(dsn: str) -> str:
 
 
 @pytest.fixture
-def etl_env(pg_database_factory: Any, tmp_path: Path) -> Iterator[EtlEnv]:
-    yield make_env(pg_database_factory, tmp_path)
+def etl_env(pg_database_factory: Any, tmp_path: Path) -> EtlEnv:
+    return make_env(pg_database_factory, tmp_path)
 
 
 def source_dsn(url: str) -> str:
@@ -112,7 +112,7 @@ def source_dsn(url: str) -> str:
 
 def execute(url_or_dsn: str, statement: str, params: tuple[Any, ...] = ()) -> None:
     with psycopg.connect(source_dsn(url_or_dsn)) as conn:
-        conn.execute(statement, params)  # type: ignore[arg-type]
+        conn.execute(statement, params)
 
 
 # Volatile columns: load times and ciphertexts (a fresh nonce each time) differ between two
@@ -135,7 +135,7 @@ _SNAPSHOT_QUERIES = {
 def snapshot(warehouse: str) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(warehouse) as conn:
         return {
-            name: sorted(conn.execute(query).fetchall())  # type: ignore[arg-type]
+            name: sorted(conn.execute(query).fetchall())
             for name, query in _SNAPSHOT_QUERIES.items()
         }
 

@@ -69,7 +69,8 @@ def test_bad_rows_are_quarantined_with_reason_and_run_succeeds(etl_env: EtlEnv) 
         ("v_lead", "missing customer_id"),
     ]
     assert loaded_bad == (0,)
-    assert status is not None and status[0]["v_conversion"] == 1
+    assert status is not None
+    assert status[0]["v_conversion"] == 1
     # Fixing the source row brings it in on the next run; the quarantine stays as history.
     execute(etl_env.ads, "UPDATE ad_metrics_daily SET spend = 5 WHERE spend < 0")
     fixed = etl_env.run()

@@ -90,7 +90,7 @@ def test_late_commit_below_the_watermark_is_not_skipped(etl_env: EtlEnv) -> None
     last = etl_env.run()
     assert last.status == "succeeded", last.error
     with psycopg.connect(etl_env.warehouse) as conn:
-        spends = dict(
+        spends: dict[int, object] = dict(
             conn.execute(
                 "SELECT ad_id, spend FROM warehouse.fact_ad_daily WHERE ad_id IN (2, 3) "
                 "AND day = (SELECT min(day) FROM warehouse.fact_ad_daily)"
@@ -125,7 +125,7 @@ def test_rerun_without_changes_writes_nothing(etl_env: EtlEnv) -> None:
                     for r in conn.execute(
                         f"SELECT xmin::text || ctid::text FROM warehouse.{t}"
                     ).fetchall()
-                )  # type: ignore[arg-type]
+                )
                 for t in tables
             }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from promptsales.pii import IntegrityError, KeyringError, MissingKeyError, PiiCipher
+from promptsales.pii import IntegrityError, Keyring, KeyringError, MissingKeyError, PiiCipher
 from promptsales.pii.datakeys import DataKeyRecord, unwrap, wrap
 from promptsales.pii.keyring import (
     generate_keyring,
@@ -22,7 +22,9 @@ from promptsales.pii.keyring import (
 FIELDS = {"first_name": "Ana", "email": "Ana.Lopez@Example.com", "birth_date": "1990-01-02"}
 
 
-def _cipher(keyring=None, key_id: str = "dek-test"):
+def _cipher(
+    keyring: Keyring | None = None, key_id: str = "dek-test"
+) -> tuple[PiiCipher, Keyring, DataKeyRecord]:
     keyring = keyring or generate_keyring()
     kek_id, wrapped = wrap(keyring, key_id, b"k" * 32)
     record = DataKeyRecord(key_id, kek_id, wrapped, "active")
@@ -33,7 +35,8 @@ def test_round_trip_and_key_id_travels_with_value() -> None:
     cipher, _, _ = _cipher()
     key_id, blob = cipher.encrypt(FIELDS)
     assert key_id == "dek-test"
-    assert b"Ana" not in blob and b"Example" not in blob
+    assert b"Ana" not in blob
+    assert b"Example" not in blob
     assert cipher.decrypt(key_id, blob) == FIELDS
     assert cipher.encrypt(FIELDS)[1] != blob  # fresh nonce per value
 
