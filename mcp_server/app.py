@@ -43,7 +43,6 @@ from mcp_server.tls import ReloadingServerContext, TLSExtensionH11Protocol
 from mcp_server.tools import register_tools
 from mcp_server.warehouse import WarehouseRepository
 from promptsales.config import ConfigError
-from promptsales.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +220,6 @@ def build_application(
         method="stdio",
     )
     register_tools(mcp, service, stdio)
-    # The SDK installs a rich console handler; the platform logs JSON lines to stderr.
-    configure_logging(settings.log_level)
     return McpApplication(settings, service, mcp)
 
 

@@ -29,8 +29,12 @@ def serve(
     """Run the server (settings from PROMPTSALES_MCP_* and the mounted Secret files)."""
     from mcp_server.app import build_application, serve_http
     from mcp_server.config import load_mcp_settings
+    from promptsales.logs import configure_logging
 
     settings = load_mcp_settings()
+    # Before the SDK is constructed: its own set-up only adds a handler when none exists,
+    # so the platform's JSON lines (with redaction) win.
+    configure_logging(settings.log_level)
     application = build_application(settings)
     if transport is Transport.stdio:
         asyncio.run(application.mcp.run_stdio_async())
