@@ -82,6 +82,11 @@ class CertificateAuthority:
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
     @functools.cached_property
+    def validity_window(self) -> tuple[dt.datetime, dt.datetime]:
+        """(notBefore, notAfter) of the CA, read once: every issuance caps against it."""
+        return self.certificate.not_valid_before_utc, self.certificate.not_valid_after_utc
+
+    @functools.cached_property
     def authority_key_identifier_extension(self) -> x509.Extension[x509.ExtensionType]:
         """The AKI wrapped as a ready (non-critical) extension for the leaf builder."""
         aki = self.authority_key_identifier

@@ -24,6 +24,7 @@ from certs.encoding import (
 )
 from certs.errors import CertificateError, MalformedInputError
 
+_PEM_CERT_MARKER = "-----BEGIN CERTIFICATE-----"
 PEM_SUFFIXES = frozenset({".pem", ".crt", ".cert", ".cer"})
 MANIFEST_SUFFIXES = frozenset({".yaml", ".yml"})
 
@@ -94,13 +95,17 @@ def _secret_documents(document: object) -> Iterator[Mapping[str, object]]:
 def certificates_in(path: Path) -> list[tuple[str, x509.Certificate]]:
     """(label, certificate) for a PEM file, a Secret manifest, or a directory of them.
 
-    Private-key files in a directory are skipped by suffix, never opened.
+    In a directory, ``*.key`` files are never opened and PEM files without a certificate
+    (a key saved as ``.pem``) are skipped; a single named file must hold certificates.
     """
     if path.is_dir():
         found: list[tuple[str, x509.Certificate]] = []
         for child in sorted(path.iterdir()):
-            if child.is_file() and child.suffix in PEM_SUFFIXES | MANIFEST_SUFFIXES:
-                found.extend(certificates_in(child))
+            if not child.is_file() or child.suffix not in PEM_SUFFIXES | MANIFEST_SUFFIXES:
+                continue
+            if child.suffix in PEM_SUFFIXES and _PEM_CERT_MARKER not in read_text(child):
+                continue  # e.g. a key saved as .pem: not this scan's business
+            found.extend(certificates_in(child))
         return found
     if path.suffix in MANIFEST_SUFFIXES:
         return list(_manifest_certificates(path))

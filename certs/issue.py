@@ -110,14 +110,14 @@ def _leaf(
     private_key: PrivateKey | None,
     now: dt.datetime | None,
 ) -> IssuedCertificate:
-    key = generate_private_key(key_algorithm) if private_key is None else private_key
-    algorithm = algorithm_of(key)
+    if private_key is None:
+        key, algorithm = generate_private_key(key_algorithm), key_algorithm
+    else:
+        key, algorithm = private_key, algorithm_of(private_key)
     public = key.public_key()
+    issuer_not_before, issuer_not_after = ca.validity_window
     not_before, not_after = window(
-        now,
-        validity,
-        issuer_not_before=ca.certificate.not_valid_before_utc,
-        issuer_not_after=ca.certificate.not_valid_after_utc,
+        now, validity, issuer_not_before=issuer_not_before, issuer_not_after=issuer_not_after
     )
     # The builder's constructor takes the complete extension list at once: chaining six
     # add_extension calls copies the builder six times, which the benchmark showed to be

@@ -189,3 +189,9 @@ def test_due_refuses_malformed_input(tmp_path: Path) -> None:
     )
     assert "broken.pem: malformed" in _run("due", str(tmp_path / "broken.pem"), code=1)
     assert "--at must be" in _run("due", str(tmp_path), "--at", "2026-01-01T00:00:00", code=1)
+
+
+def test_due_directory_skips_key_files(ca_dir: Path) -> None:
+    (ca_dir / "extra-key.pem").write_text((ca_dir / "ca.key").read_text())
+    output = _run("due", str(ca_dir))
+    assert "0 of 1 certificates due" in output
