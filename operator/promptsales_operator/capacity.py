@@ -15,6 +15,7 @@ import logging
 
 from promptsales_operator import events
 from promptsales_operator.campaign import SpecError, WindowState, parse_campaign
+from promptsales_operator.clock import rfc3339
 from promptsales_operator.context import OperatorContext
 from promptsales_operator.kube import ApiError, path
 from workloads.capacity import CampaignDemand, CapacityPlan, plan_capacity
@@ -62,7 +63,9 @@ async def apply_plan(ctx: OperatorContext, plan: CapacityPlan) -> None:
             f"{plan.total_requests_per_second:g} req/s of {plan.active_campaigns} active campaigns"
         )
         log.info(message)
-        events.normal(deployment, "Scaled", message)
+        await events.post_direct(
+            ctx.client, deployment, "Scaled", message, now=rfc3339(ctx.clock.now())
+        )
 
 
 async def reconcile_capacity(ctx: OperatorContext) -> CapacityPlan | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import time
 from typing import Any
 
 from promptsales_operator.certificates import PlatformCA, load_platform_ca
@@ -15,6 +16,9 @@ from promptsales_operator.settings import OperatorSettings
 
 CAMPAIGN_API = "promptsales.io/v1alpha1"
 CAMPAIGN_PLURAL = "promptsalescampaigns"
+# A burst of passes (a resync round, a thousand new campaigns) shares one read of the CA;
+# a rotated CA is still seen within a second.
+CA_TTL_SECONDS = 1.0
 
 
 @dataclasses.dataclass
@@ -30,6 +34,7 @@ class OperatorContext:
     )
     demands: dict[str, float] = dataclasses.field(default_factory=dict)
     _ca_cache: tuple[str, PlatformCA] | None = None
+    _ca_fetched: float = 0.0
 
     @property
     def namespace(self) -> str:
@@ -39,14 +44,19 @@ class OperatorContext:
         return path(CAMPAIGN_API, CAMPAIGN_PLURAL, self.namespace, name, sub)
 
     async def platform_ca(self) -> PlatformCA:
-        """The CA Secret, re-parsed only when its resourceVersion changes (one GET a pass)."""
+        """The CA Secret: fetched at most every CA_TTL_SECONDS, parsed once per version."""
+        now = time.monotonic()
+        if self._ca_cache is not None and now - self._ca_fetched < CA_TTL_SECONDS:
+            return self._ca_cache[1]
         name = self.settings.ca_secret
         secret = await self.client.get_or_none(path("v1", "secrets", self.namespace, name))
         version = str(((secret or {}).get("metadata") or {}).get("resourceVersion", ""))
         if self._ca_cache is not None and secret is not None and self._ca_cache[0] == version:
+            self._ca_fetched = now
             return self._ca_cache[1]
         ca = load_platform_ca(secret, name)
         self._ca_cache = (version, ca)
+        self._ca_fetched = now
         return ca
 
     def note_demand(self, campaign: str, effective: float | None) -> None:

@@ -18,6 +18,7 @@ from promptsales_operator.context import OperatorContext
 from promptsales_operator.kube import Connection
 from promptsales_operator.platform_certs import platform_certificate_worker
 from promptsales_operator.reconcile import reconcile_campaign
+from promptsales_operator.resync import resync_worker
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
         workers.append(
             asyncio.create_task(platform_certificate_worker(ctx, stopped), name="platform-certs")
         )
+        workers.append(asyncio.create_task(resync_worker(ctx, stopped), name="resync"))
         ctx.capacity_changed.set()  # first plan right after start (covers restarts)
 
     @kopf.on.cleanup(registry=registry)
@@ -60,17 +62,6 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
     @kopf.on.create(*RESOURCE, registry=registry, id="reconcile")
     @kopf.on.update(*RESOURCE, registry=registry, id="reconcile", field="spec")
     async def on_change(body: kopf.Body, **_: Any) -> None:
-        await run_pass(body)
-
-    @kopf.timer(
-        *RESOURCE,
-        registry=registry,
-        id="resync",
-        interval=ctx.settings.resync_seconds,
-        initial_delay=ctx.settings.resync_seconds,
-    )
-    async def resync(body: kopf.Body, **_: Any) -> None:
-        """Drift repair, certificate renewal and window transitions, without any event."""
         await run_pass(body)
 
     @kopf.on.event(*RESOURCE, registry=registry, id="forget")

@@ -58,7 +58,9 @@ async def ensure_mcp_certificate(ctx: OperatorContext) -> str:
             },
         )
         ctx.metrics.writes.labels("Secret").inc()
-        events.normal(secret, decision.reason, "updated the trust bundle")
+        await events.post_direct(
+            ctx.client, secret, decision.reason, "updated the trust bundle", now=rfc3339(now)
+        )
         return "bundle"
     issued = certs.issue_server_certificate(
         ca.authority,
@@ -93,7 +95,7 @@ async def ensure_mcp_certificate(ctx: OperatorContext) -> str:
         f"{rfc3339(issued.certificate.not_valid_after_utc)}"
     )
     log.info(message)
-    events.normal(created, decision.reason, message)
+    await events.post_direct(ctx.client, created, decision.reason, message, now=rfc3339(now))
     return "issued"
 
 

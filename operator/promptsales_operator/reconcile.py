@@ -102,7 +102,7 @@ async def ensure_cronjob(
                     path("batch/v1", "cronjobs", campaign.namespace), desired
                 )
                 ctx.metrics.writes.labels("CronJob").inc()
-                events.normal(body, "CronJobCreated", f"created ETL CronJob {name}")
+                await events.normal(ctx, body, "CronJobCreated", f"created ETL CronJob {name}")
             except ApiError as exc:
                 if exc.status != 409:
                     raise
@@ -123,7 +123,9 @@ async def ensure_cronjob(
             }
             actual = await ctx.client.patch(item_url, patch)
             ctx.metrics.writes.labels("CronJob").inc()
-            events.normal(body, "CronJobRepaired", f"put ETL CronJob {name} back to its spec")
+            await events.normal(
+                ctx, body, "CronJobRepaired", f"put ETL CronJob {name} back to its spec"
+            )
     except ApiError as exc:
         return _api_failure(ETL_SCHEDULED, exc, f"CronJob {name}"), None
     spec = desired["spec"]
@@ -201,7 +203,8 @@ async def ensure_certificate(
                 owner_uid=campaign.uid,
             )
             await _write_secret(ctx, url, secret, manifest)
-            events.normal(
+            await events.normal(
+                ctx,
                 body,
                 decision.reason,
                 f"{decision.message}: issued certificate {format(leaf.serial_number, 'x')} "
@@ -218,7 +221,7 @@ async def ensure_certificate(
                 },
             )
             ctx.metrics.writes.labels("Secret").inc()
-            events.normal(body, decision.reason, f"updated ca.crt of {secret_name}")
+            await events.normal(ctx, body, decision.reason, f"updated ca.crt of {secret_name}")
     except ApiError as exc:
         return _api_failure(CERTIFICATE_READY, exc, f"Secret {secret_name}"), None, None
     assert leaf is not None
@@ -343,7 +346,7 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
         }
         written = await write_status(ctx, body, stalled_status)
         if written:
-            events.warning(body, "InvalidSpec", str(exc))
+            await events.warning(ctx, body, "InvalidSpec", str(exc))
         ctx.metrics.errors.labels("InvalidSpec").inc()
         return PassResult("Stalled", written, permanent=str(exc))
 
@@ -374,13 +377,15 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
         return PassResult(phase, False, retry=f"status write failed: {exc.status} {exc.reason}")
     previous_phase = (body.get("status") or {}).get("phase")
     if written and previous_phase != phase:
-        events.normal(body, "PhaseChanged", f"phase {previous_phase or 'none'} -> {phase}")
+        await events.normal(
+            ctx, body, "PhaseChanged", f"phase {previous_phase or 'none'} -> {phase}"
+        )
     retry = None
     if stalled is not None:
         retry = stalled.message
         ctx.metrics.errors.labels(stalled.reason).inc()
         if written:
-            events.warning(body, stalled.reason, stalled.message)
+            await events.warning(ctx, body, stalled.reason, stalled.message)
     elif failing:
         retry = "; ".join(f"{c.type}: {c.message}" for c in failing)
         for cond in failing:

@@ -206,3 +206,24 @@ def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
 def is_ready(obj: dict[str, Any] | None) -> bool:
     cond = condition(obj, "Ready")
     return bool(cond and cond["status"] == "True")
+
+
+async def wait_campaign(
+    kube: KubeEmulator, name: str, predicate: Callable[[dict[str, Any]], Any], what: str
+) -> dict[str, Any]:
+    """Wait until the stored campaign satisfies ``predicate``; returns it."""
+
+    def check() -> dict[str, Any] | None:
+        obj = kube.find(CAMPAIGNS, NS, name)
+        return obj if obj is not None and predicate(obj) else None
+
+    result: dict[str, Any] = await wait_for(check, f"{name}: {what}")
+    return result
+
+
+def phase(obj: dict[str, Any]) -> str | None:
+    return (obj.get("status") or {}).get("phase")
+
+
+def events_for(kube: KubeEmulator, name: str) -> list[dict[str, Any]]:
+    return [e for e in kube.stored(EVENTS, NS) if e.get("involvedObject", {}).get("name") == name]

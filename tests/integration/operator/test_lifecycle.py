@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 from cryptography import x509
+from promptsales_operator.clock import ManualClock
 
 import certs
 from tests.integration.operator.conftest import (
     CAMPAIGNS,
     CRONJOBS,
+    DEPLOYMENTS,
     NS,
     SECRETS,
     Platform,
     StartOperator,
     campaign,
     condition,
+    events_for,
     is_ready,
+    phase,
+    wait_campaign,
     wait_for,
 )
+
+
+def leaf_of(secret: dict[str, object]) -> x509.Certificate:
+    data = secret["data"]
+    assert isinstance(data, dict)
+    return x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
 
 
 async def test_create_makes_cronjob_certificate_and_ready_status(
@@ -28,25 +40,25 @@ async def test_create_makes_cronjob_certificate_and_ready_status(
     await start_operator()
     kube.create_object(CAMPAIGNS, campaign("spring-sale", "10042"))
 
-    obj = await wait_for(
-        lambda: (o := kube.find(CAMPAIGNS, NS, "spring-sale")) and is_ready(o) and o, "Ready"
-    )
+    obj = await wait_campaign(kube, "spring-sale", is_ready, "Ready")
     status = obj["status"]
     assert status["phase"] == "Active"
     assert status["observedGeneration"] == 1
     for kind in ("Ready", "EtlScheduled", "CertificateReady", "CapacityScaled"):
         assert condition(obj, kind)["status"] == "True"  # type: ignore[index]
     assert condition(obj, "Stalled")["status"] == "False"  # type: ignore[index]
+    assert condition(obj, "Reconciling")["status"] == "False"  # type: ignore[index]
 
     cronjob = kube.get_object(CRONJOBS, NS, "spring-sale-etl")
     container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][-1] == "10042"
+    assert container["command"] == ["promptsales", "etl", "run", "--campaign-id", "10042"]
     assert cronjob["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
+    assert cronjob["spec"]["suspend"] is False
     assert status["etl"]["schedule"] == cronjob["spec"]["schedule"]
 
     secret = kube.get_object(SECRETS, NS, "spring-sale-client-tls")
     assert secret["type"] == "kubernetes.io/tls"
-    leaf = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    leaf = leaf_of(secret)
     assert certs.issued_by(leaf, platform.ca.certificate)
     identity = certs.client_identity_from_certificate(leaf)
     assert (identity.campaign_name, identity.campaign_id, str(identity.role)) == (
@@ -55,4 +67,145 @@ async def test_create_makes_cronjob_certificate_and_ready_status(
         "marketing",
     )
     assert status["certificate"]["serialNumber"] == format(leaf.serial_number, "x")
-    assert "PRIVATE KEY" not in str(obj)
+    assert base64.b64decode(secret["data"]["ca.crt"]).decode() == certs.to_pem(
+        platform.ca.certificate
+    )
+
+    reasons = await wait_for(
+        lambda: (
+            {e["reason"] for e in events_for(kube, "spring-sale")}
+            >= {
+                "CronJobCreated",
+                "CertificateIssued",
+            }
+            and {e["reason"] for e in events_for(kube, "spring-sale")}
+        ),
+        "events",
+    )
+    assert "PhaseChanged" in reasons
+    everything = str(kube.stored(CAMPAIGNS, NS)) + str(kube.stored("v1/events", NS))
+    assert "PRIVATE KEY" not in everything
+
+
+async def test_converged_campaign_passes_make_no_writes(
+    platform: Platform, start_operator: StartOperator
+) -> None:
+    kube = platform.kube
+    running = await start_operator()
+    kube.create_object(CAMPAIGNS, campaign("quiet"))
+    await wait_campaign(kube, "quiet", is_ready, "Ready")
+    await wait_for(lambda: not running.ctx.capacity_changed.is_set(), "capacity settled")
+    before = running.ctx.metrics.reconciles.labels("ok")._value.get()
+    kube.reset_counts()
+
+    await wait_for(
+        lambda: running.ctx.metrics.reconciles.labels("ok")._value.get() >= before + 4,
+        "four resync passes",
+    )
+    assert kube.write_requests == 0, kube.write_log
+    assert kube.counts["get", "cronjobs"] >= 4  # the passes did look
+
+
+async def test_update_reissues_certificate_and_reschedules(
+    platform: Platform, start_operator: StartOperator
+) -> None:
+    kube = platform.kube
+    await start_operator()
+    kube.create_object(CAMPAIGNS, campaign("upd", "7"))
+    await wait_campaign(kube, "upd", is_ready, "Ready")
+    first_serial = leaf_of(kube.get_object(SECRETS, NS, "upd-client-tls")).serial_number
+
+    kube.patch_object(
+        CAMPAIGNS,
+        NS,
+        "upd",
+        {"spec": {"certificate": {"role": "sales"}, "etl": {"schedule": "5 * * * *"}}},
+    )
+    obj = await wait_campaign(
+        kube, "upd", lambda o: o["status"].get("observedGeneration") == 2 and is_ready(o), "gen 2"
+    )
+    leaf = leaf_of(kube.get_object(SECRETS, NS, "upd-client-tls"))
+    assert leaf.serial_number != first_serial
+    assert str(certs.client_identity_from_certificate(leaf).role) == "sales"
+    assert kube.get_object(CRONJOBS, NS, "upd-etl")["spec"]["schedule"] == "5 * * * *"
+    assert obj["status"]["etl"]["schedule"] == "5 * * * *"
+
+
+async def test_window_start_and_end_move_phase_and_suspension(
+    platform: Platform, start_operator: StartOperator, clock: ManualClock
+) -> None:
+    kube = platform.kube
+    await start_operator()
+    start = clock.now() + dt.timedelta(hours=1)
+    end = start + dt.timedelta(hours=1)
+    window = {"start": start.isoformat(), "end": end.isoformat()}
+    kube.create_object(CAMPAIGNS, campaign("win", window=window, demand={"requestsPerSecond": 40}))
+    obj = await wait_campaign(kube, "win", lambda o: phase(o) == "Scheduled", "Scheduled")
+    assert is_ready(obj)
+    assert kube.get_object(CRONJOBS, NS, "win-etl")["spec"]["suspend"] is True
+    assert obj["status"]["capacity"]["requestsPerSecond"] == 0
+    assert kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 1
+
+    clock.advance(dt.timedelta(hours=1))
+    obj = await wait_campaign(kube, "win", lambda o: phase(o) == "Active", "Active")
+    assert kube.get_object(CRONJOBS, NS, "win-etl")["spec"]["suspend"] is False
+    await wait_for(
+        lambda: kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 4,
+        "scaled up for the window",
+    )
+
+    clock.advance(dt.timedelta(hours=1))
+    obj = await wait_campaign(kube, "win", lambda o: phase(o) == "Completed", "Completed")
+    assert kube.get_object(CRONJOBS, NS, "win-etl")["spec"]["suspend"] is True
+    assert condition(obj, "EtlScheduled")["reason"] == "WindowEnded"  # type: ignore[index]
+    await wait_for(
+        lambda: kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 1,
+        "scaled down after the window",
+    )
+
+
+async def test_scaling_follows_the_sum_of_active_campaigns(
+    platform: Platform, start_operator: StartOperator
+) -> None:
+    kube = platform.kube
+    await start_operator()
+
+    def replicas(name: str) -> int:
+        value: int = kube.get_object(DEPLOYMENTS, NS, name)["spec"]["replicas"]
+        return value
+
+    for name, rps in (("a", 10), ("b", 20), ("c", 30)):
+        kube.create_object(CAMPAIGNS, campaign(name, demand={"requestsPerSecond": rps}))
+    # 60 req/s: 10 per MCP replica, 50 per cache replica (see fast_settings)
+    await wait_for(
+        lambda: (replicas("promptsales-mcp"), replicas("promptsales-cache")) == (6, 2), "6 and 2"
+    )
+
+    kube.delete_object(CAMPAIGNS, NS, "c")
+    await wait_for(
+        lambda: (replicas("promptsales-mcp"), replicas("promptsales-cache")) == (3, 1),
+        "3 and 1 after a deletion",
+    )
+
+    kube.create_object(CAMPAIGNS, campaign("huge", demand={"requestsPerSecond": 5000}))
+    await wait_for(lambda: replicas("promptsales-mcp") == 8, "mcp bounded by its maximum")
+    await wait_for(
+        lambda: [e for e in kube.stored("v1/events", NS) if e["reason"] == "Scaled"],
+        "Scaled events on the Deployments",
+    )
+
+
+async def test_deletion_takes_children_and_never_hangs(
+    platform: Platform, start_operator: StartOperator
+) -> None:
+    kube = platform.kube
+    await start_operator()
+    kube.create_object(CAMPAIGNS, campaign("gone"))
+    await wait_campaign(kube, "gone", is_ready, "Ready")
+    assert not kube.get_object(CAMPAIGNS, NS, "gone")["metadata"].get("finalizers")
+
+    kube.delete_object(SECRETS, NS, "promptsales-ca")  # CA already gone: must not block
+    kube.delete_object(CAMPAIGNS, NS, "gone")
+    assert kube.find(CAMPAIGNS, NS, "gone") is None
+    assert kube.find(CRONJOBS, NS, "gone-etl") is None
+    assert kube.find(SECRETS, NS, "gone-client-tls") is None
