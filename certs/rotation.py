@@ -167,13 +167,15 @@ def plan_ca_rollover(
 
     ``bundle_published_at`` is when a bundle holding both CAs was first written (None: not
     yet). Leaves that are issued by neither CA are ignored: they are not this rollover's
-    business and must not block dropping the old CA.
+    business and must not block dropping the old CA. The bundle holds roots, so rolling
+    an intermediate under an unchanged root keeps a one-root bundle throughout; the
+    phases still order signing and re-issuing.
     """
     old, new = _as_cert(old_ca), _as_cert(new_ca)
     signing_new = new_ca.certificate if isinstance(new_ca, CertificateAuthority) else new
     signing_old = old_ca.certificate if isinstance(old_ca, CertificateAuthority) else old
     moment = as_utc(now)
-    if old == new:
+    if signing_old == signing_new:
         raise CertificateError("old_ca and new_ca are the same certificate")
     both = trust_bundle(new, old)
     if (

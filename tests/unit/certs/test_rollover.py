@@ -106,3 +106,21 @@ def test_intermediate_contributes_its_root(
     root: certs.CertificateAuthority, intermediate: certs.CertificateAuthority
 ) -> None:
     assert certs.trust_bundle(intermediate) == (root.certificate,)
+
+
+def test_intermediate_rollover_under_the_same_root(root: certs.CertificateAuthority) -> None:
+    old = certs.create_intermediate_ca(root, "Issuing", validity=dt.timedelta(days=90), now=NOW)
+    new = certs.create_intermediate_ca(
+        root, "Issuing", validity=dt.timedelta(days=90), now=NOW + dt.timedelta(days=1)
+    )
+    now = NOW + dt.timedelta(days=2)
+    leaves = {"a": _client(old, "a", 1).certificate}
+    plan = certs.plan_ca_rollover(old, new, leaves, now=now, bundle_published_at=NOW)
+    assert plan.phase is certs.RolloverPhase.MIGRATE
+    assert plan.trust_bundle == (root.certificate,)
+    assert plan.signing_ca == new.certificate
+    assert plan.reissue == ("a",)
+    leaves["a"] = certs.reissue(new, leaves["a"], now=now).certificate
+    plan = certs.plan_ca_rollover(old, new, leaves, now=now, bundle_published_at=NOW)
+    assert plan.phase is certs.RolloverPhase.COMPLETE
+    assert plan.trust_bundle == (root.certificate,)

@@ -3,11 +3,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import certs
 from tests.unit.certs.conftest import NOW
+
+# Pure and fast, but CI shares two cores with other suites: no per-example deadline.
+# Applied per test, so other components' Hypothesis settings stay untouched.
+relaxed = settings(deadline=None)
 
 EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 starts = st.integers(min_value=0, max_value=10 * 365 * 86400).map(
@@ -22,6 +26,7 @@ durations = st.integers(min_value=1, max_value=30 * 365 * 86400).map(
 fractions = st.floats(min_value=0.01, max_value=1.0)
 
 
+@relaxed
 @given(starts, lifetimes, st.none() | durations, fractions)
 def test_renewal_time_lies_within_the_validity_window(
     start: dt.datetime, lifetime: dt.timedelta, before: dt.timedelta | None, fraction: float
@@ -30,12 +35,14 @@ def test_renewal_time_lies_within_the_validity_window(
     assert start <= at <= start + lifetime
 
 
+@relaxed
 @given(starts, lifetimes)
 def test_default_is_two_thirds_of_the_lifetime(start: dt.datetime, lifetime: dt.timedelta) -> None:
     at = certs.renewal_time(start, start + lifetime)
     assert abs((at - start) - lifetime * 2 / 3) <= dt.timedelta(microseconds=1)
 
 
+@relaxed
 @given(starts, lifetimes, durations)
 def test_renew_before_shorter_than_lifetime_wins(
     start: dt.datetime, lifetime: dt.timedelta, before: dt.timedelta
@@ -48,6 +55,7 @@ def test_renew_before_shorter_than_lifetime_wins(
         assert at == certs.renewal_time(start, start + lifetime)
 
 
+@relaxed
 @given(starts, lifetimes, durations, durations)
 def test_longer_renew_before_never_renews_later(
     start: dt.datetime, lifetime: dt.timedelta, a: dt.timedelta, b: dt.timedelta
@@ -60,6 +68,7 @@ def test_longer_renew_before_never_renews_later(
         )
 
 
+@relaxed
 @given(starts, lifetimes, st.floats(min_value=0.01, max_value=1.0), fractions)
 def test_larger_fraction_never_renews_earlier(
     start: dt.datetime, lifetime: dt.timedelta, a: float, b: float
@@ -78,6 +87,7 @@ def leaf(root: certs.CertificateAuthority) -> certs.IssuedCertificate:
     )
 
 
+@relaxed
 @given(offset=st.integers(min_value=-40 * 86400, max_value=80 * 86400), later=st.integers(0, 10**7))
 def test_due_exactly_from_renewal_time_and_stays_due(
     leaf: certs.IssuedCertificate, offset: int, later: int
