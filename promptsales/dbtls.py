@@ -17,8 +17,10 @@ TrustServerCertificate=no``). There is deliberately no "encrypt but don't verify
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, FilePath, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +36,30 @@ DEFAULT_CA_FILE = "/var/run/secrets/promptsales-ca/ca.crt"
 
 class DatabaseTLSError(ValueError):
     """A TLS setting that a driver cannot honour; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """Paths as the connecting process will see them; nothing is read here.
+
+    This is the pure form the translators work on, so manifest builders (which run where
+    the files do not exist) produce exactly the options the running components use.
+    """
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.ca_file:
+            raise DatabaseTLSError(f"{ENV_PREFIX}CA_FILE must not be empty")
+        if self.key_file and not self.cert_file:
+            raise DatabaseTLSError(f"{ENV_PREFIX}KEY_FILE needs {ENV_PREFIX}CERT_FILE as well")
+
+    @property
+    def client_key(self) -> str | None:
+        """The client key path (a combined PEM serves as both certificate and key)."""
+        return self.key_file or self.cert_file
 
 
 class DatabaseTLS(BaseSettings):
@@ -65,33 +91,48 @@ class DatabaseTLS(BaseSettings):
             raise ValueError(f"a client key needs {ENV_PREFIX}CERT_FILE as well")
         return value
 
+    def files(self) -> TLSFiles | None:
+        """The pure form, or ``None`` when TLS is off."""
+        if not self.enabled:
+            return None
+        if self.ca_file is None:  # the validator rules this out; model_construct may not
+            raise DatabaseTLSError(f"{ENV_PREFIX}CA_FILE is not set")
+        return TLSFiles(
+            ca_file=str(self.ca_file),
+            cert_file=str(self.cert_file) if self.cert_file else None,
+            key_file=str(self.key_file) if self.key_file else None,
+        )
+
 
 def load_database_tls(**overrides: Any) -> DatabaseTLS:
     """The TLS setting from the environment or mounted Secret files, or ConfigError."""
     return load_settings(DatabaseTLS, _secrets_dir=secrets_dir(), **overrides)
 
 
-def _ca(tls: DatabaseTLS) -> str:
-    if tls.ca_file is None:  # the validator rules this out; a hand-built object may not
-        raise DatabaseTLSError(f"{ENV_PREFIX}CA_FILE is not set")
-    return str(tls.ca_file)
+#: What every translator accepts: the loaded setting, its pure form, or ``None`` (off).
+TLSInput = DatabaseTLS | TLSFiles | None
+
+
+def _files(tls: TLSInput) -> TLSFiles | None:
+    return tls.files() if isinstance(tls, DatabaseTLS) else tls
 
 
 # --- PostgreSQL (libpq: psycopg, and SQLAlchemy's postgresql dialects) -----------------
 
 
-def libpq_options(tls: DatabaseTLS) -> dict[str, str]:
+def libpq_options(tls: TLSInput) -> dict[str, str]:
     """libpq keywords: ``sslmode=verify-full`` + ``sslrootcert`` (+ client cert and key)."""
-    if not tls.enabled:
+    files = _files(tls)
+    if files is None:
         return {}
-    options = {"sslmode": "verify-full", "sslrootcert": _ca(tls)}
-    if tls.cert_file is not None:
-        options["sslcert"] = str(tls.cert_file)
-        options["sslkey"] = str(tls.key_file or tls.cert_file)
+    options = {"sslmode": "verify-full", "sslrootcert": files.ca_file}
+    if files.cert_file and files.client_key:
+        options["sslcert"] = files.cert_file
+        options["sslkey"] = files.client_key
     return options
 
 
-def libpq_dsn(dsn: str, tls: DatabaseTLS) -> str:
+def libpq_dsn(dsn: str, tls: TLSInput) -> str:
     """``dsn`` (URL or key=value form) with the TLS keywords applied.
 
     The platform setting wins over an ``sslmode`` already in the DSN, so a stale DSN cannot
@@ -111,20 +152,21 @@ def libpq_dsn(dsn: str, tls: DatabaseTLS) -> str:
 MSSQL_ODBC_TLS = {"Encrypt": "yes", "TrustServerCertificate": "no"}
 
 
-def mssql_odbc_options(tls: DatabaseTLS) -> dict[str, str]:
+def mssql_odbc_options(tls: TLSInput) -> dict[str, str]:
     """ODBC connection-string keywords for SQL Server.
 
     ODBC Driver 18 on Linux validates the chain against OpenSSL's trust store and has no
     per-connection CA keyword, so the platform CA must be in that store (the image adds
-    ``DEFAULT_CA_FILE`` to it, or ``SSL_CERT_FILE`` points OpenSSL at the bundle).
+    ``DEFAULT_CA_FILE`` to it, or ``SSL_CERT_FILE`` points OpenSSL at the bundle). Client
+    certificates do not apply: SQL Server authenticates logins, not TLS clients.
     """
-    return dict(MSSQL_ODBC_TLS) if tls.enabled else {}
+    return dict(MSSQL_ODBC_TLS) if _files(tls) is not None else {}
 
 
-def sqlalchemy_url(url: str | URL, tls: DatabaseTLS) -> URL:
+def sqlalchemy_url(url: str | URL, tls: TLSInput) -> URL:
     """``url`` with the TLS options its backend understands; unknown backends are refused."""
     parsed = make_url(url) if isinstance(url, str) else url
-    if not tls.enabled:
+    if _files(tls) is None:
         return parsed
     backend = parsed.get_backend_name()
     if backend == "postgresql":
@@ -142,57 +184,86 @@ def sqlalchemy_url(url: str | URL, tls: DatabaseTLS) -> URL:
 # --- Redis (redis-py, sync and asyncio) -----------------------------------------------
 
 
-def redis_url(url: str, tls: DatabaseTLS) -> str:
-    """``redis://`` becomes ``rediss://`` when TLS is on: redis-py picks TLS by the scheme."""
-    if tls.enabled and url.startswith("redis://"):
-        return "rediss://" + url.removeprefix("redis://")
-    if tls.enabled and not url.startswith("rediss://"):
-        raise DatabaseTLSError("a Redis URL must start with redis:// or rediss://")
-    return url
-
-
-def redis_options(tls: DatabaseTLS) -> dict[str, Any]:
+def redis_options(tls: TLSInput) -> dict[str, Any]:
     """Keyword arguments for ``redis.Redis.from_url`` / ``redis.asyncio.from_url``."""
-    if not tls.enabled:
+    files = _files(tls)
+    if files is None:
         return {}
     options: dict[str, Any] = {
-        "ssl_ca_certs": _ca(tls),
+        "ssl_ca_certs": files.ca_file,
         "ssl_cert_reqs": "required",
         "ssl_check_hostname": True,
     }
-    if tls.cert_file is not None:
-        options["ssl_certfile"] = str(tls.cert_file)
-        options["ssl_keyfile"] = str(tls.key_file or tls.cert_file)
+    if files.cert_file and files.client_key:
+        options["ssl_certfile"] = files.cert_file
+        options["ssl_keyfile"] = files.client_key
     return options
+
+
+def redis_url(url: str, tls: TLSInput, *, embed: bool = False) -> str:
+    """``redis://`` becomes ``rediss://`` when TLS is on: redis-py picks TLS by the scheme.
+
+    ``embed=True`` also writes :func:`redis_options` into the query string (redis-py reads
+    them from there), for a URL that must carry everything, like a Secret value.
+    """
+    if _files(tls) is None:
+        return url
+    if url.startswith("redis://"):
+        url = "rediss://" + url.removeprefix("redis://")
+    elif not url.startswith("rediss://"):
+        raise DatabaseTLSError("a Redis URL must start with redis:// or rediss://")
+    if not embed:
+        return url
+    return _with_query(url, {k: _query_value(v) for k, v in redis_options(tls).items()})
 
 
 # --- MongoDB (pymongo) ----------------------------------------------------------------
 
 
-def mongo_options(tls: DatabaseTLS) -> dict[str, Any]:
+def mongo_options(tls: TLSInput) -> dict[str, Any]:
     """Keyword arguments for ``pymongo.MongoClient``: ``tls`` + ``tlsCAFile`` (+ client PEM)."""
-    if not tls.enabled:
+    files = _files(tls)
+    if files is None:
         return {}
-    options: dict[str, Any] = {"tls": True, "tlsCAFile": _ca(tls)}
-    if tls.cert_file is not None:
-        if tls.key_file is not None and tls.key_file != tls.cert_file:
+    options: dict[str, Any] = {"tls": True, "tlsCAFile": files.ca_file}
+    if files.cert_file:
+        if files.key_file and files.key_file != files.cert_file:
             raise DatabaseTLSError(
                 f"MongoDB reads the client certificate and key from one PEM file: put both in "
                 f"{ENV_PREFIX}CERT_FILE and leave {ENV_PREFIX}KEY_FILE unset"
             )
-        options["tlsCertificateKeyFile"] = str(tls.cert_file)
+        options["tlsCertificateKeyFile"] = files.cert_file
     return options
+
+
+def mongo_uri(uri: str, tls: TLSInput) -> str:
+    """``uri`` with :func:`mongo_options` in its query string (pymongo reads them there)."""
+    return _with_query(uri, {k: _query_value(v) for k, v in mongo_options(tls).items()})
 
 
 # --- anything else that takes an ssl.SSLContext ------------------------------------------
 
 
-def client_ssl_context(tls: DatabaseTLS) -> ssl.SSLContext | None:
+def client_ssl_context(tls: TLSInput) -> ssl.SSLContext | None:
     """A verify-full client context for drivers that accept one (``None`` when TLS is off)."""
-    if not tls.enabled:
+    files = _files(tls)
+    if files is None:
         return None
-    context = ssl.create_default_context(cafile=_ca(tls))
+    context = ssl.create_default_context(cafile=files.ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if tls.cert_file is not None:
-        context.load_cert_chain(str(tls.cert_file), str(tls.key_file or tls.cert_file))
+    if files.cert_file:
+        context.load_cert_chain(files.cert_file, files.client_key)
     return context
+
+
+def _query_value(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _with_query(url: str, options: dict[str, str]) -> str:
+    """``url`` with ``options`` set in its query (replacing same-named parameters)."""
+    if not options:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in options]
+    return urlunsplit(parts._replace(query=urlencode([*query, *options.items()], safe="/")))

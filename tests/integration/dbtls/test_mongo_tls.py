@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymongo
 import pytest
 
-from promptsales.dbtls import DatabaseTLS, load_database_tls, mongo_options
+from promptsales.dbtls import DatabaseTLS, load_database_tls, mongo_options, mongo_uri
 from tests.integration.dbtls.conftest import PKI
 from tests.support import tls_services
 from tests.support.tls_services import TLSEndpoint
@@ -62,3 +62,18 @@ def test_client_pem_is_accepted(tls_mongo: TLSEndpoint, pki: PKI) -> None:
     with_cert = load_database_tls(enabled=True, ca_file=pki.ca_file, cert_file=pki.client_pem_file)
     with _client(tls_mongo, with_cert) as client:
         assert client.admin.command("ping")["ok"] == 1
+
+
+def test_self_contained_uri_verifies(tls_mongo: TLSEndpoint, pki: PKI, tls: DatabaseTLS) -> None:
+    """The form a Secret carries: TLS options inside the URI, nothing passed beside it."""
+    uri = mongo_uri(f"mongodb://127.0.0.1:{tls_mongo.port}/?directConnection=true", tls)
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        uri, serverSelectionTimeoutMS=10_000
+    )
+    with client:
+        assert client.admin.command("ping")["ok"] == 1
+    with tls_services.tls_mongo(pki.rogue_server) as rogue:
+        uri = mongo_uri(f"mongodb://127.0.0.1:{rogue.port}/?directConnection=true", tls)
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=REFUSAL_MS)
+        with client, pytest.raises(pymongo.errors.ServerSelectionTimeoutError):
+            client.admin.command("ping")

@@ -60,3 +60,17 @@ def test_mutual_tls_needs_the_client_certificate(
         client = _client(server, mtls)
         assert client.ping() is True
         client.close()
+
+
+def test_self_contained_url_verifies_without_extra_arguments(
+    pki: PKI, tls_redis: TLSEndpoint, tls: DatabaseTLS
+) -> None:
+    """The form a Secret carries: every TLS option inside the URL."""
+    good = redis.Redis.from_url(redis_url(f"redis://127.0.0.1:{tls_redis.port}/0", tls, embed=True))
+    assert good.ping() is True
+    good.close()
+    with tls_services.tls_redis(pki.rogue_server) as rogue:
+        bad = redis.Redis.from_url(redis_url(f"redis://127.0.0.1:{rogue.port}/0", tls, embed=True))
+        with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+            bad.ping()
+        bad.close()

@@ -163,3 +163,43 @@ def test_client_ssl_context_is_verify_full(tmp_path: Path) -> None:
     assert context is not None
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname is True
+
+
+# --- the pure form (no file is read) and self-contained connection strings ---------------
+
+
+def test_pure_form_needs_no_files() -> None:
+    files = dbtls.TLSFiles(ca_file="/var/run/secrets/promptsales-ca/ca.crt")
+    assert dbtls.libpq_options(files)["sslrootcert"] == files.ca_file
+    assert dbtls.redis_options(files)["ssl_ca_certs"] == files.ca_file
+
+
+def test_pure_form_is_validated() -> None:
+    with pytest.raises(DatabaseTLSError, match="CA_FILE"):
+        dbtls.TLSFiles(ca_file="")
+    with pytest.raises(DatabaseTLSError, match="KEY_FILE needs"):
+        dbtls.TLSFiles(ca_file="/ca", key_file="/k")
+
+
+def test_none_means_off() -> None:
+    assert dbtls.libpq_options(None) == {}
+    assert dbtls.mongo_uri("mongodb://m/db", None) == "mongodb://m/db"
+
+
+def test_redis_url_can_carry_every_option() -> None:
+    url = dbtls.redis_url(
+        "redis://:pw@cache:6379/0?socket_timeout=1", dbtls.TLSFiles("/ca.crt"), embed=True
+    )
+    assert url.startswith("rediss://:pw@cache:6379/0?")
+    assert "socket_timeout=1" in url
+    assert "ssl_ca_certs=/ca.crt" in url
+    assert "ssl_cert_reqs=required" in url
+    assert "ssl_check_hostname=true" in url
+
+
+def test_mongo_uri_carries_tls_and_replaces_weaker_settings() -> None:
+    uri = dbtls.mongo_uri("mongodb://m:27017/db?tls=false&authSource=admin", dbtls.TLSFiles("/ca"))
+    assert "tls=true" in uri
+    assert "tls=false" not in uri
+    assert "tlsCAFile=/ca" in uri
+    assert "authSource=admin" in uri
