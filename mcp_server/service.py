@@ -151,6 +151,9 @@ class ContentService:
             self._use_vector_search = await anyio.to_thread.run_sync(
                 self.store.supports_vector_search
             )
+        if not self.embedder.dimensions:
+            # A remote model's dimension is learnt from one probe unless configured.
+            await anyio.to_thread.run_sync(self.embedder.embed, ["dimension probe"])
         log.info(
             "vector backend", extra={"backend": "mongo" if self._use_vector_search else "exact"}
         )
