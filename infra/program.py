@@ -219,8 +219,12 @@ def build_platform(
         warehouse_dsn=warehouse_dsn,
         redis_url=credentials.cache_url(ns, cache_pw),
     )
-    b.secret(mcp.MCP_CREDENTIALS_SECRET, ns, "mcp", dict(connections.mcp_secret_data()))
-    b.secret(databases.ETL_CREDENTIALS_SECRET, ns, "etl", dict(connections.etl_secret_data()))
+    # ca.crt rides along: the connection strings name it as their trust anchor.
+    trust: dict[str, pulumi.Output[str] | str] = {"ca.crt": ca.cert_pem}
+    b.secret(mcp.MCP_CREDENTIALS_SECRET, ns, "mcp", {**connections.mcp_secret_data(), **trust})
+    b.secret(
+        databases.ETL_CREDENTIALS_SECRET, ns, "etl", {**connections.etl_secret_data(), **trust}
+    )
 
     # --- everything else, in render order, with the ordering Kubernetes cannot infer ---
     crd = None

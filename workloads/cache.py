@@ -141,7 +141,11 @@ def redis_auth_conf(password: str) -> str:
 
 
 def redis_url(host: str, password: str) -> str:
-    """``rediss://`` URL (TLS) that the MCP server reads from its credentials files."""
+    """``rediss://`` URL (TLS, verified against the CA file beside it in the Secret) that
+    the MCP server reads from its credentials files."""
     from urllib.parse import quote
 
-    return f"rediss://:{quote(password, safe='')}@{host}:{CACHE_PORT}/0"
+    return (
+        f"rediss://:{quote(password, safe='')}@{host}:{CACHE_PORT}/0"
+        f"?ssl_cert_reqs=required&ssl_ca_certs={SECRETS_MOUNT}/ca.crt"
+    )

@@ -66,6 +66,9 @@ SQLSERVER_INIT_JOB = "promptsales-sqlserver-init"
 WAREHOUSE_INIT_JOB = "promptsales-warehouse-init"
 ETL_CREDENTIALS_SECRET = "promptsales-etl-credentials"  # noqa: S105 (a Secret\'s name)
 WAREHOUSE_INIT_COMMAND = ["promptsales", "etl", "init-schema"]
+# Consumers' credential Secrets (ETL, MCP) carry the platform CA as ``ca.crt`` beside the
+# connection strings, so a DSN can name the file without any other volume being mounted.
+CONSUMER_CA_FILE = f"{SECRETS_MOUNT}/ca.crt"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -497,7 +500,7 @@ def warehouse_dsn(host: str, password: str, user: str = WAREHOUSE_USER) -> str:
     """libpq DSN with full certificate verification against the mounted platform CA."""
     return (
         f"host={host} port={POSTGRES_PORT} dbname={WAREHOUSE_DATABASE} user={user} "
-        f"password={_libpq_quote(password)} sslmode=verify-full sslrootcert={CA_MOUNT}/ca.crt"
+        f"password={_libpq_quote(password)} sslmode=verify-full sslrootcert={CONSUMER_CA_FILE}"
     )
 
 
@@ -520,5 +523,5 @@ def mongodb_uri(host: str, user: str, password: str) -> str:
     """MongoDB URI with TLS verified against the mounted platform CA."""
     return (
         f"mongodb://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{MONGODB_PORT}/"
-        f"{CONTENT_DATABASE}?authSource=admin&tls=true&tlsCAFile={CA_MOUNT}/ca.crt"
+        f"{CONTENT_DATABASE}?authSource=admin&tls=true&tlsCAFile={CONSUMER_CA_FILE}"
     )

@@ -4,8 +4,9 @@ Agents reach it over mutual TLS on port 8443: the serving certificate comes from
 ``promptsales-mcp-tls`` and client certificates are checked against the platform CA
 bundle (``ca.crt`` of ``promptsales-ca`` only, never the CA key). Credentials (database
 URLs, API keys) arrive as files from ``promptsales-mcp-credentials``, one file per
-setting named like its ``PROMPTSALES_MCP_*`` variable. Probes are TCP checks on the TLS
-port: the kubelet cannot present a client certificate.
+setting named like its ``PROMPTSALES_MCP_*`` variable. Probes are HTTPS on the same port:
+the server requests client certificates without requiring them (bearer tokens are the
+other way in), so the kubelet's certificate-less probe reaches ``/healthz`` and ``/readyz``.
 """
 
 from __future__ import annotations
@@ -28,16 +29,17 @@ from workloads.pods import (
     ca_bundle_volume,
     disruption_budget,
     empty_dir,
+    http_probe,
     mount,
     secret_volume,
     service,
     service_account,
-    tcp_probe,
 )
 
 COMPONENT = "mcp"
 MCP_PORT = 8443
 SERVICE_PORT = 443
+MCP_PATH = "/mcp"
 MCP_CREDENTIALS_SECRET = "promptsales-mcp-credentials"  # noqa: S105 (a Secret\'s name)
 MCP_TLS_SECRET = "promptsales-mcp-tls"  # noqa: S105 (a Secret\'s name)
 MCP_COMMAND = ["promptsales", "mcp", "serve"]
@@ -52,7 +54,7 @@ MCP_CREDENTIAL_KEYS = (MCP_MONGO_URI, MCP_REDIS_URL, MCP_WAREHOUSE_DSN)
 def mcp_environment(namespace: str) -> list[Manifest]:
     """Non-secret settings: where the server finds its certificate, key and client CA."""
     return [
-        {"name": "PROMPTSALES_MCP_PUBLIC_URL", "value": mcp_endpoint(namespace)},
+        {"name": "PROMPTSALES_MCP_PUBLIC_URL", "value": mcp_public_url(namespace)},
         {"name": "PROMPTSALES_SECRETS_DIR", "value": SECRETS_MOUNT},
         {"name": "PROMPTSALES_MCP_HOST", "value": "0.0.0.0"},  # noqa: S104 - pod network
         {"name": "PROMPTSALES_MCP_PORT", "value": str(MCP_PORT)},
@@ -82,9 +84,9 @@ def mcp_server(
         ],
         "resources": resources(cpu[0], memory[0], cpu[1], memory[1]),
         "securityContext": container_security_context(),
-        "startupProbe": tcp_probe("mcp", period=5, failures=60),
-        "readinessProbe": tcp_probe("mcp", period=5),
-        "livenessProbe": tcp_probe("mcp", period=20, failures=6),
+        "startupProbe": http_probe("/healthz", "mcp", period=5, failures=60, scheme="HTTPS"),
+        "readinessProbe": http_probe("/readyz", "mcp", period=5, scheme="HTTPS"),
+        "livenessProbe": http_probe("/healthz", "mcp", period=20, failures=6, scheme="HTTPS"),
         "volumeMounts": [
             mount("credentials", SECRETS_MOUNT),
             mount("tls", TLS_MOUNT),
@@ -127,6 +129,11 @@ def mcp_server(
     ]
 
 
+def mcp_public_url(namespace: str) -> str:
+    """The server's own base URL (OAuth resource identifier), via the Service on 443."""
+    return f"https://{MCP_DEPLOYMENT}.{namespace}.svc"
+
+
 def mcp_endpoint(namespace: str) -> str:
     """The in-cluster URL agents use (expose it with a LoadBalancer or Ingress for outside)."""
-    return f"https://{MCP_DEPLOYMENT}.{namespace}.svc"
+    return f"{mcp_public_url(namespace)}{MCP_PATH}"

@@ -70,10 +70,13 @@ def exec_probe(command: list[str], period: int = 10, failures: int = 3) -> Manif
     }
 
 
-def http_probe(path: str, port: int | str, period: int = 10, failures: int = 3) -> Manifest:
-    """A plain-HTTP probe on a health port that needs no client certificate."""
+def http_probe(
+    path: str, port: int | str, period: int = 10, failures: int = 3, scheme: str = "HTTP"
+) -> Manifest:
+    """An HTTP(S) probe; the kubelet neither verifies the server nor presents a client
+    certificate, so the endpoint must not require one."""
     return {
-        "httpGet": {"path": path, "port": port, "scheme": "HTTP"},
+        "httpGet": {"path": path, "port": port, "scheme": scheme},
         "periodSeconds": period,
         "failureThreshold": failures,
         "timeoutSeconds": 5,

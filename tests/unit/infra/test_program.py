@@ -144,7 +144,11 @@ def test_consumer_credentials_point_at_the_in_cluster_databases(run_program: Run
         "PROMPTSALES_ETL_ADS_URL",
         "PROMPTSALES_ETL_CRM_URL",
         "PROMPTSALES_ETL_WAREHOUSE_DSN",
+        "ca.crt",
     }
+    # The trust anchor the DSNs name travels in the same Secret.
+    assert etl["ca.crt"] == run.outputs["ca_bundle"]
+    assert "sslrootcert=/var/run/secrets/promptsales/ca.crt" in etl["PROMPTSALES_ETL_WAREHOUSE_DSN"]
     assert etl["PROMPTSALES_ETL_ADS_URL"].startswith(
         "mssql+pyodbc://promptsales_etl:Mock-sqlserver-etl-password-Pw9@"
         "promptsales-sqlserver.promptsales-data.svc:1433/PromptAds?"
@@ -202,7 +206,7 @@ def test_jobs_wait_for_their_databases_and_workloads_for_their_secrets(run_progr
 def test_stack_outputs(run_program: Runner) -> None:
     run = run_program()
     assert run.outputs["namespace"] == PLATFORM
-    assert run.outputs["mcp_endpoint"] == "https://promptsales-mcp.promptsales.svc"
+    assert run.outputs["mcp_endpoint"] == "https://promptsales-mcp.promptsales.svc/mcp"
     assert run.outputs["database_services"] == {
         "mongodb": "promptsales-mongodb.promptsales-data.svc",
         "sqlserver": "promptsales-sqlserver.promptsales-data.svc",
@@ -268,4 +272,4 @@ def test_custom_namespaces_flow_into_every_reference(run_program: Runner) -> Non
         assert namespace in {None, "ps-prod", "ps-prod-data"}
     etl = string_data(run, "promptsales-etl-credentials", "ps-prod")
     assert "host=promptsales-postgres.ps-prod-data.svc" in etl["PROMPTSALES_ETL_WAREHOUSE_DSN"]
-    assert unwrap(run.outputs)["mcp_endpoint"] == "https://promptsales-mcp.ps-prod.svc"
+    assert unwrap(run.outputs)["mcp_endpoint"] == "https://promptsales-mcp.ps-prod.svc/mcp"
