@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable
 
 import aiohttp
 from cryptography import x509
@@ -126,14 +127,17 @@ async def test_ca_rollover_reissues_leaves_and_publishes_both_cas(
     kube.delete_object(SECRETS, NS, "promptsales-ca")
     kube.create_object(SECRETS, ca_secret(new_ca, new_ca, platform.ca))
 
-    def migrated(name: str) -> dict[str, object] | None:
-        secret = kube.find(SECRETS, NS, name)
-        if secret is None or not certs.issued_by(leaf_of(secret), new_ca.certificate):
-            return None
-        return secret
+    def migrated(name: str) -> Callable[[], dict[str, object] | None]:
+        def check() -> dict[str, object] | None:
+            secret = kube.find(SECRETS, NS, name)
+            if secret is None or not certs.issued_by(leaf_of(secret), new_ca.certificate):
+                return None
+            return secret
+
+        return check
 
     for name in ("roll-client-tls", "promptsales-mcp-tls"):
-        secret = await wait_for(lambda name=name: migrated(name), f"{name} re-issued")
+        secret = await wait_for(migrated(name), f"{name} re-issued")
         fingerprints = {certs.fingerprint(c) for c in bundle_of(secret)}
         assert fingerprints == {
             certs.fingerprint(new_ca.certificate),
