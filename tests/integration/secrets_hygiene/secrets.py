@@ -76,6 +76,7 @@ class Run:
     argv: tuple[str, ...]
     returncode: int
     output: str  # stdout and stderr together
+    stdout: str
 
     @property
     def command_missing(self) -> bool:
@@ -93,7 +94,7 @@ def run_cli(*argv: str, env: Mapping[str, str], cwd: Path) -> Run:
         timeout=120,
         check=False,
     )
-    return Run(tuple(argv), result.returncode, result.stdout + result.stderr)
+    return Run(tuple(argv), result.returncode, result.stdout + result.stderr, result.stdout)
 
 
 def leaks(text: str, secrets: Iterable[str]) -> list[str]:
