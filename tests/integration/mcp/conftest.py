@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult, TextContent
 
 from certs.authority import CertificateAuthority, create_root_ca
 from certs.encoding import private_key_to_pem, to_pem
@@ -302,3 +303,17 @@ async def mcp_client(
         Client(streamable_http_client(server.mcp_url, http_client=http)) as client,
     ):
         yield client
+
+
+def error_text(result: CallToolResult) -> str:
+    """The text of a tool result's first content block (where tool errors are reported)."""
+    block = result.content[0]
+    assert isinstance(block, TextContent)
+    return block.text
+
+
+def payload(result: CallToolResult) -> dict[str, Any]:
+    """A tool result's structured content, which every successful call of ours carries."""
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None, result.content
+    return content

@@ -13,8 +13,10 @@ from tests.integration.mcp.conftest import (
     Pki,
     TokenIssuer,
     client_ssl_context,
+    error_text,
     mcp_client,
     new_rsa_key,
+    payload,
     serve,
 )
 
@@ -54,7 +56,7 @@ async def test_role_by_tool_matrix_with_tokens(
             assert not result.is_error, (name, result.content)
         else:
             assert result.is_error
-            assert f"role '{role}' may not call {name}" in result.content[0].text  # type: ignore[union-attr]
+            assert f"role '{role}' may not call {name}" in error_text(result)
 
 
 async def test_client_certificate_reaches_only_its_campaign(
@@ -86,8 +88,8 @@ async def test_client_certificate_reaches_only_its_campaign(
     assert not own.is_error, own.content
     for denied in (other, other_messages, content_other):
         assert denied.is_error
-        assert "scoped to another campaign" in denied.content[0].text  # type: ignore[union-attr]
-    items = content.structured_content["items"]  # type: ignore[index]
+        assert "scoped to another campaign" in error_text(denied)
+    items = payload(content)["items"]
     assert items
     assert all("1001" in i["item"]["campaigns"] for i in items)
 

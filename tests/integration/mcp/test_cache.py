@@ -15,7 +15,13 @@ from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
 from mcp_server.embeddings import LocalEmbedder
 from mcp_server.metrics import Metrics
-from tests.integration.mcp.conftest import TokenIssuer, client_ssl_context, mcp_client, serve
+from tests.integration.mcp.conftest import (
+    TokenIssuer,
+    client_ssl_context,
+    mcp_client,
+    payload,
+    serve,
+)
 from tests.support.services import free_port
 
 QUERY = {"query": "noise-cancelling headphones on a dark desk", "limit": 3}
@@ -38,9 +44,9 @@ async def test_second_identical_call_is_a_cache_hit_and_counted(
             )
         async with httpx2.AsyncClient(verify=client_ssl_context(server.ca_file)) as http:
             metrics = (await http.get(f"{server.base}/metrics")).text
-    assert first.structured_content["cached"] is False  # type: ignore[index]
-    assert second.structured_content["cached"] is True  # type: ignore[index]
-    assert first.structured_content["items"] == second.structured_content["items"]  # type: ignore[index]
+    assert payload(first)["cached"] is False
+    assert payload(second)["cached"] is True
+    assert payload(first)["items"] == payload(second)["items"]
     assert list(redis_client.scan_iter(match=f"{redis_prefix}getContent:*"))
     assert "promptsales_mcp_cache_hit_ratio 0.5" in metrics
     assert 'promptsales_mcp_cache_requests_total{result="hit",tool="getContent"} 1.0' in metrics
@@ -54,7 +60,7 @@ async def test_roles_do_not_share_cached_answers(
             await client.call_tool("getContent", QUERY)
         async with mcp_client(server, token=tokens.token("marketing")) as client:
             other_role = await client.call_tool("getContent", QUERY)
-    assert other_role.structured_content["cached"] is False  # type: ignore[index]
+    assert payload(other_role)["cached"] is False
 
 
 async def test_new_content_bumps_version_and_is_served_fresh(
@@ -70,15 +76,15 @@ async def test_new_content_bumps_version_and_is_served_fresh(
         mcp_client(server, token=tokens.token("user")) as client,
     ):
         before = await client.call_tool("getContent", query)
-        assert (await client.call_tool("getContent", query)).structured_content["cached"]  # type: ignore[index]
-        old_version = before.structured_content["content_version"]  # type: ignore[index]
+        assert payload(await client.call_tool("getContent", query))["cached"]
+        old_version = payload(before)["content_version"]
         new = ContentItem(
             id="img-lisbon-tram",
             title="Red vintage tram in Lisbon at night",
             description="A red vintage tram climbing a narrow Lisbon street at night.",
             tags=["travel", "city"],
             media_type="image",
-            media_url="https://cdn.promptsales.io/media/lisbon.jpg",  # type: ignore[arg-type]
+            media_url="https://cdn.promptsales.io/media/lisbon.jpg",
         )
         await asyncio.to_thread(load_content, seeded_store, embedder, [new])
         service = server.application.service
@@ -87,12 +93,11 @@ async def test_new_content_bumps_version_and_is_served_fresh(
                 break
             await asyncio.sleep(0.05)
         after = await client.call_tool("getContent", query)
-    data = after.structured_content
-    assert data is not None
+    data = payload(after)
     assert data["content_version"] == old_version + 1
     assert data["cached"] is False
     assert data["items"][0]["item"]["id"] == "img-lisbon-tram"
-    assert before.structured_content["items"][0]["item"]["id"] != "img-lisbon-tram"  # type: ignore[index]
+    assert payload(before)["items"][0]["item"]["id"] != "img-lisbon-tram"
 
 
 async def test_redis_down_answers_uncached_and_health_says_so(
@@ -107,8 +112,8 @@ async def test_redis_down_answers_uncached_and_health_says_so(
             ready = await http.get(f"{server.base}/readyz")
     assert not first.is_error
     assert not second.is_error
-    assert second.structured_content["cached"] is False  # type: ignore[index]
-    assert first.structured_content["items"] == second.structured_content["items"]  # type: ignore[index]
+    assert payload(second)["cached"] is False
+    assert payload(first)["items"] == payload(second)["items"]
     assert ready.status_code == 200
     assert ready.json()["cache"] == "down"
     assert ready.json()["status"] == "degraded"

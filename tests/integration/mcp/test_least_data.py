@@ -15,7 +15,7 @@ from mcp_server.content.store import ContentStore
 from promptsales.pii.cipher import PiiCipher
 from promptsales.pii.datakeys import ensure_active_key
 from promptsales.pii.keyring import generate_keyring, write_keyring
-from tests.integration.mcp.conftest import Pki, TokenIssuer, mcp_client, serve
+from tests.integration.mcp.conftest import Pki, TokenIssuer, error_text, mcp_client, payload, serve
 
 CUSTOMERS = {
     1: (
@@ -111,11 +111,11 @@ async def test_sales_certificate_gets_decrypted_contacts_of_its_campaign_only(
         own = await client.call_tool("getCampaignContacts", {"campaign_id": "1001"})
         other = await client.call_tool("getCampaignContacts", {"campaign_id": "1002"})
     assert not own.is_error, own.content
-    contacts = own.structured_content["contacts"]  # type: ignore[index]
+    contacts = payload(own)["contacts"]
     assert [c["email"] for c in contacts] == ["ana.silva@example.test", "ben.okafor@example.test"]
     assert contacts[0]["phone"] == "+351 555 0101"
     # Contact fields only: no street, postal code or birth date leave the server.
-    text = json.dumps(own.structured_content)
+    text = json.dumps(payload(own))
     assert "Rua Augusta" not in text
     assert "1990-04-01" not in text
     assert "1100-048" not in text
@@ -146,8 +146,8 @@ async def test_contacts_refused_without_sales_scope_on_that_campaign(
     ):
         result = await client.call_tool("getCampaignContacts", {"campaign_id": "1001"})
     assert result.is_error
-    assert reason in result.content[0].text  # type: ignore[union-attr]
-    assert "example.test" not in result.content[0].text  # type: ignore[union-attr]
+    assert reason in error_text(result)
+    assert "example.test" not in error_text(result)
 
 
 @pytest.mark.parametrize("role", ["marketing", "user"])

@@ -18,6 +18,7 @@ from tests.integration.mcp.conftest import (
     Pki,
     TokenIssuer,
     client_ssl_context,
+    error_text,
     mcp_client,
     serve,
 )
@@ -112,7 +113,7 @@ async def test_malformed_arguments_are_tool_errors_naming_the_field(
         still_fine = await client.call_tool("getContent", {"query": "coffee"})
     for (result, field), (tool, args, _) in zip(outcomes, MALFORMED, strict=True):
         assert result.is_error, (tool, args)
-        assert field in result.content[0].text, (tool, args, result.content)  # type: ignore[union-attr]
+        assert field in error_text(result), (tool, args, result.content)
     assert not still_fine.is_error
 
 

@@ -18,7 +18,7 @@ from mcp_server.content.loader import load_content
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
 from mcp_server.embeddings import LocalEmbedder, OpenAIEmbedder
-from tests.integration.mcp.conftest import TokenIssuer, mcp_client, serve
+from tests.integration.mcp.conftest import TokenIssuer, error_text, mcp_client, payload, serve
 from tests.integration.mcp.openai_compatible import (
     DIMENSIONS,
     StubState,
@@ -60,7 +60,7 @@ async def test_stdio_transport_through_the_cli(
         )
     assert tools == {"getContent", "generateCampaignMessages", "getCampaignPerformance"}
     assert not found.is_error, found.content
-    assert found.structured_content["items"][0]["item"]["title"].startswith("Organic coffee")  # type: ignore[index]
+    assert payload(found)["items"][0]["item"]["title"].startswith("Organic coffee")
     assert denied.is_error  # the local caller was configured as a plain user
 
 
@@ -107,14 +107,12 @@ async def test_openai_compatible_embeddings_and_chat(
             {"campaign_id": "1001", "segment": "hikers", "channel": "sms", "count": 2},
         )
     assert not found.is_error, found.content
-    data = found.structured_content
-    assert data is not None
+    data = payload(found)
     assert data["model"] == "text-embedding-test"
     assert all(not i["item"]["id"].startswith("local-") for i in data["items"])
     assert application.service.index.dimensions == DIMENSIONS
     assert not sms.is_error, sms.content
-    messages = sms.structured_content
-    assert messages is not None
+    messages = payload(sms)
     assert messages["generator"] == "openai:chat-test"
     assert len(messages["variants"]) == 2
     for variant in messages["variants"]:
@@ -150,7 +148,7 @@ async def test_chat_endpoint_failure_is_a_tool_error(
             {"campaign_id": "1001", "segment": "hikers", "channel": "push"},
         )
     assert result.is_error
-    assert "chat endpoint failed" in result.content[0].text  # type: ignore[union-attr]
+    assert "chat endpoint failed" in error_text(result)
 
 
 async def test_tokens_verified_against_the_issuers_jwks(

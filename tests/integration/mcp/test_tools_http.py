@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from mcp_server.content.store import ContentStore
-from tests.integration.mcp.conftest import TokenIssuer, mcp_client, serve
+from tests.integration.mcp.conftest import TokenIssuer, error_text, mcp_client, payload, serve
 
 
 async def test_get_content_ranks_relevant_items_first(
@@ -20,8 +20,7 @@ async def test_get_content_ranks_relevant_items_first(
             "getContent", {"query": "running shoes on a mountain trail", "limit": 5}
         )
     assert not result.is_error, result.content
-    data = result.structured_content
-    assert data is not None
+    data = payload(result)
     items = data["items"]
     assert len(items) == 5
     assert items[0]["item"]["title"].startswith("Trail running shoes")
@@ -42,7 +41,7 @@ async def test_get_content_filters_apply_before_top_k(
             {"query": "running shoes", "campaign_id": "1004", "tags": ["winter"], "limit": 50},
         )
     assert not result.is_error, result.content
-    items = result.structured_content["items"]  # type: ignore[index]
+    items = payload(result)["items"]
     # Campaign 1004 has two winter briefs x 4 styles: all 8 and nothing else, despite the query.
     assert len(items) == 8
     assert all("1004" in i["item"]["campaigns"] and "winter" in i["item"]["tags"] for i in items)
@@ -74,8 +73,7 @@ async def test_campaign_performance_reads_warehouse_kpis(
             {"campaign_id": "4242", "date_from": "2026-01-01", "date_to": "2026-01-31"},
         )
     assert not result.is_error, result.content
-    data = result.structured_content
-    assert data is not None
+    data = payload(result)
     assert data["campaign"]["name"] == "Trail season"
     assert len(data["daily"]) == 5
     totals = data["totals"]
@@ -85,7 +83,7 @@ async def test_campaign_performance_reads_warehouse_kpis(
     assert totals["ctr"] == 0.05
     assert totals["roas"] == 8.0
     assert unknown.is_error
-    assert "campaign_id" in unknown.content[0].text  # type: ignore[union-attr]
+    assert "campaign_id" in error_text(unknown)
 
 
 async def test_generate_messages_offline_respects_limits_and_cites(
@@ -117,8 +115,7 @@ async def test_generate_messages_offline_respects_limits_and_cites(
     seed_1001 = {"img-0001", "img-0002", "img-0003", "img-0004"}
     for channel, result in results.items():
         assert not result.is_error, result.content
-        data = result.structured_content
-        assert data is not None
+        data = payload(result)
         assert data["generator"] == "offline"
         assert len(data["variants"]) == 4
         body_limit, subject_limit = limits[channel]
@@ -136,7 +133,7 @@ async def test_generate_messages_offline_respects_limits_and_cites(
     cited_all = {
         cid
         for r in results.values()
-        for v in r.structured_content["variants"]  # type: ignore[index]
+        for v in payload(r)["variants"]
         for cid in v["citations"]["content_ids"]
     }
     # Grounded in the campaign's own items: campaign 1001's briefs are running, yoga, ...
