@@ -6,9 +6,10 @@ upper bound*, below which no transaction can still commit a change:
 
 * SQL Server: ``MIN_ACTIVE_ROWVERSION()``, the lowest rowversion of any open transaction
   (or the next one to be handed out). Every row below it is committed.
-* PostgreSQL stand-in: ``pg_snapshot_xmin(pg_current_snapshot())``, the oldest transaction
-  id still running. The stand-in's ``row_version`` is the writing transaction's id (stamped
-  by a trigger), so every row below the bound comes from a finished transaction. A plain
+* PostgreSQL stand-in: the oldest transaction id still running *that could write to this
+  database* (see :data:`PG_CHANGE_BOUND_SQL`). The stand-in's ``row_version`` is the
+  writing transaction's id (stamped by a trigger), so every row below the bound comes from
+  a finished transaction. A plain
   sequence would not do: sequence values are handed out at write time, not commit time,
   so a transaction that took value 10 and commits after another that took 11 would be
   skipped once the watermark passed 11. That is the late-commit problem the bound solves.
@@ -25,7 +26,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, Text, bindparam, cast, func, or_, select, union
+from sqlalchemy import (
+    BigInteger,
+    Executable,
+    Select,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from etl_job.source_model import VIEWS
@@ -53,13 +65,35 @@ class Scope:
         return "all" if self.campaign_id is None else f"campaign:{self.campaign_id}"
 
 
-def change_bound_query(dialect_name: str) -> Select[Any]:
+PG_CHANGE_BOUND_SQL = """
+SELECT COALESCE(
+    (SELECT min(x::text::bigint)
+     FROM pg_snapshot_xip(s.snap) AS x
+     WHERE NOT EXISTS (
+         SELECT 1 FROM pg_stat_activity a
+         WHERE a.backend_xid IS NOT NULL
+           AND a.datname IS DISTINCT FROM current_database()
+           AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)),
+    pg_snapshot_xmax(s.snap)::text::bigint)
+FROM (SELECT pg_current_snapshot() AS snap) AS s
+"""
+"""The stand-in's bound: the lowest in-progress xid of this snapshot, else its ``xmax``.
+
+``pg_snapshot_xmin`` alone would be correct but is cluster-wide: one long transaction in
+*another* database would freeze every source's watermark. So in-progress ids are skipped
+only when ``pg_stat_activity`` positively shows them on a session of another database (a
+session never writes outside its database). An id it cannot attribute (finished a moment
+ago, prepared transaction, stats hidden from this role) still counts, which can only make
+the bound lower, i.e. delay a row to the next run, never skip it.
+"""
+
+
+def change_bound_query(dialect_name: str) -> Executable:
     """The safe upper bound of change versions on this engine (see module docstring)."""
     if dialect_name == "mssql":
         return select(cast(func.MIN_ACTIVE_ROWVERSION(), BigInteger))
     if dialect_name == "postgresql":
-        snapshot_xmin = func.pg_snapshot_xmin(func.pg_current_snapshot())
-        return select(cast(cast(snapshot_xmin, Text), BigInteger))
+        return text(PG_CHANGE_BOUND_SQL)
     raise ValueError(f"no change-version bound for dialect {dialect_name!r}")
 
 
