@@ -1,0 +1,88 @@
+"""The production path's SQL Server statements, compiled with the mssql dialect and checked."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy.dialects import mssql, postgresql
+
+from etl_job.db import SourceUrlError, libpq_dsn, source_url
+from etl_job.extract import EXTRACT_ORDER, Scope, change_bound_query, extract_query
+from etl_job.source_model import PERSONAL_FIELDS, VIEWS, source_ddl
+
+MSSQL = mssql.dialect()  # type: ignore[no-untyped-call]
+PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _sql(statement: object, dialect: object = MSSQL) -> str:
+    return " ".join(str(statement.compile(dialect=dialect)).split())  # type: ignore[attr-defined]
+
+
+def test_bound_is_min_active_rowversion_on_sql_server() -> None:
+    assert _sql(change_bound_query("mssql")).startswith(
+        "SELECT CAST(MIN_ACTIVE_ROWVERSION() AS BIGINT)"
+    )
+    with pytest.raises(ValueError, match="oracle"):
+        change_bound_query("oracle")
+
+
+@pytest.mark.parametrize("view", EXTRACT_ORDER)
+def test_extract_reads_the_etl_view_between_watermark_and_bound(view: str) -> None:
+    sql = _sql(extract_query(view, Scope()))
+    assert f"FROM etl.{view}" in sql
+    assert f"etl.{view}.change_version >= :low" in sql
+    assert f"etl.{view}.change_version < :high" in sql
+    assert ":campaign_id" not in sql
+
+
+def test_campaign_scope_filters_facts_and_reaches_referenced_customers() -> None:
+    metrics = _sql(extract_query("v_ad_metrics_daily", Scope(campaign_id=7)))
+    assert "etl.v_ad_metrics_daily.campaign_id = :campaign_id" in metrics
+    channels = _sql(extract_query("v_channel", Scope(campaign_id=7)))
+    assert ":campaign_id" not in channels
+    customers = _sql(extract_query("v_customer", Scope(campaign_id=7)))
+    assert "etl.v_customer.customer_id IN (SELECT etl.v_lead.customer_id" in customers
+    assert "etl.v_conversion.campaign_id = :campaign_id" in customers
+    assert customers.count("< :high") == 3
+
+
+def test_sql_server_ddl_uses_rowversion_views_and_guards() -> None:
+    ads = "\n".join(source_ddl("ads", MSSQL))
+    crm = "\n".join(source_ddl("crm", MSSQL))
+    assert "IF SCHEMA_ID('etl') IS NULL EXEC('CREATE SCHEMA etl')" in ads
+    assert len(re.findall(r"row_version ROWVERSION NOT NULL", ads)) == 5
+    assert len(re.findall(r"row_version ROWVERSION NOT NULL", crm)) == 3
+    assert "CREATE OR ALTER VIEW etl.v_ad_metrics_daily AS" in ads
+    assert "CAST(ad_metrics_daily.row_version AS BIGINT) AS change_version" in ads
+    assert "IF OBJECT_ID('customers', 'U') IS NULL" in crm
+    assert "day DATE NOT NULL" in ads
+    assert "created_at DATETIME2 NOT NULL" in crm
+    assert "TRIGGER" not in ads + crm
+    assert "pg_current_xact_id" not in ads + crm
+
+
+def test_stand_in_ddl_stamps_row_version_by_trigger_and_is_idempotent() -> None:
+    ddl = "\n".join(source_ddl("crm", PG))
+    assert "CREATE TABLE IF NOT EXISTS customers" in ddl
+    assert "NEW.row_version := pg_current_xact_id()::text::bigint" in ddl
+    assert ddl.count("EXECUTE FUNCTION etl.stamp_row_version()") == 3
+    assert "CREATE OR REPLACE VIEW etl.v_customer AS" in ddl
+    assert "row_version BIGINT NOT NULL" in ddl
+    assert "ROWVERSION NOT NULL" not in ddl
+
+
+def test_every_personal_field_is_in_the_customer_view() -> None:
+    assert set(PERSONAL_FIELDS) <= set(VIEWS["v_customer"].c.keys())
+    assert {"email", "phone", "first_name", "last_name", "street"} <= set(PERSONAL_FIELDS)
+
+
+def test_source_urls_pin_drivers() -> None:
+    assert source_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    prod = source_url("mssql+pyodbc://u:p@h/PromptAds?driver=ODBC+Driver+18+for+SQL+Server")
+    assert prod.drivername == "mssql+pyodbc"
+    with pytest.raises(SourceUrlError, match="sqlite"):
+        source_url("sqlite:///x.db")
+    with pytest.raises(SourceUrlError, match="stand-in"):
+        libpq_dsn("mssql+pyodbc://u:p@h/PromptAds")
+    assert libpq_dsn("postgresql+psycopg://u:pw@h:5/db") == "postgresql://u:pw@h:5/db"
