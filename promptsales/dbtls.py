@@ -29,9 +29,10 @@ from sqlalchemy.engine import URL, make_url
 from promptsales.config import load_settings, secrets_dir
 
 ENV_PREFIX = "PROMPTSALES_DB_TLS_"
-#: Where the Kubernetes workloads mount the platform CA bundle (``ca.crt`` of the
-#: ``promptsales-ca`` Secret): during a CA rollover it holds both the old and new CA.
-DEFAULT_CA_FILE = "/var/run/secrets/promptsales-ca/ca.crt"
+#: Where the Kubernetes workloads find the platform CA bundle: ``ca.crt`` beside the
+#: credentials in the component's mounted Secret (``workloads.databases.CONSUMER_CA_FILE``).
+#: During a CA rollover the bundle holds both the old and the new CA.
+DEFAULT_CA_FILE = "/var/run/secrets/promptsales/ca.crt"
 
 
 class DatabaseTLSError(ValueError):
@@ -156,9 +157,11 @@ def mssql_odbc_options(tls: TLSInput) -> dict[str, str]:
     """ODBC connection-string keywords for SQL Server.
 
     ODBC Driver 18 on Linux validates the chain against OpenSSL's trust store and has no
-    per-connection CA keyword, so the platform CA must be in that store (the image adds
-    ``DEFAULT_CA_FILE`` to it, or ``SSL_CERT_FILE`` points OpenSSL at the bundle). Client
-    certificates do not apply: SQL Server authenticates logins, not TLS clients.
+    per-connection CA keyword, so the platform CA must be in that store: point
+    ``SSL_CERT_FILE`` at ``DEFAULT_CA_FILE`` in the pod, or add the CA with
+    ``update-ca-certificates``. (Not exercised here: there is no SQL Server to test
+    against; the options are checked in the compiled ODBC string.) Client certificates do
+    not apply: SQL Server authenticates logins, not TLS clients.
     """
     return dict(MSSQL_ODBC_TLS) if _files(tls) is not None else {}
 

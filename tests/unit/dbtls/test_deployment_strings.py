@@ -48,3 +48,7 @@ def test_cache_url_requires_a_verified_certificate() -> None:
     assert query["ssl_cert_reqs"] == ["required"]
     assert query.get("ssl_check_hostname", ["true"]) == ["true"]
     assert "ssl_ca_certs" in query
+
+
+def test_default_ca_file_is_where_the_workloads_mount_it() -> None:
+    assert dbtls.DEFAULT_CA_FILE == databases.CONSUMER_CA_FILE
