@@ -14,6 +14,7 @@ selects every pod; no RBAC rule uses a wildcard.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -253,3 +254,100 @@ def check_all(manifests: Iterable[Manifest]) -> list[Violation]:
     ]
     found.extend(check_network_coverage(items))
     return found
+
+
+# --- NetworkPolicy evaluation: "is this flow allowed?" -----------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A pod (namespace + labels) or, with ``namespace=None``, an address outside the cluster."""
+
+    namespace: str | None
+    labels: tuple[tuple[str, str], ...] = ()
+    ip: str | None = None
+
+    @classmethod
+    def pod(cls, namespace: str, **labels: str) -> Endpoint:
+        return cls(namespace, tuple(sorted(labels.items())))
+
+    @classmethod
+    def outside(cls, ip: str) -> Endpoint:
+        return cls(None, (), ip)
+
+
+def _peer_matches(peer: Manifest, policy_namespace: str, endpoint: Endpoint) -> bool:
+    if "ipBlock" in peer:
+        if endpoint.ip is None:
+            return False
+        block = peer["ipBlock"]
+        address = ipaddress.ip_address(endpoint.ip)
+        inside = address in ipaddress.ip_network(block["cidr"], strict=False)
+        excluded = any(
+            address in ipaddress.ip_network(cidr, strict=False)
+            for cidr in block.get("except") or []
+        )
+        return inside and not excluded
+    if endpoint.namespace is None:
+        return False
+    pod_labels = dict(endpoint.labels)
+    if "namespaceSelector" in peer:
+        ns_labels = {"kubernetes.io/metadata.name": endpoint.namespace}
+        if not selector_matches(peer["namespaceSelector"], ns_labels):
+            return False
+    elif endpoint.namespace != policy_namespace:
+        return False
+    return selector_matches(peer.get("podSelector") or {}, pod_labels)
+
+
+def _port_matches(ports: list[Manifest] | None, port: int, protocol: str) -> bool:
+    if not ports:
+        return True
+    return any(
+        p.get("protocol", "TCP") == protocol and p.get("port") in (None, port) for p in ports
+    )
+
+
+def _direction_allows(
+    policies: list[Manifest],
+    subject: Endpoint,
+    peer: Endpoint,
+    port: int,
+    protocol: str,
+    direction: str,
+) -> bool:
+    kind, key, peers_key = (
+        ("Egress", "egress", "to") if direction == "egress" else ("Ingress", "ingress", "from")
+    )
+    selecting = [
+        p
+        for p in policies
+        if (p.get("metadata") or {}).get("namespace") == subject.namespace
+        and kind in ((p.get("spec") or {}).get("policyTypes") or [])
+        and selector_matches((p.get("spec") or {}).get("podSelector") or {}, dict(subject.labels))
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        namespace = policy["metadata"]["namespace"]
+        for rule in policy["spec"].get(key) or []:
+            peers = rule.get(peers_key)
+            peer_ok = not peers or any(_peer_matches(p, namespace, peer) for p in peers)
+            if peer_ok and _port_matches(rule.get("ports"), port, protocol):
+                return True
+    return False
+
+
+def flow_allowed(
+    manifests: Iterable[Manifest], src: Endpoint, dst: Endpoint, port: int, protocol: str = "TCP"
+) -> bool:
+    """Whether the NetworkPolicies among ``manifests`` let ``src`` open ``dst:port``
+    (egress checked for an in-cluster source, ingress for an in-cluster destination)."""
+    policies = [m for m in manifests if m.get("kind") == "NetworkPolicy"]
+    egress = src.namespace is None or _direction_allows(
+        policies, src, dst, port, protocol, "egress"
+    )
+    ingress = dst.namespace is None or _direction_allows(
+        policies, dst, src, port, protocol, "ingress"
+    )
+    return egress and ingress

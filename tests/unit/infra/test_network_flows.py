@@ -1,0 +1,93 @@
+"""The NetworkPolicies allow exactly the architecture's flows (evaluated, not eyeballed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.policy import Endpoint, flow_allowed
+from workloads.render import PlatformSpec, platform_manifests
+
+P, D = "promptsales", "promptsales-data"
+C = "app.kubernetes.io/component"
+
+
+def pod(namespace: str, component: str) -> Endpoint:
+    return Endpoint(namespace, ((C, component),))
+
+
+AGENT = Endpoint.outside("198.51.100.7")
+API_SERVER = Endpoint.outside("10.96.0.1")
+LLM = Endpoint.outside("104.18.2.3")
+DNS = Endpoint("kube-system", (("k8s-app", "kube-dns"),))
+
+ALLOWED = [
+    ("agent", AGENT, pod(P, "mcp"), 8443),
+    ("mcp->cache", pod(P, "mcp"), pod(P, "cache"), 6379),
+    ("mcp->mongodb", pod(P, "mcp"), pod(D, "mongodb"), 27017),
+    ("mcp->postgres", pod(P, "mcp"), pod(D, "postgres"), 5432),
+    ("etl->sqlserver", pod(P, "etl"), pod(D, "sqlserver"), 1433),
+    ("etl->postgres", pod(P, "etl"), pod(D, "postgres"), 5432),
+    ("etl-init->postgres", pod(P, "etl-init"), pod(D, "postgres"), 5432),
+    ("sqlserver-init->sqlserver", pod(D, "sqlserver-init"), pod(D, "sqlserver"), 1433),
+    ("operator->api", pod(P, "operator"), API_SERVER, 6443),
+    ("mcp->dns", pod(P, "mcp"), DNS, 53),
+]
+
+DENIED = [
+    ("agent->cache", AGENT, pod(P, "cache"), 6379),
+    ("agent->postgres", AGENT, pod(D, "postgres"), 5432),
+    ("agent->mcp other port", AGENT, pod(P, "mcp"), 22),
+    ("mcp->sqlserver", pod(P, "mcp"), pod(D, "sqlserver"), 1433),
+    ("etl->mongodb", pod(P, "etl"), pod(D, "mongodb"), 27017),
+    ("etl->cache", pod(P, "etl"), pod(P, "cache"), 6379),
+    ("etl->internet", pod(P, "etl"), LLM, 443),
+    ("mcp->llm when not configured", pod(P, "mcp"), LLM, 443),
+    ("cache->anything", pod(P, "cache"), pod(D, "postgres"), 5432),
+    ("operator->databases", pod(P, "operator"), pod(D, "postgres"), 5432),
+    ("databases->internet", pod(D, "postgres"), LLM, 443),
+    ("stranger pod->mcp", Endpoint("default", ((C, "mcp"),)), pod(P, "cache"), 6379),
+    ("other namespace->postgres", pod("default", "etl"), pod(D, "postgres"), 5432),
+]
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict[str, Any]]:
+    return platform_manifests(PlatformSpec())
+
+
+@pytest.mark.parametrize(("case", "src", "dst", "port"), ALLOWED, ids=[c[0] for c in ALLOWED])
+def test_architecture_flows_are_allowed(
+    manifests: list[dict[str, Any]], case: str, src: Endpoint, dst: Endpoint, port: int
+) -> None:
+    assert flow_allowed(manifests, src, dst, port), case
+
+
+@pytest.mark.parametrize(("case", "src", "dst", "port"), DENIED, ids=[c[0] for c in DENIED])
+def test_other_flows_are_denied(
+    manifests: list[dict[str, Any]], case: str, src: Endpoint, dst: Endpoint, port: int
+) -> None:
+    assert not flow_allowed(manifests, src, dst, port), case
+
+
+def test_dns_is_allowed_over_udp(manifests: list[dict[str, Any]]) -> None:
+    assert flow_allowed(manifests, pod(D, "mongodb"), DNS, 53, "UDP")
+
+
+def test_configured_peers_narrow_and_widen_the_flows() -> None:
+    spec = PlatformSpec.model_validate(
+        {
+            "network": {
+                "agent_cidrs": ["203.0.113.0/24"],
+                "api_server_cidrs": ["10.96.0.1/32"],
+                "llm_cidrs": ["104.18.0.0/16"],
+            }
+        }
+    )
+    manifests = platform_manifests(spec)
+    assert not flow_allowed(manifests, AGENT, pod(P, "mcp"), 8443)
+    assert flow_allowed(manifests, Endpoint.outside("203.0.113.9"), pod(P, "mcp"), 8443)
+    assert flow_allowed(manifests, pod(P, "mcp"), LLM, 443)
+    assert not flow_allowed(manifests, pod(P, "operator"), Endpoint.outside("10.96.0.2"), 443)
+    assert flow_allowed(manifests, pod(P, "operator"), API_SERVER, 443)
