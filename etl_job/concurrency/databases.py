@@ -47,7 +47,13 @@ def postgres_database(admin_dsn: str, scenario: str) -> Iterator[str]:
             "PROMPTSALES_ETL_SIM_POSTGRES_DSN or start the server"
         ) from None
     with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.Error as exc:
+            raise SimulationError(
+                f"cannot create a throwaway PostgreSQL database ({exc.sqlstate}): the "
+                "PROMPTSALES_ETL_SIM_POSTGRES_DSN role needs CREATEDB"
+            ) from None
     info = psycopg.conninfo.conninfo_to_dict(admin_dsn)
     info["dbname"] = name
     try:

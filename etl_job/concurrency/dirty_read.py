@@ -27,6 +27,8 @@ WITHDRAWAL = 100
 class _Session(Protocol):
     """The four statements the story needs, whatever the driver."""
 
+    table_options: str
+
     def execute(self, statement: str) -> None: ...
     def begin(self, isolation: str) -> None: ...
     def balance(self) -> int: ...
@@ -34,6 +36,8 @@ class _Session(Protocol):
 
 
 class _PostgresSession:
+    table_options = ""
+
     def __init__(self, dsn: str) -> None:
         self._conn = psycopg.connect(dsn, autocommit=True)
 
@@ -52,6 +56,9 @@ class _PostgresSession:
 
 
 class _MariaDBSession:
+    # Only a transactional engine has isolation levels at all.
+    table_options = " ENGINE=InnoDB"
+
     def __init__(self, conn: pymysql.connections.Connection[Cursor]) -> None:
         self._conn = conn
 
@@ -91,7 +98,9 @@ VARIANTS = (
 
 def _stage(writer: _Session, reader: _Session, variant: _Variant) -> Outcome:
     trace = Trace()
-    writer.execute("CREATE TABLE account (id int PRIMARY KEY, balance int NOT NULL)")
+    writer.execute(
+        f"CREATE TABLE account (id int PRIMARY KEY, balance int NOT NULL){writer.table_options}"
+    )
     writer.execute(f"INSERT INTO account VALUES (1, {START_BALANCE})")
     trace.step("setup", f"account 1 committed with balance={START_BALANCE}")
 
