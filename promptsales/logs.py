@@ -23,9 +23,10 @@ _INLINE_SECRETS = [
     # PEM private keys of any flavour.
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
     # user:password@ in URLs and DSNs.
-    re.compile(r"(?<=://)([^:/@\s]+):([^@\s]+)@"),
+    re.compile(r"(?<=://)([^:/@\s]*):([^@\s]+)@"),
     # key=value pairs in libpq/ODBC connection strings.
-    re.compile(r"(?i)\b(password|pwd)\s*=\s*[^\s;]+"),
+    # (quoted libpq values may hold spaces; braced ODBC values may hold ';' and '}}').
+    re.compile(r"(?i)\b(password|pwd)\s*=\s*(?:'(?:[^'\\]|\\.)*'|\{(?:[^}]|\}\})*\}|[^\s;]+)"),
     # Bearer tokens.
     re.compile(r"(?i)bearer\s+[A-Za-z0-9\-._~+/]+=*"),
 ]

@@ -73,19 +73,16 @@ def test_any_url_password_is_masked(password: str) -> None:
     assert password not in redact_text(f"postgresql://etl:{password}@wh:5432/db").split("@")[0]
 
 
-# --- shapes the redactor misses today (reported; strict xfail flips when fixed) ---------
+# --- shapes that once leaked: no user name, quoted libpq values, braced ODBC values ------
 
 
-@pytest.mark.xfail(strict=True, reason="URL with a password but no user name (redis://:pw@)")
 def test_password_only_redis_url_is_masked() -> None:
     assert SECRET not in redact_text(f"redis://:{SECRET}@cache:6379/0")
 
 
-@pytest.mark.xfail(strict=True, reason="quoted libpq value with a space leaks its tail")
 def test_quoted_libpq_password_is_masked() -> None:
     assert "tail" not in redact_text("host=wh password='head tail' dbname=x")
 
 
-@pytest.mark.xfail(strict=True, reason="braced ODBC value containing ';' leaks its tail")
 def test_braced_odbc_password_is_masked() -> None:
     assert "tail" not in redact_text("UID=etl;PWD={head;tail};Encrypt=yes")
