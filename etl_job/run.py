@@ -144,12 +144,16 @@ def _extract_source(
     return high
 
 
+CipherFactory = Callable[[psycopg.Connection, Keyring], PiiCipher]
+
+
 def _run_in_transaction(
     wh: psycopg.Connection,
     settings: EtlSettings,
     scope: Scope,
     keyring: Keyring,
     summary: RunSummary,
+    cipher_factory: CipherFactory,
 ) -> bool:
     if not _acquire_scope_lock(wh, scope, settings.lock_wait_seconds):
         return False
@@ -157,7 +161,7 @@ def _run_in_transaction(
     # Merges hash-join and group hundreds of thousands of staged rows on a full load; the
     # server default (4MB) would spill them to disk.
     wh.execute("SET LOCAL work_mem = '64MB'")
-    cipher = PiiCipher.load(wh, keyring)
+    cipher = cipher_factory(wh, keyring)
     started = dt.datetime.now(dt.UTC)
     row = wh.execute(
         "INSERT INTO warehouse.etl_run (scope, status, started_at, duration_ms) "
@@ -231,8 +235,17 @@ def _record_failure(dsn: str, scope: Scope, started: dt.datetime, summary: RunSu
         summary.run_id = None  # the warehouse itself is the problem; the JSON line says so
 
 
-def run_etl(settings: EtlSettings, scope: Scope, keyring: Keyring) -> RunSummary:
-    """Run once for ``scope``; never raises for operational failures, the summary says."""
+def run_etl(
+    settings: EtlSettings,
+    scope: Scope,
+    keyring: Keyring,
+    *,
+    cipher_factory: CipherFactory = PiiCipher.load,
+) -> RunSummary:
+    """Run once for ``scope``; never raises for operational failures, the summary says.
+
+    ``cipher_factory`` exists for the encryption-cost benchmark; the CLI never passes it.
+    """
     summary = RunSummary(scope=scope.name)
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
@@ -240,7 +253,7 @@ def run_etl(settings: EtlSettings, scope: Scope, keyring: Keyring) -> RunSummary
     try:
         ensure_active_key(dsn, keyring)
         with psycopg.connect(dsn) as wh:
-            if not _run_in_transaction(wh, settings, scope, keyring, summary):
+            if not _run_in_transaction(wh, settings, scope, keyring, summary, cipher_factory):
                 wh.rollback()
                 summary.status = "skipped"
                 summary.error = f"another run of scope {scope.name} holds the lock"

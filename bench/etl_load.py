@@ -1,0 +1,370 @@
+"""ETL load throughput against dlt and against psycopg binary COPY, all in one run.
+
+Sources are the deterministic seed in two PostgreSQL stand-in databases (PromptAds sized by
+``--rows`` of daily ad metrics, PromptCRM by ``--customers``). Every contender loads the
+same rows of the seven ETL views into its own empty database on the same server:
+
+- ``copy_raw``: ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)`` piped block by block into
+  ``COPY ... FROM STDIN (FORMAT BINARY)`` of plain tables: the server-to-server limit.
+- ``copy_python_rows``: psycopg fetches rows into Python tuples and writes them with
+  binary ``copy.write_row`` into plain tables: the floor of any Python row pipeline.
+- ``dlt``: dlt 1.31 ``sql_database`` (``backend="pyarrow"``, its fastest installed here)
+  with ``incremental("change_version")``, ``write_disposition="merge"`` and primary keys,
+  into the same PostgreSQL.
+- ``promptsales``: :func:`etl_job.run.run_etl` (staging COPY, quarantine checks, versioned
+  upserts into partitioned facts, KPI aggregates, watermarks, ledger, PII encryption).
+
+Then 1% of the rows of every source table change and ``promptsales`` and ``dlt`` run
+incrementally. Targets (issue 5): full load >= 4x dlt and >= 60% of ``copy_python_rows``;
+the 1% incremental run under 1 s.
+
+Run: ``python -m bench.etl_load [--rows 200000] [--customers 2000] [--skip-dlt]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from etl_job.extract import EXTRACT_ORDER, Scope
+from etl_job.run import RunSummary, run_etl
+from etl_job.seed import SeedSize, seed_sources
+from etl_job.settings import EtlSettings
+from etl_job.source_model import VIEWS, view_source
+from etl_job.warehouse import init_warehouse
+from promptsales.pii.keyring import Keyring, generate_keyring
+
+RESULTS = Path(__file__).parent / "results" / "etl_load.json"
+ADMIN_DSN = os.environ.get(
+    "PROMPTSALES_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+AVG_ADS_PER_CAMPAIGN = 3
+DAYS = 90
+PRIMARY_KEYS = {
+    "v_channel": ["channel_id"],
+    "v_campaign": ["campaign_id"],
+    "v_ad": ["ad_id"],
+    "v_ad_metrics_daily": ["ad_id", "day"],
+    "v_customer": ["customer_id"],
+    "v_lead": ["lead_id"],
+    "v_conversion": ["conversion_id"],
+}
+_PG_TYPES = {
+    "INTEGER": "integer",
+    "BIGINT": "bigint",
+    "DATE": "date",
+    "TIMESTAMP WITHOUT TIME ZONE": "timestamp",
+    "NUMERIC(14, 2)": "numeric(14,2)",
+}
+
+
+def dsn_for(database: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN)
+    info["dbname"] = database
+    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+
+
+def url_for(database: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN)
+    return (
+        f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}"
+        f":{info.get('port', 5432)}/{database}"
+    )
+
+
+@contextmanager
+def databases(*roles: str) -> Iterator[dict[str, str]]:
+    """Fresh databases for one benchmark run, dropped afterwards whatever happens."""
+    tag = uuid.uuid4().hex[:8]
+    names = {role: f"bench_etl_{role}_{tag}" for role in roles}
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield names
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            for name in names.values():
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+
+def seed(dbs: dict[str, str], rows: int, customers: int) -> dict[str, int]:
+    campaigns = max(1, round(rows / (AVG_ADS_PER_CAMPAIGN * DAYS)))
+    summary = seed_sources(
+        url_for(dbs["ads"]),
+        url_for(dbs["crm"]),
+        SeedSize(campaigns=campaigns, customers=customers, days=DAYS, seed=42),
+    )
+    return summary.as_dict()
+
+
+def _view_columns(view: str) -> list[tuple[str, str]]:
+    table = VIEWS[view]
+    dialect = psycopg_dialect()
+    return [(c.name, _PG_TYPES.get(str(c.type.compile(dialect)), "text")) for c in table.c]
+
+
+def psycopg_dialect() -> Any:
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _create_plain_tables(conn: psycopg.Connection) -> None:
+    for view in EXTRACT_ORDER:
+        cols = ", ".join(f"{name} {kind}" for name, kind in _view_columns(view))
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {view} ({cols})")  # type: ignore[arg-type]
+    conn.commit()
+
+
+def copy_raw(dbs: dict[str, str], target: str) -> int:
+    """Server → client → server binary COPY, no Python row objects at all."""
+    with psycopg.connect(dsn_for(target)) as dst:
+        _create_plain_tables(dst)
+        total = 0
+        for view in EXTRACT_ORDER:
+            with psycopg.connect(dsn_for(dbs[view_source(view)])) as src:
+                out = src.cursor().copy(
+                    f"COPY (SELECT * FROM etl.{view}) TO STDOUT (FORMAT BINARY)"
+                )  # type: ignore[arg-type]
+                with (
+                    out as reader,
+                    dst.cursor().copy(f"COPY {view} FROM STDIN (FORMAT BINARY)") as writer,
+                ):  # type: ignore[arg-type]
+                    for block in reader:
+                        writer.write(block)
+            total += int(dst.execute(f"SELECT count(*) FROM {view}").fetchone()[0])  # type: ignore[arg-type,index]
+        return total
+
+
+def copy_python_rows(dbs: dict[str, str], target: str) -> int:
+    """Rows become Python tuples, then go back out through binary ``write_row``."""
+    with psycopg.connect(dsn_for(target)) as dst:
+        _create_plain_tables(dst)
+        total = 0
+        for view in EXTRACT_ORDER:
+            types = [kind.split("(")[0] for _, kind in _view_columns(view)]
+            with psycopg.connect(dsn_for(dbs[view_source(view)])) as src, src.cursor() as cur:
+                cur.execute(f"SELECT * FROM etl.{view}")  # type: ignore[arg-type]
+                with dst.cursor().copy(f"COPY {view} FROM STDIN (FORMAT BINARY)") as writer:  # type: ignore[arg-type]
+                    writer.set_types(types)
+                    while batch := cur.fetchmany(20_000):
+                        for row in batch:
+                            writer.write_row(row)
+                        total += len(batch)
+        return total
+
+
+class DltLoader:
+    """dlt ``sql_database`` → PostgreSQL, merge on primary keys, incremental cursor."""
+
+    def __init__(self, dbs: dict[str, str], target: str, workdir: str) -> None:
+        import dlt
+
+        self._dlt = dlt
+        self._dbs = dbs
+        self._pipelines = {
+            source: dlt.pipeline(
+                pipeline_name=f"bench_{source}_{target}",
+                pipelines_dir=workdir,
+                destination=dlt.destinations.postgres(credentials=dsn_url(target)),
+                dataset_name=f"dlt_{source}",
+                progress=None,
+            )
+            for source in ("ads", "crm")
+        }
+
+    def run(self) -> int:
+        from dlt.sources.sql_database import sql_database
+
+        rows = 0
+        for source, pipeline in self._pipelines.items():
+            views = [v for v in EXTRACT_ORDER if view_source(v) == source]
+            src = sql_database(
+                credentials=dsn_url(self._dbs[source]),
+                schema="etl",
+                table_names=views,
+                include_views=True,
+                backend="pyarrow",
+                chunk_size=50_000,
+            )
+            for view in views:
+                getattr(src, view).apply_hints(
+                    primary_key=PRIMARY_KEYS[view],
+                    write_disposition="merge",
+                    incremental=self._dlt.sources.incremental("change_version"),
+                )
+            pipeline.run(src, loader_file_format="csv")
+            norm = pipeline.last_trace.last_normalize_info
+            if norm is not None:
+                rows += sum(n for t, n in norm.row_counts.items() if not t.startswith("_dlt"))
+        return rows
+
+
+def dsn_url(database: str) -> str:
+    """dlt insists on a password; the local server trusts loopback, so any value does."""
+    url = url_for(database).replace("postgresql+psycopg://", "postgresql://")
+    user, rest = url.removeprefix("postgresql://").split("@", 1)
+    return f"postgresql://{user.split(':')[0]}:unused@{rest}"
+
+
+def settings_for(dbs: dict[str, str], warehouse: str) -> EtlSettings:
+    return EtlSettings(
+        ads_url=url_for(dbs["ads"]),  # type: ignore[arg-type]
+        crm_url=url_for(dbs["crm"]),  # type: ignore[arg-type]
+        warehouse_dsn=dsn_for(warehouse),  # type: ignore[arg-type]
+    )
+
+
+def run_promptsales(
+    dbs: dict[str, str], warehouse: str, keyring: Keyring, **kwargs: Any
+) -> RunSummary:
+    summary = run_etl(settings_for(dbs, warehouse), Scope(), keyring, **kwargs)
+    if summary.status != "succeeded":
+        raise RuntimeError(f"ETL run failed: {summary.error}")
+    return summary
+
+
+def change_one_percent(dbs: dict[str, str]) -> int:
+    """Update 1% of the rows of every source table (every 100th key)."""
+    changed = 0
+    statements = {
+        "ads": [
+            "UPDATE ad_metrics_daily SET clicks = clicks + 1, spend = spend + 0.01 "
+            "WHERE (ad_id * 7 + (day - DATE '2000-01-01')) % 100 = 0",
+            "UPDATE campaigns SET status = status WHERE campaign_id % 100 = 0",
+            "UPDATE ads SET headline = headline || '.' WHERE ad_id % 100 = 0",
+        ],
+        "crm": [
+            "UPDATE customers SET phone = phone || '0' WHERE customer_id % 100 = 0",
+            "UPDATE leads SET status = 'qualified' WHERE lead_id % 100 = 0",
+            "UPDATE conversions SET revenue = revenue + 1 WHERE conversion_id % 100 = 0",
+        ],
+    }
+    for source, items in statements.items():
+        with psycopg.connect(dsn_for(dbs[source])) as conn:
+            for statement in items:
+                changed += conn.execute(statement).rowcount  # type: ignore[arg-type]
+    return changed
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000, help="daily ad-metric rows")
+    parser.add_argument("--customers", type=int, default=2_000, help="CRM customers")
+    parser.add_argument("--skip-dlt", action="store_true", help="leave dlt out")
+    args = parser.parse_args()
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    keyring = generate_keyring()
+    results: dict[str, Any] = {"rows_arg": args.rows, "customers_arg": args.customers}
+    roles = ["ads", "crm", "raw", "pyrows", "ours"] + ([] if args.skip_dlt else ["dlt"])
+    with databases(*roles) as dbs, tempfile.TemporaryDirectory() as workdir:
+        results["source_rows"] = seed(dbs, args.rows, args.customers)
+        total_rows = sum(results["source_rows"].values())
+        raw_rows, raw_s = timed(lambda: copy_raw(dbs, dbs["raw"]))
+        py_rows, py_s = timed(lambda: copy_python_rows(dbs, dbs["pyrows"]))
+        init_warehouse(dsn_for(dbs["ours"]))
+        full, full_s = timed(lambda: run_promptsales(dbs, dbs["ours"], keyring))
+        dlt_rows = dlt_s = None
+        loader = None
+        if not args.skip_dlt:
+            loader = DltLoader(dbs, dbs["dlt"], workdir)
+            dlt_rows, dlt_s = timed(loader.run)
+        changed = change_one_percent(dbs)
+        incr, incr_s = timed(lambda: run_promptsales(dbs, dbs["ours"], keyring))
+        dlt_incr_rows = dlt_incr_s = None
+        if loader is not None:
+            dlt_incr_rows, dlt_incr_s = timed(loader.run)
+    ours_rows = sum(full.rows_read.values())
+    rate = {
+        "copy_raw": raw_rows / raw_s,
+        "copy_python_rows": py_rows / py_s,
+        "promptsales": ours_rows / full_s,
+    }
+    if dlt_rows is not None and dlt_s is not None:
+        rate["dlt"] = dlt_rows / dlt_s
+    results |= {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "full_load": {
+            "rows": {
+                "copy_raw": raw_rows,
+                "copy_python_rows": py_rows,
+                "promptsales": ours_rows,
+                "dlt": dlt_rows,
+                "source_total": total_rows,
+            },
+            "seconds": {
+                "copy_raw": raw_s,
+                "copy_python_rows": py_s,
+                "promptsales": full_s,
+                "dlt": dlt_s,
+            },
+            "rows_per_second": rate,
+            "promptsales_phase_ms": full.phase_ms,
+        },
+        "incremental_1pct": {
+            "rows_changed": changed,
+            "promptsales_rows_read": sum(incr.rows_read.values()),
+            "promptsales_seconds": incr_s,
+            "promptsales_phase_ms": incr.phase_ms,
+            "dlt_rows": dlt_incr_rows,
+            "dlt_seconds": dlt_incr_s,
+        },
+        "ratios": {
+            "promptsales_vs_copy_python_rows": rate["promptsales"] / rate["copy_python_rows"],
+            "promptsales_vs_copy_raw": rate["promptsales"] / rate["copy_raw"],
+            "promptsales_vs_dlt": rate["promptsales"] / rate["dlt"] if "dlt" in rate else None,
+        },
+        "targets": {
+            "full_vs_dlt_min": 4.0,
+            "full_vs_copy_python_rows_min": 0.60,
+            "incremental_seconds_max": 1.0,
+        },
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"{'contender':<20} {'rows':>9} {'seconds':>8} {'rows/s':>10}")
+    for name in ("copy_raw", "copy_python_rows", "dlt", "promptsales"):
+        secs = results["full_load"]["seconds"][name]
+        if secs is None:
+            continue
+        rows_n = results["full_load"]["rows"][name]
+        print(f"{name:<20} {rows_n:>9} {secs:>8.2f} {rate[name]:>10.0f}")
+    ratios = results["ratios"]
+    print(
+        f"promptsales / copy_python_rows = {ratios['promptsales_vs_copy_python_rows']:.2f} (target >= 0.60)"
+    )
+    if ratios["promptsales_vs_dlt"] is not None:
+        print(f"promptsales / dlt              = {ratios['promptsales_vs_dlt']:.2f} (target >= 4)")
+    inc = results["incremental_1pct"]
+    print(
+        f"1% incremental: {inc['rows_changed']} rows changed, promptsales "
+        f"{inc['promptsales_seconds']:.3f} s (target < 1 s)"
+        + (f", dlt {inc['dlt_seconds']:.2f} s" if inc["dlt_seconds"] is not None else "")
+    )
+    print(f"written {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
