@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 from collections.abc import Mapping
 
 import pulumi
@@ -19,6 +20,10 @@ import pulumi_random as random
 
 from workloads import cache, databases
 from workloads.common import CACHE_DEPLOYMENT
+
+PII_KEYRING_SECRET = "promptsales-pii-keyring"  # noqa: S105 (a Secret's name)
+PII_KEYRING_FILE = "keyring.json"
+INITIAL_KEK_ID = "kek-initial"
 
 # Keys a team's connection Secret (promptsales:platform.<engine>.external_secret) holds.
 EXTERNAL_KEYS: dict[str, tuple[str, ...]] = {
@@ -43,6 +48,27 @@ def password(name: str, opts: pulumi.ResourceOptions | None = None) -> pulumi.Ou
         opts=opts,
     )
     return pulumi.Output.secret(generated.result)
+
+
+def pii_keyring(opts: pulumi.ResourceOptions | None = None) -> pulumi.Output[str]:
+    """The first PII keyring (``promptsales.pii.keyring`` format): one 256-bit KEK and an
+    HMAC key from ``RandomBytes``, generated once and kept encrypted in the state.
+    Rotation (``promptsales pii rotate-kek``) edits the Secret afterwards, not Pulumi."""
+    kek = random.RandomBytes("pii-kek", length=32, opts=opts)
+    hmac_key = random.RandomBytes("pii-hmac-key", length=32, opts=opts)
+
+    def document(keys: list[str]) -> str:
+        kek_b64, hmac_b64 = keys
+        return json.dumps(
+            {
+                "version": 1,
+                "active_kek_id": INITIAL_KEK_ID,
+                "keks": {INITIAL_KEK_ID: kek_b64},
+                "hmac_key": hmac_b64,
+            }
+        )
+
+    return pulumi.Output.secret(pulumi.Output.all(kek.base64, hmac_key.base64).apply(document))
 
 
 def read_external(

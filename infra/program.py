@@ -219,6 +219,14 @@ def build_platform(
         warehouse_dsn=warehouse_dsn,
         redis_url=credentials.cache_url(ns, cache_pw),
     )
+    # The PII keyring: created once; key rotation owns the data afterwards.
+    b.secret(
+        credentials.PII_KEYRING_SECRET,
+        ns,
+        "pii",
+        {credentials.PII_KEYRING_FILE: credentials.pii_keyring()},
+        ignore_data=True,
+    )
     # ca.crt rides along: the connection strings name it as their trust anchor.
     trust: dict[str, pulumi.Output[str] | str] = {"ca.crt": ca.cert_pem}
     b.secret(mcp.MCP_CREDENTIALS_SECRET, ns, "mcp", {**connections.mcp_secret_data(), **trust})

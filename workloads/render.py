@@ -241,6 +241,7 @@ def required_secrets(spec: PlatformSpec) -> list[tuple[str, str, str]]:
         (ns, mcp.MCP_CREDENTIALS_SECRET, ", ".join([*mcp.MCP_CREDENTIAL_KEYS, "ca.crt"])),
         (ns, databases.ETL_CREDENTIALS_SECRET, ", ".join([*ETL_CREDENTIAL_KEYS, "ca.crt"])),
         (ns, cache.CACHE_AUTH_SECRET, "auth.conf"),
+        (ns, "promptsales-pii-keyring", "keyring.json (promptsales pii keyring create)"),
         (ns, cache.CACHE_TLS_SECRET, "tls.crt, tls.key, ca.crt"),
     ]
     for engine, keys in (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 from typing import Any
 
 import pulumi
@@ -19,6 +20,7 @@ from infra.pki import RootCaProvider, ServerCertificateProvider
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 DYNAMIC = "pulumi-python:dynamic:Resource"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+RANDOM_BYTES = "random:index/randomBytes:RandomBytes"
 CIVO_CLUSTER = "civo:index/kubernetesCluster:KubernetesCluster"
 
 
@@ -33,6 +35,11 @@ def unwrap(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def mock_bytes(name: str, length: int) -> str:
+    """The base64 value the mock gives a ``RandomBytes`` resource (deterministic)."""
+    return base64.b64encode(hashlib.sha256(name.encode()).digest()[:length]).decode()
 
 
 def is_secret(value: Any) -> bool:
@@ -67,6 +74,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return result.id, {**outputs, **(result.outs or {})}
         if args.typ == CIVO_CLUSTER:
             outputs["kubeconfig"] = f"apiVersion: v1\nkind: Config\n# {args.name}\n"
+        if args.typ == RANDOM_BYTES:
+            outputs["base64"] = mock_bytes(args.name, int(args.inputs["length"]))
         if args.typ == RANDOM_PASSWORD:
             outputs["result"] = f"Mock-{args.name}-Pw9"
         if args.typ == "kubernetes:core/v1:Secret" and args.resource_id:

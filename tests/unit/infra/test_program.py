@@ -10,8 +10,9 @@ from cryptography import x509
 
 from certs import load_certificate, load_certificates, load_private_key
 from infra import policy
+from promptsales.pii.keyring import parse_keyring
 from tests.unit.infra.conftest import Run, Runner
-from tests.unit.infra.mocks import RANDOM_PASSWORD, is_secret, unwrap
+from tests.unit.infra.mocks import RANDOM_BYTES, RANDOM_PASSWORD, is_secret, mock_bytes, unwrap
 
 PLATFORM, DATA = "promptsales", "promptsales-data"
 
@@ -80,6 +81,8 @@ def test_operator_scaled_deployments_ignore_replicas_and_nothing_else_does(
         "deployment-promptsales-promptsales-cache": ["spec.replicas"],
         # the CA Secret is written once; a rollover tool owns its data afterwards
         "secret-promptsales-promptsales-ca": ["stringData", "data"],
+        # so is the PII keyring; `promptsales pii rotate-kek` owns it afterwards
+        "secret-promptsales-promptsales-pii-keyring": ["stringData", "data"],
     }
 
 
@@ -119,22 +122,34 @@ def test_ca_is_protected_and_serving_certificates_chain_to_it(run_program: Runne
 def test_every_secret_value_is_a_pulumi_secret(run_program: Runner) -> None:
     run = run_program()
     secrets = [r for r in run.mocks.kubernetes() if r.typ == "kubernetes:core/v1:Secret"]
-    assert len(secrets) == 12
+    assert len(secrets) == 13
     for secret in secrets:
         # Pulumi collapses secret values into one secret stringData on the wire.
         assert is_secret(secret.inputs["stringData"]), f"{secret.name} has plain stringData"
 
 
-def test_generated_passwords_appear_only_inside_secrets(run_program: Runner) -> None:
+def test_pii_keyring_is_generated_in_the_pii_modules_format(run_program: Runner) -> None:
     run = run_program()
-    passwords = [f"Mock-{r.name}-Pw9" for r in run.mocks.registered if r.typ == RANDOM_PASSWORD]
-    assert len(passwords) == 5
+    document = string_data(run, "promptsales-pii-keyring", PLATFORM)["keyring.json"]
+    keyring = parse_keyring(json.loads(document), "test")
+    kek = keyring.kek(keyring.active_kek_id)
+    assert kek is not None
+    assert len(kek) == 32
+    assert keyring.hmac_key_bytes() != kek
+
+
+def test_generated_passwords_and_keys_appear_only_inside_secrets(run_program: Runner) -> None:
+    run = run_program()
+    generated = [f"Mock-{r.name}-Pw9" for r in run.mocks.registered if r.typ == RANDOM_PASSWORD]
+    assert len(generated) == 5
+    generated += [mock_bytes(r.name, 32) for r in run.mocks.registered if r.typ == RANDOM_BYTES]
+    assert len(generated) == 7
     for resource in run.mocks.kubernetes():
         if resource.typ == "kubernetes:core/v1:Secret":
             continue
         text = json.dumps(resource.plain)
-        for password in passwords:
-            assert password not in text, f"{resource.name} carries a generated password"
+        for value in generated:
+            assert value not in text, f"{resource.name} carries a generated credential"
 
 
 def test_consumer_credentials_point_at_the_in_cluster_databases(run_program: Runner) -> None:
