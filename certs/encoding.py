@@ -58,6 +58,24 @@ def _ca_pem(certificate: x509.Certificate) -> str:
     return pem
 
 
+def _pem_block(der: bytes, label: str) -> str:
+    """RFC 7468 PEM of DER bytes, byte-identical to what ``cryptography`` writes.
+
+    48 input bytes are one 64-character base64 line, which ``b2a_base64`` ends with a
+    newline itself.
+    """
+    body = b"".join([binascii.b2a_base64(der[i : i + 48]) for i in range(0, len(der), 48)])
+    return f"-----BEGIN {label}-----\n{body.decode('ascii')}-----END {label}-----\n"
+
+
+def _secret_key_pem(issued: IssuedCertificate | CertificateAuthority) -> str:
+    """``tls.key``: from the PKCS#8 bytes issuance already made when it has them."""
+    der = issued._pkcs8_der if isinstance(issued, IssuedCertificate) else None
+    if der is None:
+        return private_key_to_pem(issued.private_key)
+    return _pem_block(der, "PRIVATE KEY")
+
+
 def private_key_to_pem(key: PrivateKey, password: bytes | None = None) -> str:
     """PKCS#8 PEM, encrypted with the best available scheme when a password is given."""
     encryption: serialization.KeySerializationEncryption
@@ -159,7 +177,7 @@ def tls_secret_data(
     )
     return {
         TLS_CRT: _pem(issued.certificate) + "".join(_ca_pem(c) for c in chain),
-        TLS_KEY: private_key_to_pem(issued.private_key),
+        TLS_KEY: _secret_key_pem(issued),
         CA_CRT: "".join(_ca_pem(c) for c in bundle),
     }
 

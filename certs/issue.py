@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from certs.authority import CertificateAuthority, public_keys_match
 from certs.errors import CertificateError, KeyMismatchError
@@ -25,8 +26,11 @@ from certs.keys import (
     SIGNATURE_HASH,
     KeyAlgorithm,
     PrivateKey,
+    PublicKey,
     algorithm_of,
     generate_private_key,
+    p256_public_point,
+    pkcs8_der,
 )
 from certs.validity import window
 
@@ -93,16 +97,56 @@ class IssuedCertificate:
     # False only where the certificate was just built from this very key: decoding the
     # certificate's public key to compare costs a quarter of an ECDSA issuance.
     check_key: dataclasses.InitVar[bool] = True
+    # The key's unencrypted PKCS#8 DER when issuance already serialized it (ECDSA, for the
+    # SKI); certs.encoding PEM-wraps it instead of serializing the key a second time. Not
+    # an init field: a copy made with dataclasses.replace() falls back to the key itself.
+    _pkcs8_der: bytes | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self, check_key: bool) -> None:
         if check_key and not public_keys_match(self.certificate, self.private_key):
             raise KeyMismatchError("private key does not match the certificate")
 
 
+_SKI = ExtensionOID.SUBJECT_KEY_IDENTIFIER
+_AKI_LIMIT = 256
+# id(CA) -> (CA, its AKI pre-encoded); keyed by identity like certs.encoding's CA PEM cache.
+_AKI: dict[int, tuple[CertificateAuthority, x509.Extension[x509.ExtensionType]]] = {}
+
+
+def _authority_key_identifier(ca: CertificateAuthority) -> x509.Extension[x509.ExtensionType]:
+    hit = _AKI.get(id(ca))
+    if hit is not None and hit[0] is ca:
+        return hit[1]
+    extension = _extension(ca.authority_key_identifier, critical=False)
+    if len(_AKI) >= _AKI_LIMIT:
+        _AKI.clear()
+    _AKI[id(ca)] = (ca, extension)
+    return extension
+
+
+def _subject_key_identifier(
+    public: PublicKey, pkcs8: bytes | None
+) -> x509.Extension[x509.ExtensionType]:
+    """RFC 5280 method 1 (SHA-1 of the public key bits), as ``from_public_key`` computes it.
+
+    For P-256 the public point is read from the PKCS#8 bytes the Secret needs anyway:
+    asking the key for it again would be a second ~4 us OpenSSL serialization.
+    """
+    point = None if pkcs8 is None else p256_public_point(pkcs8)
+    if point is None:
+        digest = x509.SubjectKeyIdentifier.from_public_key(public).digest
+    else:
+        digest = hashlib.sha1(point, usedforsecurity=False).digest()
+    # DER OCTET STRING of the 20-byte digest, exactly what the typed extension encodes to.
+    return x509.Extension(_SKI, False, x509.UnrecognizedExtension(_SKI, b"\x04\x14" + digest))
+
+
 def _leaf(
     ca: CertificateAuthority,
     subject: x509.Name,
-    san: x509.SubjectAlternativeName,
+    san: x509.Extension[x509.ExtensionType],
     eku: x509.Extension[x509.ExtensionType],
     *,
     validity: dt.timedelta,
@@ -114,24 +158,26 @@ def _leaf(
         key, algorithm = generate_private_key(key_algorithm), key_algorithm
     else:
         key, algorithm = private_key, algorithm_of(private_key)
+    ecdsa = algorithm is KeyAlgorithm.ECDSA_P256
     public = key.public_key()
+    pkcs8 = pkcs8_der(key) if ecdsa else None
     issuer_not_before, issuer_not_after = ca.validity_window
     not_before, not_after = window(
         now, validity, issuer_not_before=issuer_not_before, issuer_not_after=issuer_not_after
     )
     # The builder's constructor takes the complete extension list at once: chaining six
     # add_extension calls copies the builder six times, which the benchmark showed to be
-    # a visible share of an ECDSA issuance. Values, order and criticality are unchanged.
+    # a visible share of an ECDSA issuance. Values, order and criticality are unchanged,
+    # and every extension is handed over DER-encoded (see _extension).
     # Every field was validated above (window, identity, SANs), which the chained setters
     # would otherwise re-check.
-    ski = x509.SubjectKeyIdentifier.from_public_key(public)
     extensions: list[x509.Extension[x509.ExtensionType]] = [
         _LEAF_CONSTRAINTS,
-        _KEY_USAGE[algorithm is not KeyAlgorithm.ECDSA_P256],
+        _KEY_USAGE[not ecdsa],
         eku,
-        x509.Extension(san.oid, False, san),
-        x509.Extension(ski.oid, False, ski),
-        ca.authority_key_identifier_extension,
+        san,
+        _subject_key_identifier(public, pkcs8),
+        _authority_key_identifier(ca),
     ]
     cert = x509.CertificateBuilder(
         issuer_name=ca.certificate.subject,
@@ -142,7 +188,9 @@ def _leaf(
         not_valid_after=not_after,
         extensions=extensions,
     ).sign(ca.private_key, SIGNATURE_HASH)
-    return IssuedCertificate(cert, key, ca.chain_without_root, check_key=False)
+    issued = IssuedCertificate(cert, key, ca.chain_without_root, check_key=False)
+    object.__setattr__(issued, "_pkcs8_der", pkcs8)
+    return issued
 
 
 def _dns(names: Iterable[str]) -> list[x509.GeneralName]:
@@ -192,7 +240,7 @@ def issue_server_certificate(
     return _leaf(
         ca,
         subject,
-        x509.SubjectAlternativeName(names),
+        _extension(x509.SubjectAlternativeName(names), critical=False),
         _SERVER_EKU,
         validity=validity,
         key_algorithm=key_algorithm,
@@ -220,7 +268,7 @@ def issue_client_certificate(
     return _leaf(
         ca,
         identity.subject(),
-        san,
+        _extension(san, critical=False),
         _CLIENT_EKU,
         validity=validity,
         key_algorithm=key_algorithm,
