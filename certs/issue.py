@@ -143,6 +143,30 @@ def _subject_key_identifier(
     return x509.Extension(_SKI, False, x509.UnrecognizedExtension(_SKI, b"\x04\x14" + digest))
 
 
+_SAN = ExtensionOID.SUBJECT_ALTERNATIVE_NAME
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    """One DER TLV (definite length, X.690 8.1.3) for contents under 64 KiB."""
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    if size < 0x100:
+        return bytes((tag, 0x81, size)) + content
+    return bytes((tag, 0x82)) + size.to_bytes(2, "big") + content
+
+
+def _uri_san(uri: str) -> x509.Extension[x509.ExtensionType]:
+    """A SAN of one URI, DER-encoded directly: ``SEQUENCE { [6] IA5String }``.
+
+    Building the typed SubjectAlternativeName only to have it encoded again costs more
+    than the two tags; the identity was validated as ASCII already (see certs.identity).
+    The unit tests compare the result with cryptography's own encoding of the same SAN.
+    """
+    value = _der(0x30, _der(0x86, uri.encode("ascii")))
+    return x509.Extension(_SAN, False, x509.UnrecognizedExtension(_SAN, value))
+
+
 def _leaf(
     ca: CertificateAuthority,
     subject: x509.Name,
@@ -264,11 +288,10 @@ def issue_client_certificate(
     identity = ClientIdentity(
         campaign_name=campaign_name, campaign_id=campaign_id, role=parse_role(role)
     )
-    san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity.spiffe_id)])
     return _leaf(
         ca,
         identity.subject(),
-        _extension(san, critical=False),
+        _uri_san(identity.spiffe_id),
         _CLIENT_EKU,
         validity=validity,
         key_algorithm=key_algorithm,

@@ -8,11 +8,13 @@ renewal time) and a fresh certificate refused by a peer whose clock runs a littl
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from certs.errors import CertificateError
 
 # Peers whose clocks lag by up to this much still accept a certificate issued "now".
 CLOCK_SKEW = dt.timedelta(minutes=5)
+_ZERO = dt.timedelta(0)
 
 
 def utcnow() -> dt.datetime:
@@ -39,9 +41,13 @@ def window(
     Times are truncated to whole seconds because X.509 stores no fractions; doing it here
     keeps :func:`certs.renewal_time` on the exact instants that end up in the certificate.
     """
-    if validity <= dt.timedelta(0):
+    if validity <= _ZERO:
         raise CertificateError("validity must be a positive duration")
-    moment = (utcnow() if now is None else as_utc(now)).replace(microsecond=0)
+    if now is None:
+        # The current whole second, without building a datetime only to truncate it.
+        moment = dt.datetime.fromtimestamp(int(time.time()), dt.UTC)
+    else:
+        moment = as_utc(now).replace(microsecond=0)
     not_before = moment - CLOCK_SKEW
     not_after = moment + validity
     if issuer_not_before is not None:
