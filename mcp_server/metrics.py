@@ -60,5 +60,9 @@ class Metrics:
         self._hits += int(hit)
         self.cache_hit_ratio.set(self._hits / self._lookups)
 
+    @property
+    def hit_ratio(self) -> float:
+        return self._hits / self._lookups if self._lookups else 0.0
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

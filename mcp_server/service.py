@@ -14,15 +14,15 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from mcp_server.auth import Principal
 from mcp_server.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
 from mcp_server.contacts import Contact, ContactsRepository
-from mcp_server.content.models import ContentFilters, ScoredItem
+from mcp_server.content.models import ContentFilters, ContentHit, ScoredItem
 from mcp_server.content.store import ContentStore, run_vector_search
 from mcp_server.embeddings import Embedder, QueryEmbeddingCache
 from mcp_server.generation import (
@@ -53,12 +53,26 @@ class ToolUnavailableError(RuntimeError):
     """A dependency of the tool is missing or down; safe to show to the caller."""
 
 
+# The advertised schema of `items` is deliberately shallow. MCP clients re-validate every
+# structured result against the output schema (the Python SDK with jsonschema): checking
+# 10 items x 10 typed fields costs the client ~1 ms, more than a cached answer costs the
+# server. The server still validates each hit against ContentHit before sending it.
+_HITS_SCHEMA = {
+    "type": "array",
+    "description": (
+        "Hits, best first. Each: id, score (cosine similarity), title, caption, description, "
+        "tags, media_type, media_url, campaigns, language."
+    ),
+    "items": {"type": "object"},
+}
+
+
 class ContentResult(BaseModel):
     query: str
     model: str
     content_version: int
     cached: bool = False
-    items: list[ScoredItem]
+    items: Annotated[list[ContentHit], WithJsonSchema(_HITS_SCHEMA)]
 
 
 class CampaignPerformance(BaseModel):
@@ -265,7 +279,10 @@ class ContentService:
         async def compute() -> JsonObject:
             hits = await self.search(query, filters, limit)
             result = ContentResult(
-                query=query, model=self.model_id, content_version=version, items=hits
+                query=query,
+                model=self.model_id,
+                content_version=version,
+                items=[ContentHit.from_scored(h) for h in hits],
             )
             return result.model_dump(mode="json")
 

@@ -92,3 +92,39 @@ class ScoredItem(BaseModel):
 
     score: float
     item: ContentItem
+
+
+class ContentHit(BaseModel):
+    """A search hit as returned to callers: flat, required, unconstrained fields.
+
+    Inputs carry the validation; the output schema is kept this plain on purpose, because
+    every MCP client re-validates structured results against it on each call, and nested
+    optional fields with patterns cost that client more than the cached answer itself.
+    """
+
+    id: str
+    score: float
+    title: str
+    caption: str
+    description: str
+    tags: list[str]
+    media_type: str
+    media_url: str
+    campaigns: list[str]
+    language: str
+
+    @classmethod
+    def from_scored(cls, hit: ScoredItem) -> ContentHit:
+        item = hit.item
+        return cls(
+            id=item.id,
+            score=hit.score,
+            title=item.title,
+            caption=item.caption,
+            description=item.description,
+            tags=item.tags,
+            media_type=item.media_type,
+            media_url=str(item.media_url),
+            campaigns=item.campaigns,
+            language=item.language,
+        )

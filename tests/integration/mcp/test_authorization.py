@@ -91,7 +91,7 @@ async def test_client_certificate_reaches_only_its_campaign(
         assert "scoped to another campaign" in error_text(denied)
     items = payload(content)["items"]
     assert items
-    assert all("1001" in i["item"]["campaigns"] for i in items)
+    assert all("1001" in i["campaigns"] for i in items)
 
 
 async def test_user_certificate_gets_content_but_no_kpis(

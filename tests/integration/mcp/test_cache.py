@@ -96,8 +96,8 @@ async def test_new_content_bumps_version_and_is_served_fresh(
     data = payload(after)
     assert data["content_version"] == old_version + 1
     assert data["cached"] is False
-    assert data["items"][0]["item"]["id"] == "img-lisbon-tram"
-    assert payload(before)["items"][0]["item"]["id"] != "img-lisbon-tram"
+    assert data["items"][0]["id"] == "img-lisbon-tram"
+    assert payload(before)["items"][0]["id"] != "img-lisbon-tram"
 
 
 async def test_redis_down_answers_uncached_and_health_says_so(

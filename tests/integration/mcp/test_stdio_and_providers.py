@@ -60,7 +60,7 @@ async def test_stdio_transport_through_the_cli(
         )
     assert tools == {"getContent", "generateCampaignMessages", "getCampaignPerformance"}
     assert not found.is_error, found.content
-    assert payload(found)["items"][0]["item"]["title"].startswith("Organic coffee")
+    assert payload(found)["items"][0]["title"].startswith("Organic coffee")
     assert denied.is_error  # the local caller was configured as a plain user
 
 
@@ -109,7 +109,7 @@ async def test_openai_compatible_embeddings_and_chat(
     assert not found.is_error, found.content
     data = payload(found)
     assert data["model"] == "text-embedding-test"
-    assert all(not i["item"]["id"].startswith("local-") for i in data["items"])
+    assert all(not i["id"].startswith("local-") for i in data["items"])
     assert application.service.index.dimensions == DIMENSIONS
     assert not sms.is_error, sms.content
     messages = payload(sms)

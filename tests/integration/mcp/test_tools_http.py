@@ -23,7 +23,7 @@ async def test_get_content_ranks_relevant_items_first(
     data = payload(result)
     items = data["items"]
     assert len(items) == 5
-    assert items[0]["item"]["title"].startswith("Trail running shoes")
+    assert items[0]["title"].startswith("Trail running shoes")
     scores = [i["score"] for i in items]
     assert scores == sorted(scores, reverse=True)
     assert data["model"] == "all-MiniLM-L6-v2"
@@ -44,7 +44,7 @@ async def test_get_content_filters_apply_before_top_k(
     items = payload(result)["items"]
     # Campaign 1004 has two winter briefs x 4 styles: all 8 and nothing else, despite the query.
     assert len(items) == 8
-    assert all("1004" in i["item"]["campaigns"] and "winter" in i["item"]["tags"] for i in items)
+    assert all("1004" in i["campaigns"] and "winter" in i["tags"] for i in items)
 
 
 async def test_campaign_performance_reads_warehouse_kpis(

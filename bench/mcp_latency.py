@@ -1,0 +1,415 @@
+"""getContent latency over HTTP at 100 and 100,000 items, against floors from the same run.
+
+For each library size the real server stack runs in this process (uvicorn on a thread,
+TLS, bearer-token authentication, streamable HTTP, Redis cache, exact index) and the
+SDK's own client calls it over HTTPS. Measured, interleaved in small blocks so noise
+from the other tenants of the machine hits every series alike:
+
+- ``trivial``: a no-op tool's round trip through the same stack (the transport floor);
+- ``embed``: the bare query embedding (local all-MiniLM-L6-v2), in-process;
+- ``topk``: the bare exact top-10 over the same matrix, in-process;
+- ``uncached``: getContent with a query never seen before (cache miss, embedding miss);
+- ``cached``: getContent repeating an earlier query (Redis hit);
+- ``generate``: generateCampaignMessages with the offline generator, new segments.
+
+Targets (issue 6): cached p95 <= 1.2 x trivial p95; uncached p95 <= trivial + embed +
+topk p95; everything far under the original design's 400 ms.
+The 100K library is the seed set plus generated items; the loader embeds each distinct
+text once (the generator composes ~1,200 distinct texts), so loading takes seconds.
+Run: ``python -m bench.mcp_latency [--samples 200] [--sizes 100,100000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import json
+import os
+import platform
+import random
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import jwt
+import numpy as np
+import pymongo
+import redis
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from certs.authority import create_root_ca
+from certs.encoding import private_key_to_pem, to_pem
+from certs.issue import issue_server_certificate
+from mcp_server.app import McpApplication, build_application, build_service, uvicorn_config
+from mcp_server.config import McpSettings
+from mcp_server.content.loader import load_content
+from mcp_server.content.models import ContentFilters
+from mcp_server.content.seed import generated_items, seed_items
+from mcp_server.embeddings import LocalEmbedder
+from tests.support import services
+
+RESULTS = Path(__file__).parent / "results" / "mcp_latency.json"
+ISSUER = "https://login.bench.test"
+AUDIENCE = "https://mcp.bench.test/mcp"
+BLOCK = 10
+SERIES = ("trivial", "embed", "topk", "uncached", "cached")
+
+_SUBJECTS = (
+    "trail running shoes",
+    "yoga mat",
+    "water bottle",
+    "fitness watch",
+    "beach umbrella",
+    "linen shirt",
+    "sunglasses",
+    "picnic basket",
+    "headphones",
+    "streaming stick",
+    "earbuds",
+    "gaming laptop",
+    "holiday gifts",
+    "cashmere scarf",
+    "chocolate box",
+    "scented candles",
+    "protein smoothie",
+    "coffee beans",
+    "meal kit",
+    "city bike",
+    "school backpack",
+    "office chair",
+    "skincare kit",
+    "dog harness",
+    "camping tent",
+)
+_CONTEXTS = (
+    "at sunrise",
+    "for families",
+    "on sale",
+    "in the snow",
+    "for commuters",
+    "in a studio",
+    "at the beach",
+    "for gamers",
+    "in autumn",
+    "for students",
+    "by the lake",
+    "at night",
+    "for busy parents",
+    "in the city",
+    "for athletes",
+    "on a budget",
+    "as a gift",
+)
+_STYLES = ("photo", "banner", "video", "close-up", "lifestyle shot", "social post")
+
+
+def queries(count: int, seed: int) -> list[str]:
+    """Distinct, realistic search phrases (so every uncached call misses every cache)."""
+    combos = [
+        f"{style} of {subject} {context}"
+        for subject, context, style in itertools.product(_SUBJECTS, _CONTEXTS, _STYLES)
+    ]
+    random.Random(seed).shuffle(combos)
+    if count > len(combos):
+        raise ValueError(f"at most {len(combos)} distinct queries")
+    return combos[:count]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    data = np.asarray(samples) * 1000
+    return {
+        "n": len(samples),
+        "p50_ms": round(float(np.percentile(data, 50)), 3),
+        "p95_ms": round(float(np.percentile(data, 95)), 3),
+        "p99_ms": round(float(np.percentile(data, 99)), 3),
+    }
+
+
+class ServerThread:
+    """The application served by uvicorn on its own thread and event loop."""
+
+    def __init__(self, application: McpApplication) -> None:
+        config, _tls = uvicorn_config(application)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 300
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("MCP server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def make_pki(directory: Path) -> tuple[Path, Path, Path]:
+    ca = create_root_ca("Bench CA", validity=dt.timedelta(days=1))
+    leaf = issue_server_certificate(ca, "mcp", dns_names=["localhost"], ip_addresses=["127.0.0.1"])
+    cert = directory / "server.crt"
+    key = directory / "server.key"
+    bundle = directory / "ca.pem"
+    cert.write_text(to_pem([leaf.certificate, *leaf.chain]))
+    key.write_text(private_key_to_pem(leaf.private_key))
+    bundle.write_text(to_pem(ca.root))
+    return cert, key, bundle
+
+
+def make_token(directory: Path) -> tuple[str, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = directory / "issuer.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "bench",
+        "iat": now,
+        "exp": now + 3600,
+        "promptsales_role": "marketing",
+    }
+    return jwt.encode(claims, key, algorithm="ES256"), public
+
+
+async def timed(call: Callable[[], Awaitable[Any]]) -> float:
+    start = time.perf_counter()
+    result = await call()
+    elapsed = time.perf_counter() - start
+    if getattr(result, "is_error", False):
+        raise RuntimeError(f"tool call failed: {result.content}")
+    return elapsed
+
+
+async def measure_size(
+    size: int,
+    samples: int,
+    *,
+    mongo_uri: str,
+    redis_url: str,
+    embedder: LocalEmbedder,
+    directory: Path,
+) -> dict[str, Any]:
+    db_name = f"bench_{size}_{uuid.uuid4().hex[:6]}"
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(mongo_uri)
+    cert, key, bundle = make_pki(directory)
+    token, public_key = make_token(directory)
+    try:
+        from mcp_server.content.store import ContentStore
+
+        store = ContentStore(client[db_name])
+        started = time.perf_counter()
+        items = itertools.chain(seed_items(), generated_items(max(0, size - 100)))
+        load_content(store, embedder, items, batch_size=2000)
+        load_seconds = time.perf_counter() - started
+
+        settings = McpSettings(
+            mongo_uri=mongo_uri,
+            mongo_db=db_name,
+            redis_url=redis_url,
+            cache_prefix=prefix,
+            host="127.0.0.1",
+            port=services.free_port(),
+            index_refresh_seconds=60,
+            tls_cert_file=cert,
+            tls_key_file=key,
+            oauth_issuer=ISSUER,
+            oauth_audience=AUDIENCE,
+            oauth_public_keys_file=public_key,
+            log_level="WARNING",
+        )
+        application = build_application(settings, service=build_service(settings, embedder))
+
+        async def ping() -> str:
+            """A no-op tool: the transport and SDK floor."""
+            return "pong"
+
+        application.mcp.add_tool(ping, name="ping")
+        service = application.service
+        uncached_q = queries(samples * 2 + 50, seed=size)
+        floor_q = uncached_q[samples : samples * 2]
+        warm_q = uncached_q[samples * 2 :]
+        uncached_q = uncached_q[:samples]
+        series: dict[str, list[float]] = {name: [] for name in SERIES}
+
+        ctx = ssl.create_default_context(cafile=str(bundle))
+        started = time.perf_counter()
+        with ServerThread(application):  # start-up builds the index before serving
+            build_seconds = time.perf_counter() - started
+            index = service.index
+            topk_vectors = embedder.embed(floor_q)
+            async with (
+                httpx2.AsyncClient(
+                    verify=ctx, headers={"Authorization": f"Bearer {token}"}, timeout=60
+                ) as http,
+                Client(
+                    streamable_http_client(
+                        f"https://127.0.0.1:{settings.port}/mcp", http_client=http
+                    )
+                ) as mcp,
+            ):
+                for q in warm_q:  # warm every path once (model, index pages, connections)
+                    await mcp.call_tool("getContent", {"query": q, "limit": 10})
+                    await mcp.call_tool("ping", {})
+                for start in range(0, samples, BLOCK):
+                    block = range(start, min(start + BLOCK, samples))
+                    for _ in block:
+                        series["trivial"].append(await timed(lambda: mcp.call_tool("ping", {})))
+                    for i in block:
+                        q = floor_q[i]
+                        t0 = time.perf_counter()
+                        embedder.embed([q])
+                        series["embed"].append(time.perf_counter() - t0)
+                    for i in block:
+                        vector = topk_vectors[i]
+                        t0 = time.perf_counter()
+                        index.search(vector, ContentFilters(), 10)
+                        series["topk"].append(time.perf_counter() - t0)
+                    for i in block:
+                        args = {"query": uncached_q[i], "limit": 10}
+                        series["uncached"].append(
+                            await timed(lambda a=args: mcp.call_tool("getContent", a))  # type: ignore[misc]
+                        )
+                    for i in block:
+                        args = {"query": uncached_q[i], "limit": 10}
+                        series["cached"].append(
+                            await timed(lambda a=args: mcp.call_tool("getContent", a))  # type: ignore[misc]
+                        )
+                generate: list[float] = []
+                for i in range(max(20, samples // 5)):
+                    args = {
+                        "campaign_id": "1001",
+                        "segment": f"segment {i} {uncached_q[i]}",
+                        "channel": ("sms", "email", "social", "push")[i % 4],
+                        "count": 3,
+                    }
+                    generate.append(
+                        await timed(lambda a=args: mcp.call_tool("generateCampaignMessages", a))  # type: ignore[misc]
+                    )
+            hit_ratio = service.metrics.hit_ratio
+    finally:
+        client.drop_database(db_name)
+        client.close()
+        r = redis.Redis.from_url(redis_url)
+        services.delete_prefix(r, prefix)
+        r.close()
+
+    stats = {name: percentiles(values) for name, values in series.items()}
+
+    def floor_sum(q: str) -> float:
+        return sum(stats[name][q] for name in ("trivial", "embed", "topk"))
+
+    def ratio(a: float, b: float) -> float:
+        return round(a / b, 3)
+
+    cached95, trivial95, uncached95 = (
+        stats["cached"]["p95_ms"],
+        stats["trivial"]["p95_ms"],
+        stats["uncached"]["p95_ms"],
+    )
+    return {
+        "items": len(index),
+        "load_seconds": round(load_seconds, 1),
+        "index_build_seconds": round(build_seconds, 1),
+        "series": stats,
+        "generate_offline": percentiles(generate),
+        "cache_hit_ratio_after_run": round(float(hit_ratio), 3),
+        "ratios": {
+            "cached_over_trivial_p95": ratio(cached95, trivial95),
+            "cached_over_trivial_p50": ratio(stats["cached"]["p50_ms"], stats["trivial"]["p50_ms"]),
+            "uncached_over_floor_sum_p95": ratio(uncached95, floor_sum("p95_ms")),
+            "uncached_over_floor_sum_p50": ratio(stats["uncached"]["p50_ms"], floor_sum("p50_ms")),
+        },
+        "targets_met": {
+            "cached_p95_within_1_2x_trivial_p95": cached95 <= 1.2 * trivial95,
+            "uncached_p95_within_sum_of_floor_p95s": uncached95 <= floor_sum("p95_ms"),
+            "uncached_p95_under_400ms": uncached95 < 400,
+        },
+    }
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(f"{'size':>8} {'series':<10} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9}")
+    for size, result in results["sizes"].items():
+        rows = [*result["series"].items(), ("generate", result["generate_offline"])]
+        for name, s in rows:
+            print(
+                f"{size:>8} {name:<10} {s['n']:>5} {s['p50_ms']:>9.2f} {s['p95_ms']:>9.2f} "
+                f"{s['p99_ms']:>9.2f}"
+            )
+    for size, result in results["sizes"].items():
+        r = result["ratios"]
+        print(
+            f"{size:>8} items: cached/trivial p95 {r['cached_over_trivial_p95']:.2f} "
+            f"(p50 {r['cached_over_trivial_p50']:.2f}; target <= 1.2), "
+            f"uncached/(trivial+embed+topk) p95 {r['uncached_over_floor_sum_p95']:.2f} "
+            f"(p50 {r['uncached_over_floor_sum_p50']:.2f}; target <= 1.0), "
+            f"load {result['load_seconds']} s"
+        )
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    embedder = LocalEmbedder()
+    results: dict[str, Any] = {
+        "benchmark": "mcp_latency",
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "samples": args.samples,
+        "sizes": {},
+    }
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        mongo_uri = args.mongo_uri or stack.enter_context(services.mongo_server()).uri
+        redis_url = args.redis_url or services.REDIS_URL
+        services.check_redis(redis_url).close()
+        for size in args.sizes:
+            results["sizes"][str(size)] = await measure_size(
+                size,
+                args.samples,
+                mongo_uri=mongo_uri,
+                redis_url=redis_url,
+                embedder=embedder,
+                directory=Path(tmp),
+            )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument(
+        "--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[100, 100_000]
+    )
+    parser.add_argument("--mongo-uri", default=None, help="default: start SecantusDB")
+    parser.add_argument("--redis-url", default=None, help="default: the local Redis")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
