@@ -70,6 +70,7 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
             ctx.note_demand(name, None)  # capacity recomputed without it
             ctx.metrics.set_phase(name, None)
             ctx.locks.pop(name, None)
+            ctx.written_status.pop(name, None)
 
     return registry
 
@@ -82,7 +83,10 @@ def kopf_settings(ctx: OperatorContext) -> kopf.OperatorSettings:
     )
     settings.posting.enabled = True
     settings.posting.level = logging.INFO
-    settings.batching.worker_limit = ctx.settings.worker_limit
+    # One kopf worker per campaign with events queued (kopf's default: no limit); a
+    # limit here would hold a thousand-campaign burst behind workers idling out.
+    settings.batching.worker_limit = None
+    settings.batching.idle_timeout = 1.0
     settings.networking.request_timeout = 30
     settings.watching.server_timeout = 600
     return settings

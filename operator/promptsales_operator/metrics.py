@@ -34,6 +34,12 @@ class OperatorMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self.issue_seconds = Histogram(
+            "promptsales_operator_certificate_issue_seconds",
+            "Time spent generating keys and signing certificates (the CPU-bound share).",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+            registry=self.registry,
+        )
         self.writes = Counter(
             "promptsales_operator_api_writes",
             "Write calls the operator made, by object kind.",

@@ -176,15 +176,16 @@ async def ensure_certificate(
         leaf = decision.current
         if decision.action is Action.ISSUE:
             try:
-                issued = certs.issue_client_certificate(
-                    ca.authority,
-                    campaign_name=campaign.name,
-                    campaign_id=campaign.campaign_id,
-                    role=campaign.role,
-                    validity=campaign.validity,
-                    key_algorithm=certs.KeyAlgorithm(campaign.key_algorithm),
-                    now=now,
-                )
+                with ctx.metrics.issue_seconds.time():
+                    issued = certs.issue_client_certificate(
+                        ca.authority,
+                        campaign_name=campaign.name,
+                        campaign_id=campaign.campaign_id,
+                        role=campaign.role,
+                        validity=campaign.validity,
+                        key_algorithm=certs.KeyAlgorithm(campaign.key_algorithm),
+                        now=now,
+                    )
             except (certs.CertificateError, ValueError) as exc:
                 message = f"cannot issue: {exc}"
                 return (
@@ -303,14 +304,16 @@ def _phase(state: WindowState, campaign: Campaign, stalled: bool, failing: bool)
     return "Suspended" if campaign.etl_suspend else "Active"
 
 
-async def write_status(ctx: OperatorContext, body: Mapping[str, Any], new: dict[str, Any]) -> bool:
-    """Patch /status only when something differs; returns whether a write happened."""
-    old = body.get("status") or {}
-    if all(old.get(key) == new.get(key) for key in STATUS_KEYS):
+async def write_status(
+    ctx: OperatorContext, body: Mapping[str, Any], current: Mapping[str, Any], new: dict[str, Any]
+) -> bool:
+    """Patch /status only when something differs from ``current``; True if it wrote."""
+    if all(current.get(key) == new.get(key) for key in STATUS_KEYS):
         return False
     patch = {key: new.get(key) for key in STATUS_KEYS}
     name = str(body["metadata"]["name"])
     await ctx.client.patch(ctx.campaigns_path(name, "status"), {"status": patch})
+    ctx.written_status[name] = {key: value for key, value in patch.items() if value is not None}
     ctx.metrics.writes.labels("PromptSalesCampaignStatus").inc()
     return True
 
@@ -329,6 +332,7 @@ async def reconcile_campaign(ctx: OperatorContext, body: Mapping[str, Any]) -> P
 async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResult:
     now = ctx.clock.now()
     generation = int((body.get("metadata") or {}).get("generation", 1))
+    current = ctx.current_status(body)
     try:
         campaign = parse_campaign(body)
     except SpecError as exc:
@@ -338,13 +342,13 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
             "observedGeneration": generation,
             "phase": "Stalled",
             "conditions": merge_conditions(
-                (body.get("status") or {}).get("conditions"),
+                current.get("conditions"),
                 conditions,
                 now=rfc3339(now),
                 generation=generation,
             ),
         }
-        written = await write_status(ctx, body, stalled_status)
+        written = await write_status(ctx, body, current, stalled_status)
         if written:
             await events.warning(ctx, body, "InvalidSpec", str(exc))
         ctx.metrics.errors.labels("InvalidSpec").inc()
@@ -361,7 +365,7 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
         "observedGeneration": generation,
         "phase": phase,
         "conditions": merge_conditions(
-            (body.get("status") or {}).get("conditions"),
+            current.get("conditions"),
             summarize(concerns, stalled=stalled),
             now=rfc3339(now),
             generation=generation,
@@ -371,11 +375,11 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
         "capacity": capacity_status,
     }
     try:
-        written = await write_status(ctx, body, status)
+        written = await write_status(ctx, body, current, status)
     except ApiError as exc:
         ctx.metrics.errors.labels("StatusWriteFailed").inc()
         return PassResult(phase, False, retry=f"status write failed: {exc.status} {exc.reason}")
-    previous_phase = (body.get("status") or {}).get("phase")
+    previous_phase = current.get("phase")
     if written and previous_phase != phase:
         await events.normal(
             ctx, body, "PhaseChanged", f"phase {previous_phase or 'none'} -> {phase}"

@@ -424,13 +424,13 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return None
 
     def stored(self, key: str, namespace: str | None = None) -> list[Obj]:
-        return [
-            copy.deepcopy(obj)
-            for (k, ns, _), obj in sorted(
-                self._store.items(), key=lambda kv: (kv[0][1] or "", kv[0][2])
-            )
-            if k == key and (namespace is None or ns == namespace)
+        """Copies of the stored objects of one resource, in (namespace, name) order."""
+        matching = [
+            item
+            for item in self._store.items()
+            if item[0][0] == key and (namespace is None or item[0][1] == namespace)
         ]
+        return [copy.deepcopy(obj) for _, obj in sorted(matching, key=_store_order)]
 
     def list_objects(self, key: str, namespace: str | None, params: Any = None) -> Obj:
         rtype = self._type(key)
