@@ -140,11 +140,17 @@ def build_platform(
         ignore_data=True,
     )
 
-    def serving(name: str, namespace: str, component: str, combined: bool = False) -> None:
+    def serving(
+        name: str,
+        namespace: str,
+        component: str,
+        combined: bool = False,
+        extra_names: tuple[str, ...] = (),
+    ) -> None:
         cert = pki.ServerCertificate(
             f"{name}-serving",
             ca,
-            databases.serving_dns_names(name, namespace),
+            [*databases.serving_dns_names(name, namespace), *extra_names],
             pki_config.server_validity_days,
             pki_config.renew_before_days,
             algorithm,
@@ -158,7 +164,7 @@ def build_platform(
             data["tls.pem"] = cert.pem
         b.secret(databases.tls_secret_name(name), namespace, component, data, "kubernetes.io/tls")
 
-    serving(MCP_DEPLOYMENT, ns, "mcp")
+    serving(MCP_DEPLOYMENT, ns, "mcp", extra_names=tuple(spec.mcp.external_hostnames))
     serving(CACHE_DEPLOYMENT, ns, "cache")
 
     # --- databases: generated credentials (in-cluster) or a team's connection Secret ---
@@ -261,7 +267,7 @@ def build_platform(
     outputs: dict[str, Any] = {
         "namespace": ns,
         "data_namespace": data_ns,
-        "mcp_endpoint": mcp.mcp_endpoint(ns),
+        "mcp_endpoint": mcp.mcp_endpoint(ns, next(iter(spec.mcp.external_hostnames), None)),
         "ca_bundle": ca.cert_pem,
         "database_services": {
             "mongodb": service_of(databases.MONGODB, spec.mongodb.external_secret),

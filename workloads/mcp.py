@@ -11,6 +11,8 @@ other way in), so the kubelet's certificate-less probe reaches ``/healthz`` and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from workloads.common import (
     DEFAULT_IMAGE,
     MCP_DEPLOYMENT,
@@ -70,9 +72,23 @@ def mcp_server(
     replicas: int = 2,
     cpu: tuple[str, str] = ("250m", "1"),
     memory: tuple[str, str] = ("512Mi", "1Gi"),
+    service_type: str = "ClusterIP",
+    source_ranges: Sequence[str] = (),
 ) -> list[Manifest]:
-    """ServiceAccount, Service, PDB and Deployment of the MCP server."""
+    """ServiceAccount, Service, PDB and Deployment of the MCP server.
+
+    With ``service_type="LoadBalancer"`` the Service is reachable from outside, limited to
+    ``source_ranges``, with ``externalTrafficPolicy: Local`` so agents' source addresses
+    survive to the pod and the NetworkPolicy's ipBlocks can match them.
+    """
     meta = labels(COMPONENT, "pulumi")
+    svc = service(MCP_DEPLOYMENT, namespace, COMPONENT, meta, [("mcp", SERVICE_PORT, "mcp")])
+    if service_type == "LoadBalancer":
+        svc["spec"]["type"] = "LoadBalancer"
+        svc["spec"]["externalTrafficPolicy"] = "Local"
+        svc["spec"]["loadBalancerSourceRanges"] = list(source_ranges)
+    elif service_type != "ClusterIP":
+        raise ValueError("service_type must be ClusterIP or LoadBalancer")
     container: Manifest = {
         "name": "mcp",
         "image": image,
@@ -123,7 +139,7 @@ def mcp_server(
     }
     return [
         service_account(MCP_DEPLOYMENT, namespace, meta),
-        service(MCP_DEPLOYMENT, namespace, COMPONENT, meta, [("mcp", SERVICE_PORT, "mcp")]),
+        svc,
         disruption_budget(MCP_DEPLOYMENT, namespace, COMPONENT, meta, maxUnavailable=1),
         deployment,
     ]
@@ -134,6 +150,8 @@ def mcp_public_url(namespace: str) -> str:
     return f"https://{MCP_DEPLOYMENT}.{namespace}.svc"
 
 
-def mcp_endpoint(namespace: str) -> str:
-    """The in-cluster URL agents use (expose it with a LoadBalancer or Ingress for outside)."""
+def mcp_endpoint(namespace: str, external_hostname: str | None = None) -> str:
+    """The URL agents use: the external name when one is configured, else in-cluster."""
+    if external_hostname:
+        return f"https://{external_hostname}{MCP_PATH}"
     return f"{mcp_public_url(namespace)}{MCP_PATH}"

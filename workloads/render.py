@@ -26,12 +26,19 @@ CRD_FILE = (
 )
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
 
 
 def _dns_label(value: str) -> str:
     if not _DNS_LABEL.fullmatch(value):
         raise ValueError("must be a lowercase DNS-1123 label (a-z, 0-9, '-', at most 63)")
+    return value
+
+
+def _hostname(value: str) -> str:
+    if not _HOSTNAME.fullmatch(value):
+        raise ValueError("must be a lowercase fully qualified DNS name such as mcp.example.com")
     return value
 
 
@@ -59,6 +66,7 @@ def _cidr(value: str) -> str:
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
 Image = Annotated[str, AfterValidator(_image)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 
@@ -122,6 +130,9 @@ class McpSpec(_Model):
     """The MCP server; replicas are the operator's after the first ``up``."""
 
     replicas: int = Field(default=2, ge=1, le=100)
+    service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
+    # Names agents outside the cluster dial; they join the serving certificate's SANs.
+    external_hostnames: list[Hostname] = Field(default_factory=list)
     cpu_request: Quantity = "250m"
     cpu_limit: Quantity = "1"
     memory_request: Quantity = "512Mi"
@@ -228,6 +239,8 @@ def platform_manifests(spec: PlatformSpec, crd: Manifest | None = None) -> list[
             spec.mcp.replicas,
             (spec.mcp.cpu_request, spec.mcp.cpu_limit),
             (spec.mcp.memory_request, spec.mcp.memory_limit),
+            spec.mcp.service_type,
+            spec.network.agent_cidrs,
         ),
     ]
 

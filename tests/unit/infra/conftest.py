@@ -65,5 +65,12 @@ def run_program() -> Iterator[Runner]:
 
     yield run
     for loop in loops:
+        # A failed run (e.g. a missing external Secret key) leaves Output tasks pending;
+        # finish them here so they are not destroyed mid-flight at interpreter exit.
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
     asyncio.set_event_loop(None)

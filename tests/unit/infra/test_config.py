@@ -66,6 +66,14 @@ def test_pulumi_project_points_into_infra_with_the_repo_venv() -> None:
             "promptsales:platform.sqlserver.server_memory_mb",
         ),
         ({"cluster": {"node_count": 0}}, "promptsales:cluster.node_count"),
+        (
+            {"platform": {"mcp": {"external_hostnames": ["MCP_host"]}}},
+            "promptsales:platform.mcp.external_hostnames.0",
+        ),
+        (
+            {"platform": {"mcp": {"service_type": "NodePort"}}},
+            "promptsales:platform.mcp.service_type",
+        ),
         ({"pki": {"key_algorithm": "dsa-1024"}}, "promptsales:pki.key_algorithm"),
         (
             {"platform": {"mongodb": {"password": "hunter2"}}},

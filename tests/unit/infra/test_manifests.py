@@ -30,6 +30,7 @@ SPECS = {
             "postgres": {"storage": "200Gi", "storage_class": "fast-ssd", "cpu_limit": "4"},
             "sqlserver": {"edition": "Standard", "memory_limit": "8Gi", "server_memory_mb": 6144},
             "cache": {"memory_limit_mib": 2048, "eviction_policy": "allkeys-lfu"},
+            "mcp": {"service_type": "LoadBalancer", "external_hostnames": ["mcp.example.com"]},
             "network": {"llm_cidrs": ["104.18.0.0/16"], "agent_cidrs": ["10.0.0.0/8"]},
         }
     ),

@@ -288,3 +288,25 @@ def test_custom_namespaces_flow_into_every_reference(run_program: Runner) -> Non
     etl = string_data(run, "promptsales-etl-credentials", "ps-prod")
     assert "host=promptsales-postgres.ps-prod-data.svc" in etl["PROMPTSALES_ETL_WAREHOUSE_DSN"]
     assert unwrap(run.outputs)["mcp_endpoint"] == "https://promptsales-mcp.ps-prod.svc/mcp"
+
+
+def test_exposed_mcp_gets_a_load_balancer_and_its_external_name_in_the_certificate(
+    run_program: Runner,
+) -> None:
+    run = run_program(
+        {
+            "platform": {
+                "mcp": {"service_type": "LoadBalancer", "external_hostnames": ["mcp.example.com"]},
+                "network": {"agent_cidrs": ["203.0.113.0/24"]},
+            }
+        }
+    )
+    service = run.mocks.find("Service", "promptsales-mcp", PLATFORM).plain["spec"]
+    assert service["type"] == "LoadBalancer"
+    assert service["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
+    # Local keeps the agent's address, so the NetworkPolicy ipBlock can match it.
+    assert service["externalTrafficPolicy"] == "Local"
+    leaf = load_certificates(string_data(run, "promptsales-mcp-tls", PLATFORM)["tls.crt"])[0]
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "mcp.example.com" in sans.get_values_for_type(x509.DNSName)
+    assert run.outputs["mcp_endpoint"] == "https://mcp.example.com/mcp"
