@@ -68,14 +68,6 @@ def _pem_block(der: bytes, label: str) -> str:
     return f"-----BEGIN {label}-----\n{body.decode('ascii')}-----END {label}-----\n"
 
 
-def _secret_key_pem(issued: IssuedCertificate | CertificateAuthority) -> str:
-    """``tls.key``: from the PKCS#8 bytes issuance already made when it has them."""
-    der = issued._pkcs8_der if isinstance(issued, IssuedCertificate) else None
-    if der is None:
-        return private_key_to_pem(issued.private_key)
-    return _pem_block(der, "PRIVATE KEY")
-
-
 def private_key_to_pem(key: PrivateKey, password: bytes | None = None) -> str:
     """PKCS#8 PEM, encrypted with the best available scheme when a password is given."""
     encryption: serialization.KeySerializationEncryption
@@ -172,13 +164,17 @@ def tls_secret_data(
     bundle = tuple(trust_bundle)
     if not bundle:
         raise CertificateError("trust_bundle must hold at least one CA certificate")
-    chain = (
-        issued.chain_without_root[1:] if isinstance(issued, CertificateAuthority) else issued.chain
-    )
+    chain: tuple[x509.Certificate, ...]
+    if isinstance(issued, CertificateAuthority):
+        chain, der = issued.chain_without_root[1:], None
+    else:
+        # PKCS#8 bytes issuance already made (for the SKI): no second key serialization.
+        chain, der = issued.chain, issued._pkcs8_der
+    key = private_key_to_pem(issued.private_key) if der is None else _pem_block(der, "PRIVATE KEY")
     return {
-        TLS_CRT: _pem(issued.certificate) + "".join(_ca_pem(c) for c in chain),
-        TLS_KEY: _secret_key_pem(issued),
-        CA_CRT: "".join(_ca_pem(c) for c in bundle),
+        TLS_CRT: _pem(issued.certificate) + "".join([_ca_pem(c) for c in chain]),
+        TLS_KEY: key,
+        CA_CRT: "".join([_ca_pem(c) for c in bundle]),
     }
 
 

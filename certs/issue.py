@@ -163,7 +163,12 @@ def _uri_san(uri: str) -> x509.Extension[x509.ExtensionType]:
     than the two tags; the identity was validated as ASCII already (see certs.identity).
     The unit tests compare the result with cryptography's own encoding of the same SAN.
     """
-    value = _der(0x30, _der(0x86, uri.encode("ascii")))
+    raw = uri.encode("ascii")
+    value = (
+        _der(0x30, _der(0x86, raw))
+        if len(raw) > 125
+        else bytes((0x30, len(raw) + 2, 0x86, len(raw))) + raw
+    )
     return x509.Extension(_SAN, False, x509.UnrecognizedExtension(_SAN, value))
 
 
