@@ -17,6 +17,7 @@ from infra.cluster import kubernetes_cluster
 from infra.config import StackConfig, load_stack_config
 from infra.resources import declare
 from workloads import cache, databases, mcp
+from workloads import operator as operator_workload
 from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT, Manifest, labels
 from workloads.pods import CA_SECRET
 from workloads.render import load_crd, platform_manifests
@@ -56,18 +57,27 @@ def _key(manifest: Manifest) -> str:
 
 
 class _Builder:
-    """Accumulates resources with the dependencies Kubernetes itself does not enforce."""
+    """Declares the platform piece by piece, adding the ordering Kubernetes cannot infer:
+    namespaces before their objects, Secrets before the pods that mount them, databases
+    before their init Jobs, the CRD before the operator."""
+
+    ca: pki.RootCertificateAuthority  # set by platform_ca(), which runs first
 
     def __init__(self, config: StackConfig, provider: pulumi.ProviderResource | None) -> None:
-        self.config = config
         self.spec = config.platform
+        self.pki_config = config.pki
         self.base = pulumi.ResourceOptions(provider=provider)
         self.resources: dict[str, pulumi.CustomResource] = {}
         self.namespaces: dict[str, pulumi.CustomResource] = {}
         self.secrets: dict[str, list[pulumi.CustomResource]] = {}
 
+    # --- generic ---
+
     def add(
-        self, manifest: Manifest, depends_on: list[pulumi.Resource] | None = None
+        self,
+        manifest: Manifest,
+        depends_on: list[pulumi.Resource] | None = None,
+        ignore_changes: list[str] | None = None,
     ) -> pulumi.CustomResource:
         namespace = manifest["metadata"].get("namespace")
         deps = list(depends_on or [])
@@ -75,10 +85,8 @@ class _Builder:
             deps.append(self.namespaces[namespace])
             if manifest["kind"] in WORKLOAD_KINDS:
                 deps.extend(self.secrets.get(namespace, []))
-        resource = declare(
-            manifest,
-            pulumi.ResourceOptions.merge(self.base, pulumi.ResourceOptions(depends_on=deps)),
-        )
+        own = pulumi.ResourceOptions(depends_on=deps, ignore_changes=ignore_changes)
+        resource = declare(manifest, pulumi.ResourceOptions.merge(self.base, own))
         if manifest["kind"] == "Namespace":
             self.namespaces[manifest["metadata"]["name"]] = resource
         if manifest["kind"] == "Secret":
@@ -93,67 +101,44 @@ class _Builder:
         component: str,
         data: dict[str, pulumi.Output[str] | str],
         secret_type: str = "Opaque",  # noqa: S107 (the Secret type)
-        ignore_data: bool = False,
+        create_only: bool = False,
     ) -> pulumi.CustomResource:
+        """A Secret; ``create_only`` leaves its data to whoever rotates it afterwards."""
         manifest = secret_manifest(name, namespace, component, data, secret_type)
-        if not ignore_data:
-            return self.add(manifest)
-        opts = pulumi.ResourceOptions.merge(
-            self.base,
-            pulumi.ResourceOptions(
-                depends_on=[self.namespaces[namespace]], ignore_changes=["stringData", "data"]
-            ),
+        return self.add(manifest, ignore_changes=["stringData", "data"] if create_only else None)
+
+    # --- PKI ---
+
+    def platform_ca(self) -> pki.RootCertificateAuthority:
+        """The CA (once) and the ``promptsales-ca`` Secret; a later rollover (new + old CA
+        in ``ca.crt``) owns the Secret's data, not Pulumi."""
+        cfg = self.pki_config
+        self.ca = pki.RootCertificateAuthority(
+            "platform-ca", cfg.ca_common_name, cfg.ca_validity_days, cfg.key_algorithm.value
         )
-        resource = declare(manifest, opts)
-        self.secrets.setdefault(namespace, []).append(resource)
-        self.resources[f"{namespace}/{name}"] = resource
-        return resource
+        data = {"tls.crt": self.ca.cert_pem, "tls.key": self.ca.key_pem, "ca.crt": self.ca.cert_pem}
+        self.secret(
+            CA_SECRET, self.spec.namespace, "pki", dict(data), "kubernetes.io/tls", create_only=True
+        )
+        return self.ca
 
-
-def build_platform(
-    config: StackConfig, provider: pulumi.ProviderResource | None = None
-) -> Platform:
-    """Declare every resource of the platform and return the stack outputs."""
-    spec, pki_config = config.platform, config.pki
-    ns, data_ns = spec.namespace, spec.data_namespace
-    manifests = platform_manifests(spec, load_crd())
-    b = _Builder(config, provider)
-    for manifest in manifests:
-        if manifest["kind"] == "Namespace":
-            b.add(manifest)
-
-    # --- PKI: the CA once, then one serving certificate per TLS endpoint ---
-    algorithm = pki_config.key_algorithm.value
-    ca = pki.RootCertificateAuthority(
-        "platform-ca",
-        pki_config.ca_common_name,
-        pki_config.ca_validity_days,
-        algorithm,
-    )
-    # Created once: a later CA rollover (new + old CA in ca.crt) owns the data, not Pulumi.
-    b.secret(
-        CA_SECRET,
-        ns,
-        "pki",
-        {"tls.crt": ca.cert_pem, "tls.key": ca.key_pem, "ca.crt": ca.cert_pem},
-        "kubernetes.io/tls",
-        ignore_data=True,
-    )
-
-    def serving(
+    def serving_secret(
+        self,
         name: str,
         namespace: str,
         component: str,
         combined: bool = False,
         extra_names: tuple[str, ...] = (),
     ) -> None:
+        """``<name>-tls`` for a Service; ``combined`` adds MongoDB's cert+key ``tls.pem``."""
+        cfg = self.pki_config
         cert = pki.ServerCertificate(
             f"{name}-serving",
-            ca,
+            self.ca,
             [*databases.serving_dns_names(name, namespace), *extra_names],
-            pki_config.server_validity_days,
-            pki_config.renew_before_days,
-            algorithm,
+            cfg.server_validity_days,
+            cfg.renew_before_days,
+            cfg.key_algorithm.value,
         )
         data: dict[str, pulumi.Output[str] | str] = {
             "tls.crt": cert.cert_pem,
@@ -162,121 +147,164 @@ def build_platform(
         }
         if combined:
             data["tls.pem"] = cert.pem
-        b.secret(databases.tls_secret_name(name), namespace, component, data, "kubernetes.io/tls")
-
-    serving(MCP_DEPLOYMENT, ns, "mcp", extra_names=tuple(spec.mcp.external_hostnames))
-    serving(CACHE_DEPLOYMENT, ns, "cache")
+        self.secret(
+            databases.tls_secret_name(name), namespace, component, data, "kubernetes.io/tls"
+        )
 
     # --- databases: generated credentials (in-cluster) or a team's connection Secret ---
-    pw = credentials.password
-    ext_opts = b.base
-    if spec.mongodb.external_secret is None:
-        mongo_pw = pw("mongodb-password")
-        serving(databases.MONGODB, data_ns, "mongodb", combined=True)
-        b.secret(
+
+    def _external(self, engine: str, secret_name: str) -> dict[str, pulumi.Output[str]]:
+        keys = credentials.EXTERNAL_KEYS[engine]
+        return credentials.read_external(self.spec.namespace, secret_name, keys, self.base)
+
+    def mongodb(self) -> pulumi.Output[str]:
+        """MongoDB's URI for the MCP server."""
+        data_ns, external = self.spec.data_namespace, self.spec.mongodb.external_secret
+        if external is not None:
+            return self._external("mongodb", external)["uri"]
+        password = credentials.password("mongodb-password")
+        self.serving_secret(databases.MONGODB, data_ns, "mongodb", combined=True)
+        self.secret(
             databases.auth_secret_name(databases.MONGODB),
             data_ns,
             "mongodb",
-            {"username": databases.MONGODB_USER, "password": mongo_pw},
+            {"username": databases.MONGODB_USER, "password": password},
         )
-        mongo_uri = credentials.internal_mongo_uri(data_ns, mongo_pw)
-    else:
-        mongo_uri = credentials.read_external(
-            ns, spec.mongodb.external_secret, credentials.EXTERNAL_KEYS["mongodb"], ext_opts
-        )["uri"]
+        return credentials.internal_mongo_uri(data_ns, password)
 
-    if spec.sqlserver.external_secret is None:
-        sa_pw, etl_pw = pw("sqlserver-sa-password"), pw("sqlserver-etl-password")
-        serving(databases.SQLSERVER, data_ns, "sqlserver")
-        b.secret(
+    def sqlserver(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """The ETL's SQLAlchemy URLs of PromptAds and PromptCRM."""
+        data_ns, external = self.spec.data_namespace, self.spec.sqlserver.external_secret
+        if external is not None:
+            urls = self._external("sqlserver", external)
+            return urls["ads_url"], urls["crm_url"]
+        sa_password = credentials.password("sqlserver-sa-password")
+        etl_password = credentials.password("sqlserver-etl-password")
+        self.serving_secret(databases.SQLSERVER, data_ns, "sqlserver")
+        self.secret(
             databases.auth_secret_name(databases.SQLSERVER),
             data_ns,
             "sqlserver",
-            {"sa-password": sa_pw, "etl-password": etl_pw},
+            {"sa-password": sa_password, "etl-password": etl_password},
         )
-        ads_url = credentials.internal_sqlserver_url(data_ns, databases.ADS_DATABASE, etl_pw)
-        crm_url = credentials.internal_sqlserver_url(data_ns, databases.CRM_DATABASE, etl_pw)
-    else:
-        external = credentials.read_external(
-            ns, spec.sqlserver.external_secret, credentials.EXTERNAL_KEYS["sqlserver"], ext_opts
+        return (
+            credentials.internal_sqlserver_url(data_ns, databases.ADS_DATABASE, etl_password),
+            credentials.internal_sqlserver_url(data_ns, databases.CRM_DATABASE, etl_password),
         )
-        ads_url, crm_url = external["ads_url"], external["crm_url"]
 
-    if spec.postgres.external_secret is None:
-        pg_pw = pw("postgres-password")
-        serving(databases.POSTGRES, data_ns, "postgres")
-        b.secret(
-            databases.auth_secret_name(databases.POSTGRES), data_ns, "postgres", {"password": pg_pw}
+    def postgres(self) -> pulumi.Output[str]:
+        """The warehouse's libpq DSN for the ETL and the MCP server."""
+        data_ns, external = self.spec.data_namespace, self.spec.postgres.external_secret
+        if external is not None:
+            return self._external("postgres", external)["dsn"]
+        password = credentials.password("postgres-password")
+        self.serving_secret(databases.POSTGRES, data_ns, "postgres")
+        self.secret(
+            databases.auth_secret_name(databases.POSTGRES),
+            data_ns,
+            "postgres",
+            {"password": password},
         )
-        warehouse_dsn = credentials.internal_warehouse_dsn(data_ns, pg_pw)
-    else:
-        warehouse_dsn = credentials.read_external(
-            ns, spec.postgres.external_secret, credentials.EXTERNAL_KEYS["postgres"], ext_opts
-        )["dsn"]
+        return credentials.internal_warehouse_dsn(data_ns, password)
 
-    cache_pw = pw("cache-password")
-    b.secret(
-        cache.CACHE_AUTH_SECRET, ns, "cache", {"auth.conf": cache_pw.apply(cache.redis_auth_conf)}
+    def cache(self) -> pulumi.Output[str]:
+        """The cache's password file and serving certificate; returns its ``rediss://`` URL."""
+        ns = self.spec.namespace
+        password = credentials.password("cache-password")
+        self.serving_secret(CACHE_DEPLOYMENT, ns, "cache")
+        self.secret(
+            cache.CACHE_AUTH_SECRET,
+            ns,
+            "cache",
+            {"auth.conf": password.apply(cache.redis_auth_conf)},
+        )
+        return credentials.cache_url(ns, password)
+
+    # --- what the platform's own programs read ---
+
+    def consumer_secrets(self, connections: credentials.Connections) -> None:
+        """MCP and ETL credentials (with ``ca.crt``, the trust anchor their connection
+        strings name) and the first PII keyring."""
+        ns = self.spec.namespace
+        trust: dict[str, pulumi.Output[str] | str] = {"ca.crt": self.ca.cert_pem}
+        self.secret(
+            mcp.MCP_CREDENTIALS_SECRET, ns, "mcp", {**connections.mcp_secret_data(), **trust}
+        )
+        self.secret(
+            databases.ETL_CREDENTIALS_SECRET, ns, "etl", {**connections.etl_secret_data(), **trust}
+        )
+        self.secret(
+            credentials.PII_KEYRING_SECRET,
+            ns,
+            "pii",
+            {credentials.PII_KEYRING_FILE: credentials.pii_keyring()},
+            create_only=True,
+        )
+
+    def workloads(self, manifests: list[Manifest]) -> None:
+        """Everything else, in render order."""
+        data_ns = self.spec.data_namespace
+        crds = [m["metadata"]["name"] for m in manifests if m["kind"] == "CustomResourceDefinition"]
+        waits_for = {
+            ("Deployment", operator_workload.NAME): crds[0],
+            ("Job", databases.SQLSERVER_INIT_JOB): f"{data_ns}/{databases.SQLSERVER}",
+            ("Job", databases.WAREHOUSE_INIT_JOB): f"{data_ns}/{databases.POSTGRES}",
+        }
+        for manifest in manifests:
+            kind, name = manifest["kind"], manifest["metadata"]["name"]
+            if kind == "Namespace":
+                continue
+            prerequisite = self.resources.get(waits_for.get((kind, name), ""))
+            self.add(manifest, [prerequisite] if prerequisite is not None else None)
+
+    def outputs(self) -> dict[str, Any]:
+        spec = self.spec
+        ns, data_ns = spec.namespace, spec.data_namespace
+
+        def service_of(engine: str, external: str | None) -> str:
+            if external:
+                return f"external:{ns}/{external}"
+            return databases.service_host(engine, data_ns)
+
+        return {
+            "namespace": ns,
+            "data_namespace": data_ns,
+            "mcp_endpoint": mcp.mcp_endpoint(ns, next(iter(spec.mcp.external_hostnames), None)),
+            "ca_bundle": self.ca.cert_pem,
+            "database_services": {
+                "mongodb": service_of(databases.MONGODB, spec.mongodb.external_secret),
+                "sqlserver": service_of(databases.SQLSERVER, spec.sqlserver.external_secret),
+                "postgres": service_of(databases.POSTGRES, spec.postgres.external_secret),
+                "redis": databases.service_host(CACHE_DEPLOYMENT, ns),
+            },
+        }
+
+
+def build_platform(
+    config: StackConfig, provider: pulumi.ProviderResource | None = None
+) -> Platform:
+    """Declare every resource of the platform and return the stack outputs."""
+    spec = config.platform
+    manifests = platform_manifests(spec, load_crd())
+    b = _Builder(config, provider)
+    for manifest in manifests:
+        if manifest["kind"] == "Namespace":
+            b.add(manifest)
+    b.platform_ca()
+    b.serving_secret(
+        MCP_DEPLOYMENT, spec.namespace, "mcp", extra_names=tuple(spec.mcp.external_hostnames)
     )
+    ads_url, crm_url = b.sqlserver()
     connections = credentials.Connections(
-        mongo_uri=mongo_uri,
+        mongo_uri=b.mongodb(),
         ads_url=ads_url,
         crm_url=crm_url,
-        warehouse_dsn=warehouse_dsn,
-        redis_url=credentials.cache_url(ns, cache_pw),
+        warehouse_dsn=b.postgres(),
+        redis_url=b.cache(),
     )
-    # The PII keyring: created once; key rotation owns the data afterwards.
-    b.secret(
-        credentials.PII_KEYRING_SECRET,
-        ns,
-        "pii",
-        {credentials.PII_KEYRING_FILE: credentials.pii_keyring()},
-        ignore_data=True,
-    )
-    # ca.crt rides along: the connection strings name it as their trust anchor.
-    trust: dict[str, pulumi.Output[str] | str] = {"ca.crt": ca.cert_pem}
-    b.secret(mcp.MCP_CREDENTIALS_SECRET, ns, "mcp", {**connections.mcp_secret_data(), **trust})
-    b.secret(
-        databases.ETL_CREDENTIALS_SECRET, ns, "etl", {**connections.etl_secret_data(), **trust}
-    )
-
-    # --- everything else, in render order, with the ordering Kubernetes cannot infer ---
-    crd = None
-    for manifest in manifests:
-        kind, name = manifest["kind"], manifest["metadata"]["name"]
-        if kind == "Namespace":
-            continue
-        deps: list[pulumi.Resource] = []
-        if kind == "Deployment" and crd is not None and name == "promptsales-operator":
-            deps.append(crd)
-        if kind == "Job" and name == databases.SQLSERVER_INIT_JOB:
-            deps.append(b.resources[f"{data_ns}/{databases.SQLSERVER}"])
-        if (
-            kind == "Job"
-            and name == databases.WAREHOUSE_INIT_JOB
-            and (f"{data_ns}/{databases.POSTGRES}" in b.resources)
-        ):
-            deps.append(b.resources[f"{data_ns}/{databases.POSTGRES}"])
-        resource = b.add(manifest, deps)
-        if kind == "CustomResourceDefinition":
-            crd = resource
-
-    def service_of(engine: str, external: str | None) -> str:
-        return f"external:{ns}/{external}" if external else databases.service_host(engine, data_ns)
-
-    outputs: dict[str, Any] = {
-        "namespace": ns,
-        "data_namespace": data_ns,
-        "mcp_endpoint": mcp.mcp_endpoint(ns, next(iter(spec.mcp.external_hostnames), None)),
-        "ca_bundle": ca.cert_pem,
-        "database_services": {
-            "mongodb": service_of(databases.MONGODB, spec.mongodb.external_secret),
-            "sqlserver": service_of(databases.SQLSERVER, spec.sqlserver.external_secret),
-            "postgres": service_of(databases.POSTGRES, spec.postgres.external_secret),
-            "redis": databases.service_host(CACHE_DEPLOYMENT, ns),
-        },
-    }
-    return Platform(b.resources, outputs)
+    b.consumer_secrets(connections)
+    b.workloads(manifests)
+    return Platform(b.resources, b.outputs())
 
 
 def main() -> None:
