@@ -5,7 +5,8 @@ or ``python -m bench.operator_converge --sizes 10 100 --idle-seconds 20``.
 
 For each size a fresh Kubernetes API emulator (tests/support/kube.py, in this process)
 gets the platform CA, the shared Deployments and N campaigns at once; the operator runs as
-a real ``promptsales operator run`` subprocess against it. Measured:
+a real ``python -m promptsales_operator run`` subprocess (the container's command; the
+same command as ``promptsales operator run`` without the other components' imports). Measured:
 
 - seconds until every campaign reports Ready (and its ETL CronJob and Secret exist);
 - API requests per campaign during convergence (every verb the operator and kopf sent);
@@ -134,8 +135,7 @@ async def _operator_run(n: int, idle_seconds: float, workdir: Path) -> dict[str,
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "promptsales.cli",
-                "operator",
+                "promptsales_operator",
                 "run",
                 env=env,
                 stdout=log,

@@ -120,7 +120,7 @@ def deployment(namespace: str, image: str = DEFAULT_IMAGE) -> Manifest:
                             "name": "operator",
                             "image": image,
                             "imagePullPolicy": "IfNotPresent",
-                            "command": ["promptsales", "operator", "run"],
+                            "command": ["python", "-m", "promptsales_operator", "run"],
                             "env": env,
                             "ports": [{"name": "http", "containerPort": PROBE_PORT}],
                             "livenessProbe": {

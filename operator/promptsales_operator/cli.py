@@ -13,6 +13,11 @@ from promptsales_operator.settings import OperatorSettings
 app = typer.Typer(help="The PromptSalesCampaign operator (kopf).", no_args_is_help=True)
 
 
+@app.callback()
+def group() -> None:
+    """The PromptSalesCampaign operator (kopf)."""
+
+
 @app.command()
 def run(
     namespace: str | None = typer.Option(None, help="Namespace to watch (overrides env)."),
@@ -36,3 +41,17 @@ def run(
     from promptsales_operator.runner import Operator
 
     asyncio.run(Operator(settings).run())
+
+
+def main() -> None:
+    """``python -m promptsales_operator``: the same command without importing the other
+    components' CLIs (ETL, MCP, ...), which saves their memory in the operator's pod."""
+    import sys
+
+    from promptsales.config import ConfigError
+
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
