@@ -42,6 +42,9 @@ _ROLE_UNITS = {
     for role in Role
 }
 
+# Role lookup by value without the Enum call machinery (every issuance parses a role).
+_ROLES = {role.value: role for role in Role}
+
 # Kubernetes resource names (DNS-1123 subdomain) are what the operator names campaigns.
 _CAMPAIGN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 # A campaign id becomes one SPIFFE path segment: unreserved characters only.
@@ -87,10 +90,13 @@ def parse_role(value: str) -> Role:
     if isinstance(value, Role):
         return value
     try:
-        return Role(value)
-    except ValueError:
+        role = _ROLES.get(value)
+    except TypeError:  # unhashable: not a role either
+        role = None
+    if role is None:
         allowed = ", ".join(r.value for r in Role)
-        raise IdentityError(f"role must be one of {allowed}") from None
+        raise IdentityError(f"role must be one of {allowed}")
+    return role
 
 
 def _single_attribute(name: x509.Name, oid: x509.ObjectIdentifier, label: str) -> str:
