@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from workloads import cache, databases
+from workloads import cache, databases, mcp
 from workloads.common import CACHE_DEPLOYMENT
 
 PII_KEYRING_SECRET = "promptsales-pii-keyring"  # noqa: S105 (a Secret's name)
@@ -101,8 +101,6 @@ class Connections:
     redis_url: pulumi.Output[str]
 
     def mcp_secret_data(self) -> dict[str, pulumi.Output[str]]:
-        from workloads import mcp
-
         return {
             mcp.MCP_MONGO_URI: self.mongo_uri,
             mcp.MCP_REDIS_URL: self.redis_url,
@@ -115,17 +113,6 @@ class Connections:
             "PROMPTSALES_ETL_CRM_URL": self.crm_url,
             "PROMPTSALES_ETL_WAREHOUSE_DSN": self.warehouse_dsn,
         }
-
-
-@dataclasses.dataclass(frozen=True)
-class Passwords:
-    """Generated passwords of the in-cluster engines (None for external ones)."""
-
-    mongodb: pulumi.Output[str] | None
-    sqlserver_sa: pulumi.Output[str] | None
-    sqlserver_etl: pulumi.Output[str] | None
-    postgres: pulumi.Output[str] | None
-    cache: pulumi.Output[str]
 
 
 def internal_mongo_uri(data_ns: str, pw: pulumi.Output[str]) -> pulumi.Output[str]:
