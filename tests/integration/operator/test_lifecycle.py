@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 
+import pytest
 from cryptography import x509
 from promptsales_operator.clock import ManualClock
 
@@ -34,8 +36,9 @@ def leaf_of(secret: dict[str, object]) -> x509.Certificate:
 
 
 async def test_create_makes_cronjob_certificate_and_ready_status(
-    platform: Platform, start_operator: StartOperator
+    platform: Platform, start_operator: StartOperator, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     kube = platform.kube
     await start_operator()
     kube.create_object(CAMPAIGNS, campaign("spring-sale", "10042"))
@@ -77,6 +80,33 @@ async def test_create_makes_cronjob_certificate_and_ready_status(
     )
     everything = str(kube.stored(CAMPAIGNS, NS)) + str(kube.stored("v1/events", NS))
     assert "PRIVATE KEY" not in everything
+    assert "PRIVATE KEY" not in caplog.text
+
+
+async def test_cronjob_history_is_mirrored_into_status(
+    platform: Platform, start_operator: StartOperator
+) -> None:
+    kube = platform.kube
+    await start_operator()
+    kube.create_object(CAMPAIGNS, campaign("mirror"))
+    await wait_campaign(kube, "mirror", is_ready, "Ready")
+    kube.patch_object(
+        CRONJOBS,
+        NS,
+        "mirror-etl",
+        {
+            "status": {
+                "lastScheduleTime": "2026-12-10T00:11:00Z",
+                "lastSuccessfulTime": "2026-12-10T00:12:30Z",
+            }
+        },
+        subresource="status",
+    )
+    obj = await wait_campaign(
+        kube, "mirror", lambda o: "lastSuccessfulTime" in o["status"]["etl"], "ETL times"
+    )
+    assert obj["status"]["etl"]["lastScheduleTime"] == "2026-12-10T00:11:00Z"
+    assert obj["status"]["etl"]["lastSuccessfulTime"] == "2026-12-10T00:12:30Z"
 
 
 async def test_converged_campaign_passes_make_no_writes(

@@ -141,3 +141,16 @@ def test_capacity_formula_examples() -> None:
 def test_capacity_policy_rejects_min_above_max() -> None:
     with pytest.raises(ValueError, match="mcp_min"):
         CapacityPolicy(mcp_min=5, mcp_max=2)
+
+
+def test_events_the_operator_posts_are_valid() -> None:
+    from promptsales_operator.events import build_event
+
+    campaign = {
+        "apiVersion": "promptsales.io/v1alpha1",
+        "kind": "PromptSalesCampaign",
+        "metadata": {"name": "c", "namespace": "promptsales", "uid": "u"},
+    }
+    event = build_event(campaign, "CertificateIssued", "x" * 5000, now="2026-12-10T00:00:00Z")
+    _validate(event)
+    assert len(event["message"]) == 1024
