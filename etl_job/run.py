@@ -24,9 +24,9 @@ from typing import Any
 import psycopg
 import sqlalchemy.exc
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, func, select
 
-from etl_job import load
+from etl_job import bulk, load
 from etl_job.db import source_engine
 from etl_job.extract import EXTRACT_ORDER, Scope, change_bound_query, extract_query
 from etl_job.settings import EtlSettings
@@ -122,23 +122,60 @@ def _extract_source(
     cipher: PiiCipher,
     batch_rows: int,
     summary: RunSummary,
+    direct: bool,
 ) -> int:
-    """Stage every view of one source; returns the source's safe upper bound."""
+    """Stage every view of one source (or, on a first load, merge dims and COPY facts).
+
+    Returns the source's safe upper bound.
+    """
     views = [v for v in EXTRACT_ORDER if view_source(v) == source]
+    assert summary.run_id is not None
     try:
         with _source_connection(engine) as sconn:
             high = int(sconn.execute(change_bound_query(engine.dialect.name)).scalar_one())
             for view in views:
                 spec = load.VIEW_LOADS[view]
-                load.create_staging(wh, spec)
                 params: dict[str, Any] = {"low": watermarks.get(view, 0), "high": high}
+                query = extract_query(view, scope)
+                if direct and view in bulk.DIRECT_FACTS:
+                    fact = bulk.DIRECT_FACTS[view]
+                    sub = query.subquery()
+                    first, last = sconn.execute(
+                        select(func.min(sub.c[fact.day_column]), func.max(sub.c[fact.day_column])),
+                        params,
+                    ).one()
+                    if first is not None:
+                        wh.execute(
+                            "SELECT warehouse.ensure_month_partitions(%s, %s::date, %s::date)",
+                            (fact.table, first, last),
+                        )
+                    campaigns, ads = bulk.known_keys(wh)
+                    result = sconn.execution_options(
+                        stream_results=True, yield_per=batch_rows
+                    ).execute(query, params)
+                    done = bulk.copy_facts(
+                        wh,
+                        fact,
+                        result.partitions(),
+                        bulk.rule_for(view, campaigns, ads),
+                        summary.run_id,
+                        list(result.keys()),
+                    )
+                    summary.rows_read[view] = done.loaded + done.quarantined
+                    summary.rows_loaded[view] = done.loaded
+                    summary.rows_quarantined[view] = done.quarantined
+                    continue
+                load.create_staging(wh, spec)
                 result = sconn.execution_options(stream_results=True, yield_per=batch_rows).execute(
-                    extract_query(view, scope), params
+                    query, params
                 )
                 transform = load.customer_transform(cipher) if view == "v_customer" else None
                 summary.rows_read[view] = load.copy_rows(
                     wh, spec, _batches(result.partitions(), transform)
                 )
+                if direct:
+                    summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
+                    summary.rows_loaded[view] = load.merge(wh, spec)
     except sqlalchemy.exc.OperationalError as exc:
         raise SourceError(f"source {source} unavailable: {exc.orig!s}") from None
     return high
@@ -177,6 +214,15 @@ def _run_in_transaction(
         ).fetchall()
     )
     wh.execute(load.CREATE_TOUCHED_SQL)
+    # First load into empty facts: take the merge lock now and COPY facts directly. The
+    # first look goes through its own short connection: a lock on the fact tables held by
+    # this transaction while it waits for the merge lock would deadlock with the holder's
+    # partition DDL.
+    with psycopg.connect(settings.warehouse_dsn.get_secret_value(), autocommit=True) as probe:
+        direct = bulk.facts_empty(probe)
+    if direct:
+        wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
+        direct = bulk.facts_empty(wh)
     highs: dict[str, int] = {}
     clock = time.perf_counter()
 
@@ -190,20 +236,24 @@ def _run_in_transaction(
         engine = source_engine(url.get_secret_value())
         try:
             highs[source] = _extract_source(
-                wh, engine, source, scope, watermarks, cipher, settings.batch_rows, summary
+                wh, engine, source, scope, watermarks, cipher, settings.batch_rows, summary, direct
             )
         finally:
             engine.dispose()
         lap(f"extract_{source}")
-    wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
-    lap("merge_lock_wait")
-    for view in EXTRACT_ORDER:
-        spec = load.VIEW_LOADS[view]
-        summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
-        summary.rows_loaded[view] = load.merge(wh, spec)
-        lap(f"merge_{view}")
-    summary.aggregates_changed = load.refresh_aggregates(wh)
-    lap("aggregates")
+    if direct:
+        summary.aggregates_changed = bulk.refresh_all_aggregates(wh)
+        lap("aggregates")
+    else:
+        wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
+        lap("merge_lock_wait")
+        for view in EXTRACT_ORDER:
+            spec = load.VIEW_LOADS[view]
+            summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
+            summary.rows_loaded[view] = load.merge(wh, spec)
+            lap(f"merge_{view}")
+        summary.aggregates_changed = load.refresh_aggregates(wh)
+        lap("aggregates")
     if any(summary.rows_read.values()):
         # Only a run that read something moves the watermarks: a run with no changes
         # writes nothing but its ledger row. All views of a source share that source's bound.

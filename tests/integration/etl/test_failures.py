@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from etl_job.seed import SeedSize
 from tests.integration.etl.env import (
@@ -24,7 +25,13 @@ from tests.integration.etl.env import (
 )
 
 
-def test_bad_rows_are_quarantined_with_reason_and_run_succeeds(etl_env: EtlEnv) -> None:
+@pytest.mark.parametrize("first_load", [True, False], ids=["direct-copy", "staged-merge"])
+def test_bad_rows_are_quarantined_with_reason_and_run_succeeds(
+    etl_env: EtlEnv, first_load: bool
+) -> None:
+    if not first_load:
+        # Facts already exist: bad rows now go through staging and the SQL rules.
+        assert etl_env.run().status == "succeeded"
     execute(
         etl_env.ads,
         "UPDATE ad_metrics_daily SET spend = -5 WHERE ad_id = 1 "
