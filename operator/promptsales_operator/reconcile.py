@@ -75,23 +75,27 @@ def _api_failure(concern: str, exc: ApiError, what: str) -> Condition:
 # --- ETL CronJob --------------------------------------------------------------------------
 
 
-async def ensure_cronjob(
-    ctx: OperatorContext, body: Mapping[str, Any], campaign: Campaign, state: WindowState
-) -> tuple[Condition, dict[str, Any] | None]:
-    suspended = campaign.etl_suspend or state is not WindowState.ACTIVE
-    desired = build_etl_cronjob(
+def desired_cronjob(campaign: Campaign, state: WindowState, image: str) -> dict[str, Any]:
+    """The CronJob a campaign should have now: suspended outside its window or by spec."""
+    return build_etl_cronjob(
         EtlCronJobSpec(
             campaign_name=campaign.name,
             campaign_uid=campaign.uid,
             campaign_id=campaign.campaign_id,
             namespace=campaign.namespace,
             schedule=campaign.schedule,
-            suspend=suspended,
+            suspend=campaign.etl_suspend or state is not WindowState.ACTIVE,
             sources=campaign.sources,
             active_deadline_seconds=campaign.active_deadline_seconds,
-            image=ctx.settings.image,
+            image=image,
         )
     )
+
+
+async def ensure_cronjob(
+    ctx: OperatorContext, body: Mapping[str, Any], campaign: Campaign, state: WindowState
+) -> tuple[Condition, dict[str, Any] | None]:
+    desired = desired_cronjob(campaign, state, ctx.settings.image)
     name = desired["metadata"]["name"]
     item_url = path("batch/v1", "cronjobs", campaign.namespace, name)
     try:
