@@ -191,3 +191,23 @@ def test_settings_error_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PROMPTSALES_OPERATOR_MCP_MAX_REPLICAS", "2")
     with pytest.raises(ConfigError, match="PROMPTSALES_OPERATOR_MCP_MAX_REPLICAS"):
         load_settings(OperatorSettings)
+
+
+@pytest.mark.parametrize(
+    ("state", "suspend_spec", "suspended"),
+    [
+        (WindowState.ACTIVE, False, False),
+        (WindowState.ACTIVE, True, True),
+        (WindowState.BEFORE, False, True),
+        (WindowState.AFTER, False, True),
+    ],
+)
+def test_cronjob_is_suspended_outside_the_window_or_by_spec(
+    state: WindowState, suspend_spec: bool, suspended: bool
+) -> None:
+    from promptsales_operator.reconcile import desired_cronjob
+
+    campaign = parse_campaign(body(etl={"suspend": suspend_spec}))
+    manifest = desired_cronjob(campaign, state, "img:1")
+    assert manifest["spec"]["suspend"] is suspended
+    assert manifest["metadata"]["ownerReferences"][0]["uid"] == "u1"
