@@ -3,8 +3,10 @@
 Flows (and nothing else): agents → MCP (8443); MCP → cache (6379), MongoDB (27017),
 PostgreSQL (5432) and, if configured, an LLM API (443); ETL and its init Job → SQL Server
 (1433) and PostgreSQL; the SQL Server init Job → SQL Server; the operator → the API
-server; every pod → cluster DNS. Pods are matched by the ``app.kubernetes.io/component``
-label, namespaces by the ``kubernetes.io/metadata.name`` label the API server sets.
+server; every pod → cluster DNS. A database in external mode is reached at its
+configured CIDRs and port instead of the data namespace. Pods are matched by the
+``app.kubernetes.io/component`` label, namespaces by the ``kubernetes.io/metadata.name``
+label the API server sets.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ class NetworkPeers:
     llm_cidrs: tuple[str, ...] = ()
     dns_namespace: str = "kube-system"
     dns_pod_labels: tuple[tuple[str, str], ...] = (("k8s-app", "kube-dns"),)
+    # Engines running outside the cluster (external mode): engine → (CIDRs, port). Their
+    # clients' egress goes there instead of to the data namespace.
+    external: tuple[tuple[str, tuple[str, ...], int], ...] = ()
+
+    def external_target(self, engine: str) -> tuple[tuple[str, ...], int] | None:
+        for name, cidrs, port in self.external:
+            if name == engine:
+                return cidrs, port
+        return None
 
 
 def _pods(*components: str) -> Manifest:
@@ -95,13 +106,26 @@ def _baseline(namespace: str, peers: NetworkPeers) -> list[Manifest]:
     return [deny, dns]
 
 
+ENGINE_PORTS = {"mongodb": 27017, "postgres": 5432, "sqlserver": 1433}
+
+
+def _to_engine(peers: NetworkPeers, data: str, engine: str) -> Manifest:
+    """Egress to a database: its pods in the data namespace, or its external address."""
+    external = peers.external_target(engine)
+    if external is None:
+        return {"to": [_peer(data, engine)], "ports": _ports(ENGINE_PORTS[engine])}
+    cidrs, port = external
+    return {"to": _cidrs(cidrs), "ports": _ports(port)}
+
+
 def network_policies(platform: str, data: str, peers: NetworkPeers | None = None) -> list[Manifest]:
     """Every NetworkPolicy of both namespaces."""
     peers = peers or NetworkPeers()
+    in_cluster = {e for e in ENGINE_PORTS if peers.external_target(e) is None}
     mcp_egress: list[Manifest] = [
         {"to": [{"podSelector": _pods("cache")}], "ports": _ports(6379)},
-        {"to": [_peer(data, "mongodb")], "ports": _ports(27017)},
-        {"to": [_peer(data, "postgres")], "ports": _ports(5432)},
+        _to_engine(peers, data, "mongodb"),
+        _to_engine(peers, data, "postgres"),
     ]
     if peers.llm_cidrs:
         mcp_egress.append({"to": _cidrs(peers.llm_cidrs), "ports": _ports(443)})
@@ -123,10 +147,7 @@ def network_policies(platform: str, data: str, peers: NetworkPeers | None = None
             "promptsales-etl",
             platform,
             _pods("etl", "etl-init"),
-            egress=[
-                {"to": [_peer(data, "sqlserver")], "ports": _ports(1433)},
-                {"to": [_peer(data, "postgres")], "ports": _ports(5432)},
-            ],
+            egress=[_to_engine(peers, data, "sqlserver"), _to_engine(peers, data, "postgres")],
         ),
         _policy(
             "promptsales-operator",
@@ -137,37 +158,47 @@ def network_policies(platform: str, data: str, peers: NetworkPeers | None = None
             ],
         ),
     ]
-    data_policies = [
-        _policy(
-            "promptsales-mongodb",
-            data,
-            _pods("mongodb"),
-            ingress=[{"from": [_peer(platform, "mcp")], "ports": _ports(27017)}],
-        ),
-        _policy(
-            "promptsales-postgres",
-            data,
-            _pods("postgres"),
-            ingress=[{"from": [_peer(platform, "mcp", "etl", "etl-init")], "ports": _ports(5432)}],
-        ),
-        _policy(
-            "promptsales-sqlserver",
-            data,
-            _pods("sqlserver"),
-            ingress=[
-                {
-                    "from": [_peer(platform, "etl"), {"podSelector": _pods("sqlserver-init")}],
-                    "ports": _ports(1433),
-                }
-            ],
-        ),
-        _policy(
-            "promptsales-sqlserver-init",
-            data,
-            _pods("sqlserver-init"),
-            egress=[{"to": [{"podSelector": _pods("sqlserver")}], "ports": _ports(1433)}],
-        ),
-    ]
+    data_policies = []
+    if "mongodb" in in_cluster:
+        data_policies.append(
+            _policy(
+                "promptsales-mongodb",
+                data,
+                _pods("mongodb"),
+                ingress=[{"from": [_peer(platform, "mcp")], "ports": _ports(27017)}],
+            )
+        )
+    if "postgres" in in_cluster:
+        data_policies.append(
+            _policy(
+                "promptsales-postgres",
+                data,
+                _pods("postgres"),
+                ingress=[
+                    {"from": [_peer(platform, "mcp", "etl", "etl-init")], "ports": _ports(5432)}
+                ],
+            )
+        )
+    if "sqlserver" in in_cluster:
+        data_policies += [
+            _policy(
+                "promptsales-sqlserver",
+                data,
+                _pods("sqlserver"),
+                ingress=[
+                    {
+                        "from": [_peer(platform, "etl"), {"podSelector": _pods("sqlserver-init")}],
+                        "ports": _ports(1433),
+                    }
+                ],
+            ),
+            _policy(
+                "promptsales-sqlserver-init",
+                data,
+                _pods("sqlserver-init"),
+                egress=[{"to": [{"podSelector": _pods("sqlserver")}], "ports": _ports(1433)}],
+            ),
+        ]
     return [
         *_baseline(platform, peers),
         *platform_policies,

@@ -83,6 +83,9 @@ class DatabaseSpec(_Model):
         description="Name of an existing connection Secret in the platform namespace; "
         "when set, no in-cluster database is created for this engine.",
     )
+    # Where an external engine lives, for the clients' NetworkPolicy egress.
+    external_cidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    external_port: int | None = Field(default=None, ge=1, le=65535)
     image: Image | None = Field(default=None, description="Engine image; default per engine.")
     storage: Quantity = "10Gi"
     storage_class: str | None = None
@@ -146,11 +149,14 @@ class NetworkSpec(_Model):
     api_server_cidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0"])
     llm_cidrs: list[Cidr] = Field(default_factory=list)
 
-    def peers(self) -> network_policies.NetworkPeers:
+    def peers(
+        self, external: tuple[tuple[str, tuple[str, ...], int], ...] = ()
+    ) -> network_policies.NetworkPeers:
         return network_policies.NetworkPeers(
             agent_cidrs=tuple(self.agent_cidrs),
             api_server_cidrs=tuple(self.api_server_cidrs),
             llm_cidrs=tuple(self.llm_cidrs),
+            external=external,
         )
 
 
@@ -166,6 +172,24 @@ class PlatformSpec(_Model):
     cache: CacheSpec = CacheSpec()
     mcp: McpSpec = McpSpec()
     network: NetworkSpec = NetworkSpec()
+
+
+def external_engines(spec: PlatformSpec) -> tuple[tuple[str, tuple[str, ...], int], ...]:
+    """(engine, CIDRs, port) of each database in external mode."""
+    engines = (
+        ("mongodb", spec.mongodb),
+        ("sqlserver", spec.sqlserver),
+        ("postgres", spec.postgres),
+    )
+    return tuple(
+        (
+            name,
+            tuple(db.external_cidrs),
+            db.external_port or network_policies.ENGINE_PORTS[name],
+        )
+        for name, db in engines
+        if db.external_secret is not None
+    )
 
 
 def sqlserver_source_ddl() -> str:
@@ -223,7 +247,9 @@ def platform_manifests(spec: PlatformSpec, crd: Manifest | None = None) -> list[
     return [
         *namespaces.platform_namespaces(ns, spec.data_namespace),
         crd if crd is not None else load_crd(),
-        *network_policies.network_policies(ns, spec.data_namespace, spec.network.peers()),
+        *network_policies.network_policies(
+            ns, spec.data_namespace, spec.network.peers(external_engines(spec))
+        ),
         *operator_workload.operator_manifests(ns, spec.image),
         *database_manifests(spec),
         *cache.cache(

@@ -91,3 +91,30 @@ def test_configured_peers_narrow_and_widen_the_flows() -> None:
     assert flow_allowed(manifests, pod(P, "mcp"), LLM, 443)
     assert not flow_allowed(manifests, pod(P, "operator"), Endpoint.outside("10.96.0.2"), 443)
     assert flow_allowed(manifests, pod(P, "operator"), API_SERVER, 443)
+
+
+def test_external_databases_are_reached_at_their_configured_address_only() -> None:
+    spec = PlatformSpec.model_validate(
+        {
+            "postgres": {"external_secret": "pg", "external_cidrs": ["10.20.0.0/16"]},
+            "sqlserver": {
+                "external_secret": "sql",
+                "external_cidrs": ["10.30.0.5/32"],
+                "external_port": 14330,
+            },
+        }
+    )
+    manifests = platform_manifests(spec)
+    managed_pg, managed_sql = Endpoint.outside("10.20.4.4"), Endpoint.outside("10.30.0.5")
+    assert flow_allowed(manifests, pod(P, "mcp"), managed_pg, 5432)
+    assert flow_allowed(manifests, pod(P, "etl"), managed_pg, 5432)
+    assert flow_allowed(manifests, pod(P, "etl-init"), managed_pg, 5432)
+    assert flow_allowed(manifests, pod(P, "etl"), managed_sql, 14330)
+    assert not flow_allowed(manifests, pod(P, "etl"), managed_sql, 1433)
+    assert not flow_allowed(manifests, pod(P, "mcp"), managed_sql, 14330)
+    assert not flow_allowed(manifests, pod(P, "etl"), Endpoint.outside("10.21.0.1"), 5432)
+    # MongoDB stayed in the cluster: still reached in the data namespace only.
+    assert flow_allowed(manifests, pod(P, "mcp"), pod(D, "mongodb"), 27017)
+    names = {m["metadata"]["name"] for m in manifests if m["kind"] == "NetworkPolicy"}
+    assert "promptsales-postgres" not in names
+    assert "promptsales-sqlserver-init" not in names
