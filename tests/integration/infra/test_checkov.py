@@ -101,6 +101,19 @@ def test_rendered_platform_passes_checkov_except_justified_checks(
     assert _unjustified(platform_report) == []
 
 
+def test_exposed_platform_with_an_external_database_passes_too(tmp_path: Path) -> None:
+    spec = PlatformSpec.model_validate(
+        {
+            "mcp": {"service_type": "LoadBalancer", "external_hostnames": ["mcp.example.com"]},
+            "network": {"agent_cidrs": ["203.0.113.0/24"]},
+            "postgres": {"external_secret": "managed-pg", "external_cidrs": ["10.20.0.0/16"]},
+        }
+    )
+    report = _scan(tmp_path, platform_manifests(spec))
+    assert report["summary"]["parsing_errors"] == 0
+    assert _unjustified(report) == []
+
+
 def test_checkov_sees_a_real_violation(tmp_path: Path) -> None:
     """The scan is live: a privileged container fails a check outside the skip list."""
     manifests = platform_manifests(PlatformSpec())
