@@ -203,6 +203,7 @@ def copy_facts(
 
 
 BULK_AGGREGATES_SQL = (
+    "DELETE FROM warehouse.agg_campaign_daily",
     """
     INSERT INTO warehouse.dim_date (day, year, quarter, month, iso_week, day_of_week, is_weekend)
     SELECT d, extract(year FROM d), extract(quarter FROM d), extract(month FROM d),
@@ -225,12 +226,10 @@ BULK_AGGREGATES_SQL = (
     FULL JOIN (SELECT campaign_id, day, count(*) AS conversions, sum(revenue) AS revenue
                FROM warehouse.fact_conversion GROUP BY campaign_id, day) cv
          USING (campaign_id, day)
-    ON CONFLICT (campaign_id, day) DO UPDATE SET
-        impressions = EXCLUDED.impressions, clicks = EXCLUDED.clicks, spend = EXCLUDED.spend,
-        platform_conversions = EXCLUDED.platform_conversions, leads = EXCLUDED.leads,
-        conversions = EXCLUDED.conversions, revenue = EXCLUDED.revenue
     """,
 )
+"""Aggregates derive from facts only, and the facts were empty: after clearing anything left
+behind (nothing, unless someone edited the table by hand) a plain INSERT cannot conflict."""
 
 
 def refresh_all_aggregates(conn: psycopg.Connection) -> int:
@@ -238,6 +237,6 @@ def refresh_all_aggregates(conn: psycopg.Connection) -> int:
     changed = 0
     for statement in BULK_AGGREGATES_SQL:
         cur = conn.execute(statement)
-        if "agg_campaign_daily" in statement:
+        if statement.lstrip().startswith("INSERT INTO warehouse.agg_campaign_daily"):
             changed += max(cur.rowcount, 0)
     return changed

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, func, select
 from etl_job import bulk, load
 from etl_job.db import source_engine
 from etl_job.extract import EXTRACT_ORDER, Scope, change_bound_query, extract_query
+from etl_job.prefetch import prefetch
 from etl_job.settings import EtlSettings
 from etl_job.source_model import view_source
 from promptsales.logs import redact_text
@@ -109,7 +110,7 @@ def _source_connection(engine: Engine) -> Connection:
 def _batches(
     rows: Iterator[Sequence[Any]], transform: Callable[[Sequence[Any]], Sequence[Any]] | None
 ) -> Iterator[Sequence[Any]]:
-    for batch in rows:
+    for batch in prefetch(rows):
         yield batch if transform is None else [transform(row) for row in batch]
 
 
@@ -156,7 +157,7 @@ def _extract_source(
                     done = bulk.copy_facts(
                         wh,
                         fact,
-                        result.partitions(),
+                        prefetch(result.partitions()),
                         bulk.rule_for(view, campaigns, ads),
                         summary.run_id,
                         list(result.keys()),
