@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -23,7 +23,7 @@ class _Failure:
     error: BaseException
 
 
-def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+def prefetch(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
     """Yield ``items`` in order, produced by a background thread up to ``depth`` ahead.
 
     The source iterator is only touched by the reader thread until it is exhausted; an
