@@ -23,6 +23,7 @@ class EtlSettings(BaseSettings):
     ads_url: SecretStr = Field(description="SQLAlchemy URL of PromptAds")
     crm_url: SecretStr = Field(description="SQLAlchemy URL of PromptCRM")
     warehouse_dsn: SecretStr = Field(description="libpq DSN of the PromptSales warehouse")
+
     @field_validator("ads_url", "crm_url", "warehouse_dsn")
     @classmethod
     def _not_blank(cls, value: SecretStr) -> SecretStr:
