@@ -276,7 +276,7 @@ def required_secrets(spec: PlatformSpec) -> list[tuple[str, str, str]]:
     ns, data = spec.namespace, spec.data_namespace
     secrets = [
         (ns, "promptsales-ca", "tls.crt, tls.key, ca.crt"),
-        (ns, mcp.MCP_TLS_SECRET, "tls.crt, tls.key"),
+        (ns, mcp.MCP_TLS_SECRET, "tls.crt, tls.key, ca.crt"),
         (ns, mcp.MCP_CREDENTIALS_SECRET, ", ".join([*mcp.MCP_CREDENTIAL_KEYS, "ca.crt"])),
         (ns, databases.ETL_CREDENTIALS_SECRET, ", ".join([*ETL_CREDENTIAL_KEYS, "ca.crt"])),
         (ns, cache.CACHE_AUTH_SECRET, "auth.conf"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 import pytest
@@ -10,9 +11,11 @@ from cryptography import x509
 
 from certs import load_certificate, load_certificates, load_private_key
 from infra import policy
+from infra.config import parse_stack_config
 from promptsales.pii.keyring import parse_keyring
 from tests.unit.infra.conftest import Run, Runner
 from tests.unit.infra.mocks import RANDOM_BYTES, RANDOM_PASSWORD, is_secret, mock_bytes, unwrap
+from workloads.render import required_secrets
 
 PLATFORM, DATA = "promptsales", "promptsales-data"
 
@@ -310,3 +313,25 @@ def test_exposed_mcp_gets_a_load_balancer_and_its_external_name_in_the_certifica
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "mcp.example.com" in sans.get_values_for_type(x509.DNSName)
     assert run.outputs["mcp_endpoint"] == "https://mcp.example.com/mcp"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"platform": {"postgres": {"external_secret": "managed-pg"}}}],
+    ids=["in-cluster", "external-postgres"],
+)
+def test_render_header_lists_exactly_the_secrets_pulumi_creates(
+    run_program: Runner, values: dict[str, Any]
+) -> None:
+    existing = {"promptsales/managed-pg": {"dsn": "host=pg.example dbname=w user=w"}}
+    run = run_program(values, existing_secrets=existing)
+    declared = {
+        (r.plain["metadata"]["namespace"], r.plain["metadata"]["name"]): set(r.plain["stringData"])
+        for r in run.mocks.kubernetes()
+        if r.typ == "kubernetes:core/v1:Secret"
+    }
+    documented = {
+        (namespace, name): {key.strip().split(" ")[0] for key in keys.split(",")}
+        for namespace, name, keys in required_secrets(parse_stack_config(values).platform)
+    }
+    assert documented == declared
