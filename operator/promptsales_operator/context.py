@@ -6,7 +6,6 @@ import asyncio
 import collections
 import dataclasses
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from promptsales_operator.certificates import PlatformCA, load_platform_ca
@@ -34,7 +33,6 @@ class OperatorContext:
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
     demands: dict[str, float] = dataclasses.field(default_factory=dict)
-    written_status: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     _ca_cache: tuple[str, PlatformCA] | None = None
     _ca_fetched: float = 0.0
 
@@ -60,24 +58,6 @@ class OperatorContext:
         self._ca_cache = (version, ca)
         self._ca_fetched = now
         return ca
-
-    def current_status(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """The campaign's status as we last know it.
-
-        A pass may get a body older than a status this operator has already written (a
-        kopf event queued before a resync pass finished); comparing against that stale
-        copy would rewrite the same status and repeat its Events. The copy we wrote wins
-        until a body showing it arrives.
-        """
-        name = str(body["metadata"]["name"])
-        seen: dict[str, Any] = dict(body.get("status") or {})
-        written = self.written_status.get(name)
-        if written is None:
-            return seen
-        if all(seen.get(key) == written.get(key) for key in written):
-            del self.written_status[name]  # the API has caught up with our write
-            return seen
-        return written
 
     def note_demand(self, campaign: str, effective: float | None) -> None:
         """Wake the capacity worker only when a campaign's counted demand changed."""

@@ -70,7 +70,6 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
             ctx.note_demand(name, None)  # capacity recomputed without it
             ctx.metrics.set_phase(name, None)
             ctx.locks.pop(name, None)
-            ctx.written_status.pop(name, None)
 
     return registry
 

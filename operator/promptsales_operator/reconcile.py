@@ -317,16 +317,20 @@ async def write_status(
     patch = {key: new.get(key) for key in STATUS_KEYS}
     name = str(body["metadata"]["name"])
     await ctx.client.patch(ctx.campaigns_path(name, "status"), {"status": patch})
-    ctx.written_status[name] = {key: value for key, value in patch.items() if value is not None}
     ctx.metrics.writes.labels("PromptSalesCampaignStatus").inc()
     return True
 
 
 async def reconcile_campaign(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResult:
+    """One pass; the campaign is re-read under its lock, so a pass never acts on a copy
+    older than what a previous pass (kopf handler or resync) already wrote."""
     name = str(body["metadata"]["name"])
     async with ctx.locks[name]:
+        fresh = await ctx.client.get_or_none(ctx.campaigns_path(name))
+        if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
+            return PassResult("Deleted", False)
         with ctx.metrics.duration.time():
-            result = await _reconcile(ctx, body)
+            result = await _reconcile(ctx, fresh)
     ctx.metrics.set_phase(name, result.phase)
     outcome = "stalled" if result.phase == "Stalled" else "retry" if result.retry else "ok"
     ctx.metrics.reconciles.labels(outcome).inc()
@@ -336,7 +340,7 @@ async def reconcile_campaign(ctx: OperatorContext, body: Mapping[str, Any]) -> P
 async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResult:
     now = ctx.clock.now()
     generation = int((body.get("metadata") or {}).get("generation", 1))
-    current = ctx.current_status(body)
+    current: Mapping[str, Any] = body.get("status") or {}
     try:
         campaign = parse_campaign(body)
     except SpecError as exc:

@@ -423,6 +423,12 @@ class KubeEmulator(kmock.KubernetesEmulator):
             return self.get_object(key, namespace, name)
         return None
 
+    def peek(self, key: str, namespace: str | None = None) -> Iterator[Obj]:
+        """The stored objects themselves, uncopied: read-only, for cheap polling."""
+        for (k, ns, _), obj in self._store.items():
+            if k == key and (namespace is None or ns == namespace):
+                yield obj
+
     def stored(self, key: str, namespace: str | None = None) -> list[Obj]:
         """Copies of the stored objects of one resource, in (namespace, name) order."""
         matching = [
