@@ -176,6 +176,8 @@ async def _operator_run(n: int, idle_seconds: float, workdir: Path) -> dict[str,
                 cpu_seconds = _cpu_seconds(proc.pid) - cpu_before
                 emulator_cpu = time.process_time() - emulator_cpu_before
                 while not _all_handled(api, n):  # kopf's own bookkeeping may lag behind
+                    if proc.returncode is not None:
+                        raise RuntimeError(f"operator exited; see {log_path}")
                     await asyncio.sleep(0.1)
                 handled_seconds = time.perf_counter() - started
                 requests = kube.total_requests
