@@ -6,12 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 
 from tests.unit.infra.conftest import Runner
 from workloads.render import PlatformSpec, platform_manifests
 
 VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+# Every packaged minor from 1.30 on, for the default platform.
+ALL_MINORS = sorted(
+    {
+        v
+        for v in kubernetes_validate.utils.all_versions()
+        if tuple(map(int, v.split(".")[:2])) >= (1, 30)
+    },
+    key=lambda v: tuple(map(int, v.split("."))),
+)
 
 SPECS = {
     "defaults": PlatformSpec(),
@@ -42,8 +52,13 @@ def _label(manifest: dict[str, Any]) -> str:
     return f"{manifest['kind']}/{meta.get('namespace', '-')}/{meta['name']}"
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("spec_name", sorted(SPECS))
+def _cases() -> list[tuple[str, str]]:
+    cases = {("defaults", version) for version in ALL_MINORS}
+    cases |= {(name, version) for name in SPECS for version in VERSIONS}
+    return sorted(cases)
+
+
+@pytest.mark.parametrize(("spec_name", "version"), _cases())
 def test_rendered_manifests_are_valid(spec_name: str, version: str) -> None:
     manifests = platform_manifests(SPECS[spec_name])
     assert len(manifests) > 10
@@ -63,6 +78,11 @@ def test_declared_resources_including_secrets_are_valid(run_program: Runner, ver
     assert any(m["kind"] == "Secret" for m in declared)
     for manifest in declared:
         kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_every_minor_from_1_30_is_covered() -> None:
+    assert ALL_MINORS[0] == "1.30.0"
+    assert ALL_MINORS[-1] == kubernetes_validate.latest_version()
 
 
 def test_strict_validation_catches_a_misspelled_field() -> None:
