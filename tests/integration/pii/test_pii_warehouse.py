@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -150,3 +153,40 @@ def test_pii_cli_rotation_prints_ids_never_keys(etl_env: EtlEnv) -> None:
     for output in (added, rewrap, dek, retire):
         for secret in [*secrets_in_file, *all_keys["keks"].values(), all_keys["hmac_key"]]:
             assert secret not in output.stdout + output.stderr
+
+
+def test_rotate_dek_killed_mid_way_resumes_without_loss(etl_env: EtlEnv) -> None:
+    assert etl_env.run().status == "succeeded"
+    before = _decrypt_all(etl_env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promptsales.cli", "pii", "rotate-dek", "--batch-rows", "1"],
+        env={**os.environ, **etl_env.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.communicate(timeout=60)
+    assert first.startswith("re-encrypted 1/300")
+    assert proc.returncode == -signal.SIGKILL
+    with psycopg.connect(etl_env.warehouse) as conn:
+        mixed = conn.execute(
+            "SELECT count(DISTINCT pii_key_id) FROM warehouse.dim_customer"
+        ).fetchone()
+    assert mixed == (2,)
+    assert _decrypt_all(etl_env) == before
+
+    resumed = etl_env.cli("pii", "rotate-dek", "--batch-rows", "100")
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert result["new_key_created"] is False
+    assert len(result["retired_key_ids"]) == 1
+    assert _decrypt_all(etl_env) == before
+    with psycopg.connect(etl_env.warehouse) as conn:
+        assert conn.execute(
+            "SELECT count(DISTINCT pii_key_id) FROM warehouse.dim_customer"
+        ).fetchone() == (1,)
