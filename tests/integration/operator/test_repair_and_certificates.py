@@ -244,3 +244,14 @@ async def test_probes_and_metrics(platform: Platform, start_operator: StartOpera
     assert 'promptsales_operator_reconciles_total{result="ok"}' in text
     assert 'promptsales_operator_campaigns{phase="Active"} 1.0' in text
     assert 'promptsales_operator_certificate_expiry_seconds{secret="metrics-client-tls"}' in text
+
+
+async def test_status_write_conflicts_are_retried(
+    platform: Platform, start_operator: StartOperator
+) -> None:
+    kube = platform.kube
+    kube.inject_fault(Fault("patch", "promptsalescampaigns", status=409, subresource="status"))
+    running = await start_operator()
+    kube.create_object(CAMPAIGNS, campaign("conflict"))
+    await wait_campaign(kube, "conflict", is_ready, "Ready after a conflict")
+    assert running.ctx.metrics.errors.labels("StatusWriteFailed")._value.get() >= 1
