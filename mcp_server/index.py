@@ -9,7 +9,7 @@ after an unfiltered top-k would silently return fewer than k hits.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,9 +131,3 @@ class VectorIndex:
             ScoredItem(score=round(float(scores[i]), 6), item=self.items[int(candidates[i])])
             for i in order
         ]
-
-
-def stack(vectors: Iterable[Sequence[float]], dimensions: int) -> Matrix:
-    """Rows from stored lists, as one float32 matrix (empty-safe)."""
-    data = np.asarray(list(vectors), dtype=np.float32)
-    return data.reshape(-1, dimensions) if data.size else np.zeros((0, dimensions), np.float32)

@@ -15,7 +15,7 @@ which vectors belong together and never mixes two models in one index.
       "campaigns": ["cmp-1001"],              # PromptAds campaign ids using the item
       "language": "en",                       # ISO 639-1
       "created_at": datetime, "updated_at": datetime,
-      "embedding": [0.012, ...],              # unit-normalized float list
+      "embedding": BinData(9, ...),           # BSON float32 vector, unit-normalized
       "embedding_model": "all-MiniLM-L6-v2",
       "embedding_dim": 384
     }
