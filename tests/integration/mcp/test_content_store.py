@@ -24,7 +24,7 @@ def _item(item_id: str, title: str) -> ContentItem:
         id=item_id,
         title=title,
         media_type="image",
-        media_url="https://cdn.test/a.jpg",  # type: ignore[arg-type]
+        media_url="https://cdn.test/a.jpg",
         tags=["winter"],
         campaigns=["1001"],
     )
