@@ -28,7 +28,10 @@ class ViewLoad:
     merge_sql: tuple[str, ...]
     fact_table: str | None = None
     prior_sql: tuple[str, ...] = ()
-    """Fact rows the batch replaces: delete moved ones, remember their old (campaign, day)."""
+    """Fact rows leaving their (campaign, day): delete day moves, remember the old keys.
+
+    A row replaced in place keeps its key, which the new row marks touched anyway; only a
+    key a row leaves can lose its aggregate row, so only those are flagged ``old``."""
     day_sql: str = "day"
     private_columns: tuple[str, ...] = ()
 
@@ -80,7 +83,8 @@ def _moved_fact(table: str, id_col: str, day_expr: str) -> tuple[str, str]:
     old_keys = (
         f"INSERT INTO touched SELECT f.campaign_id, f.day, true FROM warehouse.{table} f "
         f"JOIN stg_v_{table[5:]} s ON f.{id_col} = s.{id_col} "
-        f"WHERE f.source_version < s.change_version"
+        f"WHERE f.source_version < s.change_version "
+        "AND f.campaign_id IS DISTINCT FROM s.campaign_id"
     )
     return delete, old_keys
 
@@ -192,7 +196,8 @@ VIEW_LOADS: dict[str, ViewLoad] = {
         prior_sql=(
             "INSERT INTO touched SELECT f.campaign_id, f.day, true FROM warehouse.fact_ad_daily f "
             "JOIN stg_v_ad_metrics_daily s ON f.day = s.day AND f.ad_id = s.ad_id "
-            "WHERE f.source_version < s.change_version",
+            "WHERE f.source_version < s.change_version "
+            "AND f.campaign_id IS DISTINCT FROM s.campaign_id",
         ),
         merge_sql=(
             _upsert(
@@ -456,8 +461,8 @@ REFRESH_AGGREGATES_SQL = (
 )
 
 
-HASH_JOIN_MIN_KEYS = 2_000
-"""Above this many touched keys, scanning the facts once beats one index probe per key."""
+HASH_JOIN_SHARE = 0.2
+"""Above this share of all aggregate rows, scanning the facts once beats a probe per key."""
 
 
 def refresh_aggregates(conn: psycopg.Connection) -> int:
@@ -469,8 +474,12 @@ def refresh_aggregates(conn: psycopg.Connection) -> int:
     changed = 0
     for statement in REFRESH_AGGREGATES_SQL:
         if statement.lstrip().startswith("INSERT INTO warehouse.agg_campaign_daily"):
-            row = conn.execute("SELECT count(*) FROM touched_keys").fetchone()
-            many = row is not None and row[0] > HASH_JOIN_MIN_KEYS
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM touched_keys), "
+                "(SELECT reltuples FROM pg_class "
+                "WHERE oid = 'warehouse.agg_campaign_daily'::regclass)"
+            ).fetchone()
+            many = row is not None and row[0] > max(1_000, HASH_JOIN_SHARE * float(row[1]))
             conn.execute(f"SET LOCAL enable_nestloop = {'off' if many else 'on'}")
         cur = conn.execute(statement)
         if "agg_campaign_daily" in statement:
