@@ -30,6 +30,15 @@ def _mutate_sources(env: EtlEnv) -> None:
         "conversions) SELECT ad_id, max(day) + 1, 1000, 10, 12.50, 1 FROM ad_metrics_daily "
         "GROUP BY ad_id",
     )
+    # A lead that changes campaign on the same day: its old (campaign, day) loses a lead.
+    execute(
+        env.crm,
+        "UPDATE leads SET campaign_id = 5 "
+        "WHERE lead_id = (SELECT min(lead_id) FROM leads WHERE campaign_id <> 5)",
+    )
+    # An ad moved to another campaign: its metrics move between campaigns' aggregates.
+    execute(env.ads, "UPDATE ads SET campaign_id = 6 WHERE ad_id = 2")
+    execute(env.ads, "UPDATE ad_metrics_daily SET impressions = impressions + 1 WHERE ad_id = 2")
     execute(env.ads, "UPDATE campaigns SET name = name || ' (renamed)' WHERE campaign_id = 2")
     execute(env.ads, "UPDATE budgets SET amount = amount + 100 WHERE campaign_id = 3")
     execute(env.crm, "UPDATE customers SET email = 'moved.' || email WHERE customer_id <= 5")
