@@ -53,6 +53,7 @@ CAMPAIGNS = "promptsales.io/v1alpha1/promptsalescampaigns"
 RESULTS = Path(__file__).parent / "results" / "operator_converge.json"
 TARGET_SECONDS_1000 = 60.0
 HANDLED_ANNOTATION = "promptsales.io/last-handled-configuration"
+PROGRESS_ANNOTATION = "promptsales.io/reconcile"
 
 
 def _setup_platform(api: KubeApi) -> certs.CertificateAuthority:
@@ -100,12 +101,13 @@ def _all_ready(api: KubeApi, n: int) -> bool:
 
 
 def _all_handled(api: KubeApi, n: int) -> bool:
-    """kopf has recorded its handling of every campaign (its last-handled annotation)."""
-    handled = sum(
-        1
-        for obj in api.emulator.peek(CAMPAIGNS, NS)
-        if HANDLED_ANNOTATION in (obj["metadata"].get("annotations") or {})
-    )
+    """kopf has recorded its handling of every campaign (last-handled annotation present)
+    and has no handler retry pending (no progress annotation left)."""
+    handled = 0
+    for obj in api.emulator.peek(CAMPAIGNS, NS):
+        annotations = obj["metadata"].get("annotations") or {}
+        if HANDLED_ANNOTATION in annotations and PROGRESS_ANNOTATION not in annotations:
+            handled += 1
     return handled >= n
 
 
