@@ -329,6 +329,9 @@ def run_etl(
         summary.exit_code, summary.error = ExitCode.KEYS, str(exc)
     except psycopg.OperationalError as exc:
         summary.exit_code, summary.error = ExitCode.WAREHOUSE_UNAVAILABLE, f"warehouse: {exc}"
+    except psycopg.errors.UndefinedTable as exc:
+        summary.exit_code = ExitCode.FAILED
+        summary.error = f"warehouse schema missing ({exc}); run `promptsales etl init-schema`"
     except Exception as exc:
         summary.exit_code, summary.error = ExitCode.FAILED, f"{type(exc).__name__}: {exc}"
     summary.status = "failed"

@@ -179,5 +179,12 @@ def test_cli_exit_codes(etl_env: EtlEnv, tmp_path: Path) -> None:
     assert no_keys.returncode == 5
     assert "keyring" in json.loads(no_keys.stdout)["error"]
 
+    bare = etl_env.fresh_warehouse()
+    with psycopg.connect(bare) as conn:
+        conn.execute("DROP SCHEMA warehouse CASCADE")
+    no_schema = etl_env.cli("etl", "run", "--all", env={"PROMPTSALES_ETL_WAREHOUSE_DSN": bare})
+    assert no_schema.returncode == 1
+    assert "promptsales etl init-schema" in json.loads(no_schema.stdout)["error"]
+
     twice = [etl_env.cli("etl", "init-schema").returncode for _ in range(2)]
     assert twice == [0, 0]
