@@ -94,7 +94,7 @@ def _wait_for_load(warehouse: str, proc: subprocess.Popen[str], timeout: float =
             assert proc.poll() is None, "the run finished before it could be killed"
             row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
-                "AND (query LIKE 'COPY stg_v_customer%%' OR query LIKE 'INSERT INTO warehouse.%%')",
+                "AND (query LIKE 'COPY stg_v_customer%%' OR query LIKE 'COPY warehouse.fact_%%')",
                 (dbname,),
             ).fetchone()
             if row and row[0]:
