@@ -1,9 +1,11 @@
 """The operator's own workload: ServiceAccount, a least-privilege Role, its binding, Deployment.
 
-The operator watches campaigns in one namespace (the platform's), so a namespaced Role is
-enough: no ClusterRole is built because nothing it calls is cluster-scoped (API discovery
-is open to every authenticated identity via ``system:discovery``). Each rule lists only the
-verbs the code uses; Deployments are further limited to the two it scales by name.
+The operator watches campaigns in one namespace (the platform's), so everything it touches
+is granted by a namespaced Role, except one read: kopf lists and watches Namespaces
+(cluster-scoped) to notice its namespace appearing or going, so a ClusterRole grants
+``list``/``watch`` on namespaces and nothing else. Each rule lists only the verbs the code
+uses (an integration test compares them with every call the running operator makes);
+Deployments are further limited to the two it scales by name.
 
 One replica with the ``Recreate`` strategy: kopf runs standalone (no peering objects), and
 two operators at once would race on the same campaigns.
@@ -68,6 +70,29 @@ def role_rules() -> list[Manifest]:
         },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]
+
+
+def cluster_role_rules() -> list[Manifest]:
+    return [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}]
+
+
+def cluster_role() -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": _meta(NAME, None),
+        "rules": cluster_role_rules(),
+    }
+
+
+def cluster_role_binding(namespace: str) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": _meta(NAME, None),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
+    }
 
 
 def role(namespace: str) -> Manifest:
@@ -150,5 +175,7 @@ def operator_manifests(namespace: str, image: str = DEFAULT_IMAGE) -> list[Manif
         service_account(namespace),
         role(namespace),
         role_binding(namespace),
+        cluster_role(),
+        cluster_role_binding(namespace),
         deployment(namespace, image),
     ]

@@ -231,3 +231,31 @@ async def test_deletion_takes_children_and_never_hangs(
     assert kube.find(CAMPAIGNS, NS, "gone") is None
     assert kube.find(CRONJOBS, NS, "gone-etl") is None
     assert kube.find(SECRETS, NS, "gone-client-tls") is None
+
+
+async def test_every_api_call_is_allowed_by_the_operator_rbac(
+    platform: Platform, start_operator: StartOperator, clock: ManualClock
+) -> None:
+    from workloads import operator as operator_workloads
+
+    kube = platform.kube
+    kube.reset_counts()
+    await start_operator()
+    kube.create_object(CAMPAIGNS, campaign("rbac", window={"end": "2026-12-11T00:00:00Z"}))
+    await wait_campaign(kube, "rbac", is_ready, "Ready")
+    clock.advance(dt.timedelta(days=2))
+    await wait_campaign(kube, "rbac", lambda o: phase(o) == "Completed", "Completed")
+    kube.delete_object(CAMPAIGNS, NS, "rbac")
+
+    allowed = {
+        (verb, resource)
+        for manifest in operator_workloads.operator_manifests(NS)
+        if manifest["kind"] in {"Role", "ClusterRole"}
+        for rule in manifest["rules"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    used = {(verb, plural) for verb, plural in kube.counts}
+    used |= {(verb, f"{plural}/{sub}") for verb, plural, _, sub in kube.write_log if sub}
+    assert used - allowed == set()
+    assert ("patch", "promptsalescampaigns/status") in used

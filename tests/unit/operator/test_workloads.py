@@ -111,10 +111,13 @@ def test_operator_manifests_are_valid(manifest: dict[str, Any]) -> None:
 
 
 def test_role_grants_no_wildcards_and_no_delete() -> None:
-    for rule in operator_workloads.role_rules():
+    for rule in operator_workloads.role_rules() + operator_workloads.cluster_role_rules():
         assert "*" not in rule["verbs"]
         assert "*" not in rule["resources"]
         assert "delete" not in rule["verbs"]
+    assert operator_workloads.cluster_role_rules() == [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
+    ]
     deployments = next(r for r in operator_workloads.role_rules() if r["apiGroups"] == ["apps"])
     assert deployments["resourceNames"] == ["promptsales-mcp", "promptsales-cache"]
 
