@@ -255,3 +255,23 @@ async def test_status_write_conflicts_are_retried(
     kube.create_object(CAMPAIGNS, campaign("conflict"))
     await wait_campaign(kube, "conflict", is_ready, "Ready after a conflict")
     assert running.ctx.metrics.errors.labels("StatusWriteFailed")._value.get() >= 1
+
+
+async def test_one_bad_campaign_stalls_alone(
+    platform: Platform, start_operator: StartOperator
+) -> None:
+    kube = platform.kube
+    admission = kube.admission.pop(CAMPAIGNS)  # as if stored before a CRD rule existed
+    kube.create_object(
+        CAMPAIGNS, campaign("bad", certificate={"validity": "1h", "renewBefore": "2h"})
+    )
+    kube.admission[CAMPAIGNS] = admission
+    running = await start_operator()
+    kube.create_object(CAMPAIGNS, campaign("good"))
+
+    bad = await wait_campaign(kube, "bad", lambda o: phase(o) == "Stalled", "Stalled")
+    assert condition(bad, "Stalled")["reason"] == "InvalidSpec"  # type: ignore[index]
+    assert "renewBefore" in condition(bad, "Stalled")["message"]  # type: ignore[index]
+    await wait_campaign(kube, "good", is_ready, "the good one is Ready")
+    assert running.thread.is_alive()
+    assert kube.find(CRONJOBS, NS, "bad-etl") is None
