@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,18 @@ from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
 from mcp_server.embeddings import Matrix
 
 IndexArray = npt.NDArray[np.int64]
+
+# Large scans go through torch when it is installed (it is, with the local embedding
+# model). Reason: the embedder's OpenMP pool and numpy's OpenBLAS pool are two separate
+# thread pools whose spinning workers starve each other when a request embeds and then
+# scans; measured on 2 cores, an embed right after a numpy scan took up to 6x longer.
+# One runtime for both removes that. Small filtered subsets stay in numpy.
+_torch: Any
+try:
+    import torch as _torch
+except ImportError:  # pragma: no cover - torch comes with the embeddings extra
+    _torch = None
+TORCH_SCAN_FRACTION = 0.125
 
 
 @dataclass
@@ -68,6 +81,7 @@ class VectorIndex:
         self.model_id = model_id
         self.version = version
         self._postings = _postings(self.items)
+        self._torch_vectors = _torch.from_numpy(self.vectors) if _torch is not None else None
 
     @classmethod
     def empty(cls, model_id: str, dimensions: int, version: int = 0) -> VectorIndex:
@@ -104,6 +118,17 @@ class VectorIndex:
             rows = np.intersect1d(rows, other, assume_unique=True)
         return rows
 
+    def _scan(self, query: Matrix) -> npt.NDArray[np.float32]:
+        """Scores of every row."""
+        if self._torch_vectors is None:
+            scores: npt.NDArray[np.float32] = self.vectors @ query
+            return scores
+        with _torch.inference_mode():
+            result: npt.NDArray[np.float32] = _torch.mv(
+                self._torch_vectors, _torch.from_numpy(np.ascontiguousarray(query))
+            ).numpy()
+        return result
+
     def search(self, query: Matrix, filters: ContentFilters, limit: int) -> list[ScoredItem]:
         """The ``limit`` best items by cosine similarity, best first, ties broken by row."""
         if query.shape != (self.dimensions,):
@@ -112,12 +137,15 @@ class VectorIndex:
             )
         rows = self.candidate_rows(filters)
         if rows is None:
-            scores = self.vectors @ query
+            scores = self._scan(query)
             candidates: IndexArray = np.arange(len(self.items), dtype=np.int64)
         else:
             if rows.size == 0:
                 return []
-            scores = self.vectors[rows] @ query
+            if rows.size > TORCH_SCAN_FRACTION * len(self.items):
+                scores = self._scan(query)[rows]
+            else:
+                scores = self.vectors[rows] @ query
             candidates = rows
         k = min(limit, scores.shape[0])
         if k <= 0:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio.to_thread
-from pydantic import BaseModel, WithJsonSchema
+from pydantic import BaseModel, ValidationError, WithJsonSchema
 
 from mcp_server.auth import Principal
 from mcp_server.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
@@ -230,7 +230,7 @@ class ContentService:
         outcome = "ok"
         try:
             yield
-        except (ToolInputError, PermissionError):
+        except (ToolInputError, PermissionError, ValidationError):
             outcome = "rejected"
             raise
         except Exception:

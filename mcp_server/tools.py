@@ -87,8 +87,8 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal)
         limit: Limit = 10,
     ) -> ContentResult:
         principal = caller(ctx, stdio)
-        async with service.observe("getContent", principal):
-            try:
+        try:
+            async with service.observe("getContent", principal):
                 filters = ContentFilters(
                     campaign_id=campaign_id,
                     tags=tags or [],
@@ -96,8 +96,8 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal)
                     language=language,
                 )
                 return await service.get_content(principal, query, filters, limit)
-            except _EXPECTED as exc:
-                raise _tool_error(exc) from None
+        except _EXPECTED as exc:
+            raise _tool_error(exc) from None
 
     @server.tool(
         name="generateCampaignMessages",
@@ -121,8 +121,8 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal)
         language: Language = "en",
     ) -> CampaignMessages:
         principal = caller(ctx, stdio)
-        async with service.observe("generateCampaignMessages", principal):
-            try:
+        try:
+            async with service.observe("generateCampaignMessages", principal):
                 return await service.generate_messages(
                     principal,
                     campaign_id=campaign_id,
@@ -132,8 +132,8 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal)
                     tone=tone,
                     language=language,
                 )
-            except _EXPECTED as exc:
-                raise _tool_error(exc) from None
+        except _EXPECTED as exc:
+            raise _tool_error(exc) from None
 
     @server.tool(
         name="getCampaignPerformance",
@@ -152,13 +152,13 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal)
         ctx: Context,
     ) -> CampaignPerformance:
         principal = caller(ctx, stdio)
-        async with service.observe("getCampaignPerformance", principal):
-            try:
+        try:
+            async with service.observe("getCampaignPerformance", principal):
                 return await service.campaign_performance(
                     principal, campaign_id, date_from, date_to
                 )
-            except _EXPECTED as exc:
-                raise _tool_error(exc) from None
+        except _EXPECTED as exc:
+            raise _tool_error(exc) from None
 
     if service.contacts is None:
         return
@@ -179,8 +179,8 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal)
         limit: Annotated[int, Field(ge=1, le=100, description="How many contacts (1-100)")] = 20,
     ) -> CampaignContacts:
         principal = caller(ctx, stdio)
-        async with service.observe("getCampaignContacts", principal):
-            try:
+        try:
+            async with service.observe("getCampaignContacts", principal):
                 return await service.campaign_contacts(principal, campaign_id, limit)
-            except _EXPECTED as exc:
-                raise _tool_error(exc) from None
+        except _EXPECTED as exc:
+            raise _tool_error(exc) from None
