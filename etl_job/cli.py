@@ -51,11 +51,20 @@ def seed(
     ] = 2000,
     days: Annotated[int, typer.Option(min=1, help="Days of daily ad metrics.")] = 90,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
+    first_campaign_id: Annotated[
+        int, typer.Option(min=1, help="PromptAds id of the first campaign (ids are consecutive).")
+    ] = 1,
     reset: Annotated[bool, typer.Option(help="Truncate the source tables first.")] = False,
 ) -> None:
     """Fill the PostgreSQL stand-in sources with deterministic data."""
     settings = load_etl_settings()
-    size = SeedSize(campaigns=campaigns, customers=customers, days=days, seed=seed_value)
+    size = SeedSize(
+        campaigns=campaigns,
+        customers=customers,
+        days=days,
+        seed=seed_value,
+        first_campaign_id=first_campaign_id,
+    )
     try:
         summary = seed_sources(
             settings.ads_url.get_secret_value(),

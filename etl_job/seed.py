@@ -114,6 +114,9 @@ class SeedSize:
     customers: int = 2_000
     days: int = 90
     seed: int = 42
+    # PromptAds ids are the campaign ids everything else uses (CRs, content, MCP calls);
+    # the quick start starts at 1001 so the seed content's campaigns exist in PromptAds.
+    first_campaign_id: int = 1
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ def _seed_ads(conn: psycopg.Connection, size: SeedSize, rng: np.random.Generator
         conn, "channels", ("channel_id", "name", "kind"), _tsv(iter(CHANNELS))
     )
     n = size.campaigns
-    campaign_ids = np.arange(1, n + 1)
+    campaign_ids = np.arange(size.first_campaign_id, size.first_campaign_id + n)
     channel_ids = rng.integers(1, len(CHANNELS) + 1, n)
     start_offsets = rng.integers(size.days, size.days + 30, n)
     campaign_rows = (
@@ -313,7 +316,9 @@ def _seed_crm(conn: psycopg.Connection, size: SeedSize, rng: np.random.Generator
     )
     n_leads = max(1, int(n * 0.6))
     lead_customer = rng.integers(1, n + 1, n_leads).tolist()
-    lead_campaign = rng.integers(1, size.campaigns + 1, n_leads).tolist()
+    lead_campaign = rng.integers(
+        size.first_campaign_id, size.first_campaign_id + size.campaigns, n_leads
+    ).tolist()
     window = size.days * 24 * 3600
     lead_at = rng.integers(0, window - 3 * 24 * 3600, n_leads).tolist()
     lead_status = rng.integers(0, len(_LEAD_STATUS), n_leads).tolist()

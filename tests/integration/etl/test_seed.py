@@ -42,3 +42,15 @@ def test_same_seed_same_rows_other_seed_other_rows(pg_database_factory: Any) -> 
     summary = seed_sources(*pairs[0], SIZE, reset=True)
     assert summary.customers == 200
     assert {**_digest(pairs[0][0], "ads"), **_digest(pairs[0][1], "crm")} == digests[0]
+
+
+def test_campaign_ids_start_where_asked(pg_database_factory: Any) -> None:
+    ads, crm = _url(pg_database_factory("ps_ads")), _url(pg_database_factory("ps_crm"))
+    seed_sources(ads, crm, SeedSize(campaigns=5, customers=200, days=10, first_campaign_id=1001))
+    with psycopg.connect(source_dsn(ads)) as conn:
+        ids = [row[0] for row in conn.execute("SELECT campaign_id FROM campaigns ORDER BY 1")]
+    with psycopg.connect(source_dsn(crm)) as conn:
+        lead_ids = conn.execute("SELECT min(campaign_id), max(campaign_id) FROM leads").fetchone()
+    assert ids == [1001, 1002, 1003, 1004, 1005]
+    assert lead_ids is not None
+    assert 1001 <= lead_ids[0] <= lead_ids[1] <= 1005
