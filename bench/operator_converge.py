@@ -84,7 +84,7 @@ def _campaign(i: int) -> dict[str, Any]:
         "kind": "PromptSalesCampaign",
         "metadata": {"name": f"campaign-{i:04d}", "namespace": NS},
         "spec": {
-            "campaignId": f"ads-{i}",
+            "campaignId": str(i + 1),
             "displayName": f"Benchmark campaign {i}",
             "demand": {"requestsPerSecond": 1 + i % 7},
         },

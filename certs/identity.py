@@ -45,8 +45,9 @@ _ROLE_UNITS = {
 # Role lookup by value without the Enum call machinery (every issuance parses a role).
 _ROLES = {role.value: role for role in Role}
 
-# Kubernetes resource names (DNS-1123 subdomain) are what the operator names campaigns.
-_CAMPAIGN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# Campaign resource names (DNS-1123, at most 63 characters: the CRD enforces the same
+# limit) become the subject CN, which X.509 caps at 64 characters.
+_CAMPAIGN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
 # A campaign id becomes one SPIFFE path segment: unreserved characters only.
 _CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _SPIFFE = re.compile(
@@ -65,7 +66,8 @@ class ClientIdentity:
     def __post_init__(self) -> None:
         if not _CAMPAIGN_NAME.fullmatch(self.campaign_name):
             raise IdentityError(
-                "campaign_name must be a Kubernetes resource name (lowercase DNS-1123)"
+                "campaign_name must be a Kubernetes resource name "
+                "(lowercase DNS-1123, at most 63 characters)"
             )
         if self.campaign_id in {".", ".."} or not _CAMPAIGN_ID.fullmatch(self.campaign_id):
             raise IdentityError("campaign_id must be 1-128 characters of [A-Za-z0-9._-]")

@@ -28,6 +28,7 @@ from workloads.common import (
     tmp_volume,
 )
 from workloads.names import etl_cronjob_name
+from workloads.pods import PII_KEYRING_FILE_ENV, PII_MOUNT, pii_keyring_volume
 
 COMPONENT = "etl"
 DEFAULT_SCHEDULE = "*/11 * * * *"
@@ -78,11 +79,13 @@ def build_etl_cronjob(spec: EtlCronJobSpec) -> Manifest:
         "env": [
             {"name": "PROMPTSALES_SECRETS_DIR", "value": SECRETS_MOUNT_PATH},
             {"name": "PROMPTSALES_ETL_SOURCES", "value": ",".join(spec.sources)},
+            PII_KEYRING_FILE_ENV,
         ],
         "resources": resources("100m", "256Mi", "1", "512Mi"),
         "securityContext": container_security_context(),
         "volumeMounts": [
             {"name": "etl-credentials", "mountPath": SECRETS_MOUNT_PATH, "readOnly": True},
+            {"name": "pii-keyring", "mountPath": PII_MOUNT, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 (an emptyDir, not the host's /tmp)
         ],
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -97,6 +100,7 @@ def build_etl_cronjob(spec: EtlCronJobSpec) -> Manifest:
                 "name": "etl-credentials",
                 "secret": {"secretName": ETL_CREDENTIALS_SECRET, "defaultMode": 0o440},
             },
+            pii_keyring_volume(),
             tmp_volume(),
         ],
     }

@@ -25,6 +25,8 @@ from workloads.common import (
 )
 from workloads.pods import (
     CA_MOUNT,
+    PII_KEYRING_FILE_ENV,
+    PII_MOUNT,
     SECRETS_MOUNT,
     TLS_MOUNT,
     TMP_DIR,
@@ -33,6 +35,7 @@ from workloads.pods import (
     empty_dir,
     http_probe,
     mount,
+    pii_keyring_volume,
     secret_volume,
     service,
     service_account,
@@ -63,6 +66,7 @@ def mcp_environment(namespace: str) -> list[Manifest]:
         {"name": "PROMPTSALES_MCP_TLS_CERT_FILE", "value": f"{TLS_MOUNT}/tls.crt"},
         {"name": "PROMPTSALES_MCP_TLS_KEY_FILE", "value": f"{TLS_MOUNT}/tls.key"},
         {"name": "PROMPTSALES_MCP_TLS_CLIENT_CA_FILE", "value": f"{CA_MOUNT}/ca.crt"},
+        PII_KEYRING_FILE_ENV,
     ]
 
 
@@ -107,6 +111,7 @@ def mcp_server(
             mount("credentials", SECRETS_MOUNT),
             mount("tls", TLS_MOUNT),
             mount("ca-bundle", CA_MOUNT),
+            mount("pii-keyring", PII_MOUNT),
             mount("tmp", TMP_DIR, read_only=False),
         ],
     }
@@ -131,6 +136,7 @@ def mcp_server(
                             "tls", MCP_TLS_SECRET, {"tls.crt": "tls.crt", "tls.key": "tls.key"}
                         ),
                         ca_bundle_volume(),
+                        pii_keyring_volume(),
                         empty_dir("tmp", "256Mi"),
                     ],
                 },

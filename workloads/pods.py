@@ -29,6 +29,20 @@ def secret_volume(name: str, secret: str, items: dict[str, str] | None = None) -
     return {"name": name, "secret": source}
 
 
+PII_KEYRING_SECRET = "promptsales-pii-keyring"  # noqa: S105 (a Secret's name)
+PII_KEYRING_KEY = "keyring.json"
+PII_MOUNT = "/var/run/secrets/promptsales-pii"
+PII_KEYRING_FILE_ENV = {
+    "name": "PROMPTSALES_PII_KEYRING_FILE",
+    "value": f"{PII_MOUNT}/keyring.json",
+}
+
+
+def pii_keyring_volume(name: str = "pii-keyring") -> Manifest:
+    """The PII keyring as a file: the ETL encrypts with it, the MCP server decrypts for sales."""
+    return secret_volume(name, PII_KEYRING_SECRET, {PII_KEYRING_KEY: PII_KEYRING_KEY})
+
+
 def ca_bundle_volume(name: str = "ca-bundle") -> Manifest:
     """Only ``ca.crt`` of the platform CA Secret: the CA's private key never enters a pod."""
     return secret_volume(name, CA_SECRET, {"ca.crt": "ca.crt"})

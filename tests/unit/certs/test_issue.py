@@ -137,6 +137,7 @@ def test_client_certificate_follows_identity_convention(
     ("kwargs", "field"),
     [
         ({"campaign_name": "Spring_Sale"}, "campaign_name"),
+        ({"campaign_name": "a" * 64}, "campaign_name"),
         ({"campaign_id": "a/b"}, "campaign_id"),
         ({"campaign_id": ".."}, "campaign_id"),
         ({"role": "admin"}, "role"),

@@ -96,14 +96,14 @@ def test_campaign_id_is_immutable_but_other_fields_may_change() -> None:
     crd.admit(changed_name, old=old)
 
     changed_id = copy.deepcopy(old)
-    changed_id["spec"]["campaignId"] = "another-id"
+    changed_id["spec"]["campaignId"] = "99"
     with pytest.raises(crd.AdmissionError, match="campaignId is immutable"):
         crd.admit(changed_id, old=old)
 
 
 def test_transition_rule_does_not_run_on_create() -> None:
     obj = _load(EXAMPLES / "campaign-minimal.yaml")
-    assert crd.admit(obj, old=None)["spec"]["campaignId"] == "10042"
+    assert crd.admit(obj, old=None)["spec"]["campaignId"] == "1003"
 
 
 @pytest.mark.parametrize(

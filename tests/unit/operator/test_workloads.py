@@ -41,7 +41,8 @@ def test_cronjob_is_valid_and_runs_the_etl_for_the_campaign() -> None:
     assert cronjob["metadata"]["ownerReferences"][0]["uid"].startswith("0b6f3f9e")
 
 
-def test_cronjob_pod_is_restricted_and_reads_credentials_only_from_the_secret() -> None:
+def test_cronjob_pod_is_restricted_and_reads_credentials_only_from_secrets() -> None:
+    pii_file = "/var/run/secrets/promptsales-pii/keyring.json"
     pod = _cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
     ctx = container["securityContext"]
@@ -51,7 +52,9 @@ def test_cronjob_pod_is_restricted_and_reads_credentials_only_from_the_secret() 
     assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
     assert all("valueFrom" not in env and "PASSWORD" not in env["name"] for env in container["env"])
     secret_volumes = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
-    assert secret_volumes == ["promptsales-etl-credentials"]
+    assert secret_volumes == ["promptsales-etl-credentials", "promptsales-pii-keyring"]
+    keyring = {"name": "PROMPTSALES_PII_KEYRING_FILE", "value": pii_file}
+    assert keyring in container["env"]
     assert container["resources"]["limits"]
     assert container["resources"]["requests"]
 
