@@ -67,7 +67,10 @@ def build_generator(settings: McpSettings) -> Generator:
 def build_service(settings: McpSettings, embedder: Embedder | None = None) -> ContentService:
     metrics = Metrics()
     store = ContentStore.connect(
-        _secret(settings.mongo_uri) or "", settings.mongo_db, settings.content_collection
+        _secret(settings.mongo_uri) or "",
+        settings.mongo_db,
+        settings.content_collection,
+        timeout_seconds=settings.mongo_timeout_seconds,
     )
     cache = ResponseCache(
         _secret(settings.redis_url),

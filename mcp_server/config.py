@@ -30,6 +30,7 @@ class McpSettings(BaseSettings):
     mongo_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/?directConnection=true")
     mongo_db: str = Field(default="PromptContent", min_length=1, max_length=63)
     content_collection: str = Field(default="content", min_length=1, max_length=120)
+    mongo_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     index_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
     vector_backend: Literal["auto", "exact", "mongo"] = "auto"
 

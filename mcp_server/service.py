@@ -151,28 +151,46 @@ class ContentService:
             )
             return True
 
+    async def _load(self) -> bool:
+        """First load; False (and not ready) while MongoDB or the embedder is unavailable."""
+        try:
+            if self._use_vector_search is None:
+                self._use_vector_search = await anyio.to_thread.run_sync(
+                    self.store.supports_vector_search
+                )
+            if not self.embedder.dimensions:
+                # A remote model's dimension is learnt from one probe unless configured.
+                await anyio.to_thread.run_sync(self.embedder.embed, ["dimension probe"])
+            await self.refresh(force=True)
+        except Exception as exc:
+            log.warning("content index not loaded yet, retrying", extra={"error": repr(exc)})
+            return False
+        log.info(
+            "vector backend", extra={"backend": "mongo" if self._use_vector_search else "exact"}
+        )
+        self.ready = True
+        return True
+
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self.refresh_seconds)
+            if not self.ready:
+                await self._load()
+                continue
             try:
                 await self.refresh()
             except Exception:
                 log.exception("index refresh failed; serving the previous snapshot")
 
+    def require_ready(self) -> None:
+        if not self.ready:
+            raise ToolUnavailableError("the content index is loading; retry shortly")
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ContentService]:
-        if self._use_vector_search is None:
-            self._use_vector_search = await anyio.to_thread.run_sync(
-                self.store.supports_vector_search
-            )
-        if not self.embedder.dimensions:
-            # A remote model's dimension is learnt from one probe unless configured.
-            await anyio.to_thread.run_sync(self.embedder.embed, ["dimension probe"])
-        log.info(
-            "vector backend", extra={"backend": "mongo" if self._use_vector_search else "exact"}
-        )
-        await self.refresh(force=True)
-        self.ready = True
+        # Serving starts even when MongoDB is down: /readyz answers 503 and tools say
+        # "loading" until the background loop has built the first index.
+        await self._load()
         task = asyncio.create_task(self._refresh_loop())
         try:
             yield self
@@ -267,6 +285,7 @@ class ContentService:
         self, principal: Principal, query: str, filters: ContentFilters, limit: int
     ) -> ContentResult:
         principal.require_tool("getContent")
+        self.require_ready()
         if principal.campaign_id is not None:
             if filters.campaign_id not in (None, principal.campaign_id):
                 principal.require_campaign(filters.campaign_id)
@@ -363,6 +382,7 @@ class ContentService:
     ) -> CampaignMessages:
         principal.require_tool("generateCampaignMessages")
         principal.require_campaign(campaign_id)
+        self.require_ready()
         segment = " ".join(segment.split())
         if not segment:
             raise ToolInputError("segment: must contain text")

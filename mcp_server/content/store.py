@@ -76,9 +76,11 @@ class ContentStore:
         self.meta: Collection[Document] = database[META_COLLECTION]
 
     @classmethod
-    def connect(cls, uri: str, database: str, collection: str = "content") -> ContentStore:
+    def connect(
+        cls, uri: str, database: str, collection: str = "content", timeout_seconds: float = 5.0
+    ) -> ContentStore:
         client: pymongo.MongoClient[Document] = pymongo.MongoClient(
-            uri, serverSelectionTimeoutMS=5000, tz_aware=True
+            uri, serverSelectionTimeoutMS=int(timeout_seconds * 1000), tz_aware=True
         )
         return cls(client[database], collection)
 

@@ -4,16 +4,22 @@ malformed arguments as tool errors, and TLS certificate reload without a restart
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import pymongo
 import pytest
 from cryptography import x509
 
+from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
+from mcp_server.embeddings import LOCAL_MODEL_ID
 from tests.integration.mcp.conftest import (
     Pki,
     TokenIssuer,
@@ -22,6 +28,7 @@ from tests.integration.mcp.conftest import (
     mcp_client,
     serve,
 )
+from tests.support.services import free_port, secantus_executable
 
 
 async def test_health_readiness_and_metrics(
@@ -188,3 +195,65 @@ async def test_renewed_server_certificate_is_served_without_restart(
     assert server.tls.reloads >= 1
     assert before != after
     assert not still_serving.is_error
+
+
+@contextlib.contextmanager
+def _wire_server_on(port: int) -> Iterator[None]:
+    """SecantusDB on a port chosen before it starts (the shared helper picks its own)."""
+    process = subprocess.Popen(
+        [
+            secantus_executable(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            ":memory:",
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+async def test_starts_unready_without_mongodb_and_recovers(
+    settings_factory: Any, app_factory: Any, tokens: TokenIssuer, seed_vectors: Any
+) -> None:
+    port = free_port()
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    settings = settings_factory(mongo_uri=uri, mongo_db="late", mongo_timeout_seconds=0.3)
+    async with (
+        serve(app_factory(settings)) as server,
+        httpx2.AsyncClient(verify=client_ssl_context(server.ca_file)) as http,
+    ):
+        unready = await http.get(f"{server.base}/readyz")
+        async with mcp_client(server, token=tokens.token("user")) as client:
+            loading = await client.call_tool("getContent", {"query": "coffee"})
+        with _wire_server_on(port):
+            late: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+                uri, serverSelectionTimeoutMS=60_000
+            )
+            store = ContentStore(late["late"])
+            store.upsert(seed_items(), seed_vectors, LOCAL_MODEL_ID)
+            store.bump_version()
+            ready = unready
+            for _ in range(600):
+                ready = await http.get(f"{server.base}/readyz")
+                if ready.status_code == 200:
+                    break
+                await asyncio.sleep(0.05)
+            async with mcp_client(server, token=tokens.token("user")) as client:
+                found = await client.call_tool("getContent", {"query": "coffee"})
+            late.close()
+    assert unready.status_code == 503
+    assert unready.json()["ready"] is False
+    assert loading.is_error
+    assert "loading" in error_text(loading)
+    assert ready.status_code == 200
+    assert not found.is_error
