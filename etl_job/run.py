@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, func, select
 from etl_job import bulk, load
 from etl_job.db import source_engine
 from etl_job.extract import EXTRACT_ORDER, Scope, change_bound_query, extract_query
+from etl_job.fetch import stream_tuples
 from etl_job.prefetch import prefetch
 from etl_job.settings import EtlSettings
 from etl_job.source_model import view_source
@@ -151,28 +152,22 @@ def _extract_source(
                             (fact.table, first, last),
                         )
                     campaigns, ads = bulk.known_keys(wh)
-                    result = sconn.execution_options(
-                        stream_results=True, yield_per=batch_rows
-                    ).execute(query, params)
                     done = bulk.copy_facts(
                         wh,
                         fact,
-                        prefetch(result.partitions()),
+                        prefetch(stream_tuples(sconn, query, params, batch_rows)),
                         bulk.rule_for(view, campaigns, ads),
                         summary.run_id,
-                        list(result.keys()),
+                        [column.name for column in query.selected_columns],
                     )
                     summary.rows_read[view] = done.loaded + done.quarantined
                     summary.rows_loaded[view] = done.loaded
                     summary.rows_quarantined[view] = done.quarantined
                     continue
                 load.create_staging(wh, spec)
-                result = sconn.execution_options(stream_results=True, yield_per=batch_rows).execute(
-                    query, params
-                )
                 transform = load.customer_transform(cipher) if view == "v_customer" else None
                 summary.rows_read[view] = load.copy_rows(
-                    wh, spec, _batches(result.partitions(), transform)
+                    wh, spec, _batches(stream_tuples(sconn, query, params, batch_rows), transform)
                 )
                 if direct:
                     summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
