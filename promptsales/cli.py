@@ -16,6 +16,7 @@ from etl_job import cli as etl_cli
 from mcp_server import cli as mcp_cli
 from promptsales import __version__
 from promptsales.config import ConfigError
+from promptsales.local import cli as local_cli
 from promptsales.pii import cli as pii_cli
 from workloads import render_cli
 
@@ -40,6 +41,9 @@ app.add_typer(pii_cli.app, name="pii")
 app.add_typer(render_cli.app, name="render")
 app.add_typer(mcp_cli.app, name="mcp")
 app.add_typer(operator_cli.app, name="operator")
+app.command("up")(local_cli.up)
+app.command("down")(local_cli.down)
+app.command("token")(local_cli.token)
 # --- end component command groups ---
 
 

@@ -1,4 +1,9 @@
-"""``promptsales up``, ``down`` and ``token``: the local platform's commands."""
+"""``promptsales up``, ``down`` and ``token``: the local platform's commands.
+
+The orchestration modules import kopf, the MCP SDK and the operator; they are imported
+inside the commands so that every other ``promptsales`` command (an ETL CronJob's above
+all) starts without paying for them.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,7 @@ from typing import Annotated
 import typer
 
 from promptsales.config import load_settings
-from promptsales.local.down import down as down_platform
-from promptsales.local.progress import StepFailedError
 from promptsales.local.settings import LocalSettings
-from promptsales.local.tokens import ensure_issuer
-from promptsales.local.up import UpOptions
-from promptsales.local.up import up as up_platform
 
 
 def up(
@@ -24,6 +24,10 @@ def up(
     ] = False,
 ) -> None:
     """Run the PromptSales data plane on this machine (idempotent: safe to run again)."""
+    from promptsales.local.progress import StepFailedError
+    from promptsales.local.up import UpOptions
+    from promptsales.local.up import up as up_platform
+
     settings = load_settings(LocalSettings)
     try:
         up_platform(
@@ -40,6 +44,8 @@ def down(
     ] = False,
 ) -> None:
     """Stop what `promptsales up` started; data is kept unless --delete-data."""
+    from promptsales.local.down import down as down_platform
+
     for line in down_platform(load_settings(LocalSettings), delete_data=delete_data) or [
         "nothing was running"
     ]:
@@ -52,6 +58,8 @@ def token(
     ttl: Annotated[int, typer.Option(min=60, max=86_400, help="Lifetime in seconds.")] = 3600,
 ) -> None:
     """Print a bearer token from the local issuer, for connecting an agent to the local MCP."""
+    from promptsales.local.tokens import ensure_issuer
+
     if role not in {"marketing", "sales", "user"}:
         typer.echo(f"error: --role: {role!r} is not marketing, sales or user", err=True)
         raise typer.Exit(2)

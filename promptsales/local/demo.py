@@ -41,39 +41,45 @@ def _structured(result: Any, tool: str) -> dict[str, Any]:
 async def call_tools(
     url: str, ca_file: Path, token: str, campaign_id: int, today: dt.date
 ) -> DemoResults:
-    """getContent (twice: the second is served from the cache), messages, performance."""
+    """getContent (twice: the second is served from the cache), messages, performance.
+
+    Answers are checked after the client has closed, so a tool error surfaces as one
+    clear message rather than inside the transport's task-group exceptions.
+    """
     verify = ssl.create_default_context(cafile=str(ca_file))
     headers = {"Authorization": f"Bearer {token}"}
+    query = {"query": "summer running shoes for trail runners", "limit": 3}
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("getContent", query),
+        ("getContent", query),
+        (
+            "generateCampaignMessages",
+            {
+                "campaign_id": str(campaign_id),
+                "segment": "runners 25-34",
+                "channel": "sms",
+                "count": 2,
+                "tone": "friendly",
+                "language": "en",
+            },
+        ),
+        (
+            "getCampaignPerformance",
+            {
+                "campaign_id": str(campaign_id),
+                "date_from": (today - dt.timedelta(days=89)).isoformat(),
+                "date_to": today.isoformat(),
+            },
+        ),
+    ]
+    raw: list[Any] = []
     async with (
         httpx2.AsyncClient(verify=verify, headers=headers, timeout=120) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
-        query = {"query": "summer running shoes for trail runners", "limit": 3}
-        content = _structured(await client.call_tool("getContent", query), "getContent")
-        again = _structured(await client.call_tool("getContent", query), "getContent")
-        messages = _structured(
-            await client.call_tool(
-                "generateCampaignMessages",
-                {
-                    "campaign_id": campaign_id,
-                    "segment": "runners 25-34",
-                    "channel": "sms",
-                    "count": 2,
-                    "tone": "friendly",
-                    "language": "en",
-                },
-            ),
-            "generateCampaignMessages",
-        )
-        performance = _structured(
-            await client.call_tool(
-                "getCampaignPerformance",
-                {
-                    "campaign_id": campaign_id,
-                    "date_from": (today - dt.timedelta(days=89)).isoformat(),
-                    "date_to": today.isoformat(),
-                },
-            ),
-            "getCampaignPerformance",
-        )
+        for tool, arguments in calls:
+            raw.append(await client.call_tool(tool, arguments))
+    content, again, messages, performance = (
+        _structured(result, tool) for result, (tool, _) in zip(raw, calls, strict=True)
+    )
     return DemoResults(content, again, messages, performance)

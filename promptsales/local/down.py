@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+
+import redis
 
 from promptsales.local.databases import drop_databases
 from promptsales.local.processes import ManagedProcess
 from promptsales.local.settings import LocalSettings
 
 MANAGED = ("mcp-server", "secantusdb")
+DEFAULT_CACHE_PREFIX = "promptsales:mcp:"
+
+
+def _clear_cache(url: str, prefix: str) -> int:
+    """Drop cached MCP answers, which would otherwise outlive the data they came from."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        return int(client.delete(*keys)) if keys else 0
+    except redis.exceptions.ConnectionError:
+        return 0
+    finally:
+        client.close()
 
 
 def down(settings: LocalSettings, *, delete_data: bool) -> list[str]:
@@ -19,6 +35,9 @@ def down(settings: LocalSettings, *, delete_data: bool) -> list[str]:
         if ManagedProcess(name, home).stop():
             done.append(f"stopped {name}")
     if delete_data:
+        prefix = os.environ.get("PROMPTSALES_MCP_CACHE_PREFIX", DEFAULT_CACHE_PREFIX)
+        cleared = _clear_cache(settings.redis_url, prefix)
+        done.append(f"deleted {cleared} cached MCP answers under {prefix}")
         for database in drop_databases(settings):
             done.append(f"dropped database {database}")
         if home.exists():

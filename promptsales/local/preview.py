@@ -61,15 +61,13 @@ def load_examples(directory: Path) -> list[Campaign]:
     return campaigns
 
 
-def cronjob_command(
-    campaign: Campaign, now: dt.datetime | None = None
-) -> tuple[list[str], dict[str, str]]:
-    """The command and plain environment of the campaign's CronJob container."""
-    now = now or dt.datetime.now(dt.UTC)
+def cronjob_command(campaign: Campaign, now: dt.datetime) -> tuple[list[str], dict[str, str], bool]:
+    """The campaign CronJob's command, plain environment, and whether it is suspended now."""
     manifest = desired_cronjob(campaign, campaign.window_state(now), OperatorSettings().image)
     container = manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     env = {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
-    return list(container["command"]) + list(container.get("args", [])), env
+    command = list(container["command"]) + list(container.get("args", []))
+    return command, env, bool(manifest["spec"].get("suspend", False))
 
 
 def preview(

@@ -36,6 +36,8 @@ from promptsales.local.tokens import ISSUER, ensure_issuer
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 CONTENT_DB = "PromptContent"
+# The seed content library and the example campaigns use PromptAds ids from 1001 on.
+FIRST_CAMPAIGN_ID = 1001
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,9 @@ def _wait_ready(url: str, ca_file: Path, process: ManagedProcess, timeout_s: flo
     raise StepFailedError(f"the MCP server did not become ready; its log:\n{process.log_tail(30)}")
 
 
-def _print_demo(results: DemoResults, token_hint: str, mcp_url: str, ca_file: Path) -> None:
+def _print_demo(report: UpReport, token_hint: str) -> None:
     out = sys.stdout
+    results, mcp_url, ca_file = report.demo, report.mcp_url, report.ca_file
     print("\ngetContent('summer running shoes for trail runners', limit=3):", file=out)
     for item in results.content.get("items", []):
         print(f"  {item.get('score', 0):.3f}  {item.get('title')}", file=out)
@@ -139,12 +142,12 @@ def _print_demo(results: DemoResults, token_hint: str, mcp_url: str, ca_file: Pa
         f"identical second call cached={results.content_again.get('cached')})",
         file=out,
     )
-    print("\ngenerateCampaignMessages(channel=sms, count=2):", file=out)
+    print(f"\ngenerateCampaignMessages(campaign {report.campaign_id}, sms, 2):", file=out)
     print(f"  generator: {results.messages.get('generator')}", file=out)
     for variant in results.messages.get("variants", []):
         print(f"  - {variant.get('body') or variant.get('text')}", file=out)
     totals = results.performance.get("totals", {})
-    print("\ngetCampaignPerformance(last 90 days):", file=out)
+    print(f"\ngetCampaignPerformance(campaign {report.campaign_id}, last 90 days):", file=out)
     print("  " + json.dumps(totals, default=str), file=out)
     print(
         "\nConnect an agent (streamable HTTP, OAuth bearer token from the local issuer):\n"
@@ -153,7 +156,20 @@ def _print_demo(results: DemoResults, token_hint: str, mcp_url: str, ca_file: Pa
     )
 
 
-def up(settings: LocalSettings, options: UpOptions) -> None:
+@dataclass(frozen=True)
+class UpReport:
+    """The real outcome of each step, for the closing printout and the end-to-end test."""
+
+    mcp_url: str
+    ca_file: Path
+    campaign_id: int
+    etl: dict[str, dict[str, Any]]
+    demo: DemoResults
+    preview: preview_mod.Preview
+    summary: str
+
+
+def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpReport:
     """Run every step; raises StepFailedError with what to install, start or fix."""
     home = settings.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -186,7 +202,11 @@ def up(settings: LocalSettings, options: UpOptions) -> None:
         keyring_file = home / "secrets" / "pii" / "keyring.json"
         if not keyring_file.exists():
             keyring_file.parent.mkdir(parents=True, exist_ok=True)
-            _run([*_cli(), "pii", "keyring", "create", str(keyring_file)], {}, "keyring create")
+            _run(
+                [*_cli(), "pii", "keyring", "create", "--file", str(keyring_file)],
+                {},
+                "keyring create",
+            )
         etl_secrets = write_secret_files(
             home / "secrets" / "etl",
             {
@@ -207,7 +227,8 @@ def up(settings: LocalSettings, options: UpOptions) -> None:
             progress.note(f"seeding {n_campaigns} campaigns, {customers} customers, {days} days")
             _run(
                 [*_cli(), "etl", "seed", "--campaigns", str(n_campaigns),
-                 "--customers", str(customers), "--days", str(days)],
+                 "--customers", str(customers), "--days", str(days),
+                 "--first-campaign-id", str(FIRST_CAMPAIGN_ID)],
                 etl_env,
                 "etl seed",
             )  # fmt: skip
@@ -246,15 +267,25 @@ def up(settings: LocalSettings, options: UpOptions) -> None:
             progress.note(f"{_content_count(settings.mongo_uri)} items embedded and stored")
 
     campaigns = preview_mod.load_examples(options.examples_dir)
+    now = dt.datetime.now(dt.UTC)
+    etl_summaries: dict[str, dict[str, Any]] = {}
     with progress.step(f"ETL for {len(campaigns)} example campaigns, as their CronJobs run it"):
         for campaign in campaigns:
-            command, env = preview_mod.cronjob_command(campaign)
+            command, env, suspended = preview_mod.cronjob_command(campaign, now)
+            if suspended:
+                progress.note(
+                    f"{campaign.name} (campaign {campaign.campaign_id}): CronJob suspended "
+                    f"(window {campaign.window_state(now)}), not run"
+                )
+                continue
             env.update(etl_env)
-            line = _run([sys.executable, "-m", "promptsales.cli", *command[1:]], env, command[-1])
+            line = _run([*_cli(), *command[1:]], env, " ".join(command))
             summary = json.loads(line.strip().splitlines()[-1])
+            etl_summaries[campaign.name] = summary
+            loaded = sum(int(v) for v in (summary.get("rows_loaded") or {}).values())
             progress.note(
                 f"{campaign.name} (campaign {campaign.campaign_id}): {summary.get('status')}, "
-                f"rows loaded {summary.get('rows_loaded', summary.get('loaded'))}"
+                f"{loaded} rows loaded in {int(summary.get('duration_ms', 0)) / 1000:.1f}s"
             )
 
     process = ManagedProcess("mcp-server", home)
@@ -264,17 +295,34 @@ def up(settings: LocalSettings, options: UpOptions) -> None:
             process.start([*_cli(), "mcp", "serve", "--transport", "http"], env=mcp_env)
         _wait_ready(f"https://127.0.0.1:{settings.mcp_port}/readyz", pki.ca_cert, process, 180)
         token = issuer.token("marketing")
-        first = campaigns[0] if campaigns else None
-        campaign_id = int(first.campaign_id) if first is not None else 1
-        results = asyncio.run(
-            call_tools(mcp_url, pki.ca_cert, token, campaign_id, dt.datetime.now(dt.UTC).date())
-        )
+        active = [c for c in campaigns if c.name in etl_summaries]
+        campaign_id = int(active[0].campaign_id) if active else FIRST_CAMPAIGN_ID
+        try:
+            results = asyncio.run(call_tools(mcp_url, pki.ca_cert, token, campaign_id, now.date()))
+        except (RuntimeError, OSError) as exc:
+            raise StepFailedError(f"calling the MCP server failed: {exc}") from None
         progress.record("MCP server", f"{mcp_url} (pid {process.pid()}, log {process.log_file})")
 
     with progress.step("operator preview: what it would create for each example campaign"):
         plan = preview_mod.preview(campaigns, ca_cert=pki.ca_cert, ca_key=pki.ca_key)
 
-    _print_demo(results, "promptsales token --role marketing", mcp_url, pki.ca_cert)
-    print("\n" + preview_mod.render(plan))
-    print("\nRunning:\n" + progress.render_summary())
+    report = UpReport(
+        mcp_url=mcp_url,
+        ca_file=pki.ca_cert,
+        campaign_id=campaign_id,
+        etl=etl_summaries,
+        demo=results,
+        preview=plan,
+        summary=progress.render_summary(),
+    )
+    if echo:
+        print_report(report)
+    return report
+
+
+def print_report(report: UpReport) -> None:
+    """What a person sees at the end of ``up``: tool answers, the preview, what runs where."""
+    _print_demo(report, "promptsales token --role marketing")
+    print("\n" + preview_mod.render(report.preview))
+    print("\nRunning:\n" + report.summary)
     print("\nStop with `promptsales down` (data kept; `--delete-data` removes it).")
