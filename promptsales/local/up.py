@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -118,9 +119,10 @@ def _content_count(mongo_uri: str) -> int:
 
 def _wait_ready(url: str, ca_file: Path, process: ManagedProcess, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
+    verify = ssl.create_default_context(cafile=str(ca_file))
     while time.monotonic() < deadline:
         try:
-            answer = httpx.get(url, verify=str(ca_file), timeout=2)
+            answer = httpx.get(url, verify=verify, timeout=2)
             if answer.status_code == 200:
                 return
         except httpx.HTTPError:
