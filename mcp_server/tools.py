@@ -8,15 +8,17 @@ from the HTTP request the SDK attaches to the call, or, on stdio, from local set
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.context import CallNext, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp_types import ListToolsResult, ToolAnnotations
 from pydantic import Field, ValidationError
+from starlette.requests import Request
 
-from mcp_server.auth import AuthorizationError, Principal, principal_from_access_token
+from mcp_server.auth import TOOL_ROLES, AuthorizationError, Principal, principal_from_access_token
 from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
 from mcp_server.generation import Channel, Tone
 from mcp_server.service import (
@@ -42,15 +44,45 @@ Count = Annotated[int, Field(ge=1, le=MAX_MESSAGES, description="Number of varia
 TagList = Annotated[list[Tag], Field(max_length=20, description="Items must carry every tag")]
 
 
-def caller(ctx: Context, stdio: Principal) -> Principal:
-    """The authenticated principal of this call; stdio calls act as the local operator."""
-    request = ctx.request_context.request
+def principal_of(request: Request | None, stdio: Principal) -> Principal | None:
+    """The authenticated principal of an HTTP request; stdio calls act as the local operator."""
     if request is None:
         return stdio
     user = request.scope.get("user")
     if not isinstance(user, AuthenticatedUser):
-        raise ToolError("authentication required")
+        return None
     return principal_from_access_token(user.access_token)
+
+
+def caller(ctx: Context, stdio: Principal) -> Principal:
+    principal = principal_of(ctx.request_context.request, stdio)
+    if principal is None:
+        raise ToolError("authentication required")
+    return principal
+
+
+def tools_for_role(stdio: Principal) -> ServerMiddleware[Any]:
+    """List only the tools the caller's role may call (calls are checked again anyway)."""
+
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        result = await call_next(ctx)
+        if ctx.method != "tools/list":
+            return result
+        request = ctx.request if isinstance(ctx.request, Request) else None
+        principal = principal_of(request, stdio)
+        role = principal.role if principal is not None else None
+
+        def allowed(name: str) -> bool:
+            return role in TOOL_ROLES.get(name, frozenset())
+
+        # The handler's result reaches middleware as a model or already as its wire dict.
+        if isinstance(result, ListToolsResult):
+            return result.model_copy(update={"tools": [t for t in result.tools if allowed(t.name)]})
+        if isinstance(result, dict) and isinstance(result.get("tools"), list):
+            return {**result, "tools": [t for t in result["tools"] if allowed(t.get("name", ""))]}
+        return result
+
+    return middleware
 
 
 def _tool_error(exc: Exception) -> ToolError:
@@ -64,6 +96,7 @@ _EXPECTED = (ToolInputError, ToolUnavailableError, AuthorizationError, Validatio
 
 
 def register_tools(server: MCPServer, service: ContentService, stdio: Principal) -> None:
+    server.middleware.append(tools_for_role(stdio))
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
     @server.tool(

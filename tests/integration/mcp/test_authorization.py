@@ -50,7 +50,9 @@ async def test_role_by_tool_matrix_with_tokens(
         serve(app_factory(settings)) as server,
         mcp_client(server, token=tokens.token(role)) as client,
     ):
+        listed = {tool.name for tool in (await client.list_tools()).tools}
         outcomes = {name: await client.call_tool(name, args) for name, args in TOOL_CALLS.items()}
+    assert listed == ALLOWED[role]
     for name, result in outcomes.items():
         if name in ALLOWED[role]:
             assert not result.is_error, (name, result.content)

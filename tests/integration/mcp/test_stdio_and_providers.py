@@ -58,7 +58,7 @@ async def test_stdio_transport_through_the_cli(
             "getCampaignPerformance",
             {"campaign_id": "1001", "date_from": "2026-01-01", "date_to": "2026-01-02"},
         )
-    assert tools == {"getContent", "generateCampaignMessages", "getCampaignPerformance"}
+    assert tools == {"getContent"}  # the local caller is a plain user: one tool listed
     assert not found.is_error, found.content
     assert payload(found)["items"][0]["title"].startswith("Organic coffee")
     assert denied.is_error  # the local caller was configured as a plain user
