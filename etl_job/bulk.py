@@ -204,7 +204,6 @@ def copy_facts(
     result = DirectResult()
     rejected: list[tuple[Any, ...]] = []
     columns = ", ".join(fact.columns)
-    deferred = drop_secondary_indexes(conn, fact.table)
     with conn.cursor() as cur:
         statement = f"COPY warehouse.{fact.table} ({columns}) FROM STDIN (FORMAT BINARY)"
         with cur.copy(statement) as copy:
@@ -220,8 +219,6 @@ def copy_facts(
                         continue
                     write_row((day(row), *row) if prepend else row)
                     result.loaded += 1
-    for definition in deferred:
-        conn.execute(definition)
     if rejected:
         with conn.cursor() as cur:
             cur.executemany(
@@ -235,14 +232,6 @@ def copy_facts(
 
 BULK_AGGREGATES_SQL = (
     "DELETE FROM warehouse.agg_campaign_daily",
-    """
-    INSERT INTO warehouse.dim_date (day, year, quarter, month, iso_week, day_of_week, is_weekend)
-    SELECT d, extract(year FROM d), extract(quarter FROM d), extract(month FROM d),
-           extract(week FROM d), extract(isodow FROM d), extract(isodow FROM d) >= 6
-    FROM (SELECT day AS d FROM warehouse.fact_ad_daily UNION SELECT day FROM warehouse.fact_lead
-          UNION SELECT day FROM warehouse.fact_conversion) days
-    ON CONFLICT (day) DO NOTHING
-    """,
     """
     INSERT INTO warehouse.agg_campaign_daily AS a (campaign_id, day, impressions, clicks, spend,
         platform_conversions, leads, conversions, revenue)
@@ -258,9 +247,18 @@ BULK_AGGREGATES_SQL = (
                FROM warehouse.fact_conversion GROUP BY campaign_id, day) cv
          USING (campaign_id, day)
     """,
+    """
+    INSERT INTO warehouse.dim_date (day, year, quarter, month, iso_week, day_of_week, is_weekend)
+    SELECT d, extract(year FROM d), extract(quarter FROM d), extract(month FROM d),
+           extract(week FROM d), extract(isodow FROM d), extract(isodow FROM d) >= 6
+    FROM (SELECT DISTINCT day AS d FROM warehouse.agg_campaign_daily) days
+    ON CONFLICT (day) DO NOTHING
+    """,
 )
 """Aggregates derive from facts only, and the facts were empty: after clearing anything left
-behind (nothing, unless someone edited the table by hand) a plain INSERT cannot conflict."""
+behind (nothing, unless someone edited the table by hand) a plain INSERT cannot conflict.
+Every day of any fact has an aggregate row, so the dates come from the (3x smaller)
+aggregate instead of another scan of the facts."""
 
 
 def refresh_all_aggregates(conn: psycopg.Connection) -> int:

@@ -141,6 +141,9 @@ def _extract_source(
                 query = extract_query(view, scope)
                 if direct and view in bulk.DIRECT_FACTS:
                     fact = bulk.DIRECT_FACTS[view]
+                    # Before the partitions exist, so they are not created with indexes
+                    # that would be dropped right away; rebuilt after the COPY.
+                    deferred = bulk.drop_secondary_indexes(wh, fact.table)
                     sub = query.subquery()
                     first, last = sconn.execute(
                         select(func.min(sub.c[fact.day_column]), func.max(sub.c[fact.day_column])),
@@ -160,6 +163,8 @@ def _extract_source(
                         summary.run_id,
                         [column.name for column in query.selected_columns],
                     )
+                    for definition in deferred:
+                        wh.execute(definition)
                     summary.rows_read[view] = done.loaded + done.quarantined
                     summary.rows_loaded[view] = done.loaded
                     summary.rows_quarantined[view] = done.quarantined

@@ -211,3 +211,30 @@ def test_overlapping_scopes_at_once_converge(etl_env: EtlEnv) -> None:
         thread.join()
     assert [r.status for r in results] == ["succeeded"] * 3, [r.error for r in results]
     assert warehouse_aggregates(etl_env.warehouse) == source_aggregates(etl_env)
+
+
+_INDEXES_SQL = """
+SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisvalid
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'warehouse'
+ORDER BY c.relname
+"""
+
+
+def test_first_load_leaves_the_same_indexes_as_the_schema(etl_env: EtlEnv) -> None:
+    """A first load rebuilds fact secondary indexes after its COPY; none may go missing."""
+    assert etl_env.run().status == "succeeded"
+    reference = etl_env.fresh_warehouse()
+    with psycopg.connect(etl_env.warehouse) as wh, psycopg.connect(reference) as ref:
+        for table in ("fact_ad_daily", "fact_lead", "fact_conversion"):
+            span = wh.execute(f"SELECT min(day), max(day) FROM warehouse.{table}").fetchone()
+            assert span is not None
+            assert span[0] is not None
+            ref.execute("SELECT warehouse.ensure_month_partitions(%s, %s, %s)", (table, *span))
+        loaded = wh.execute(_INDEXES_SQL).fetchall()
+        expected = ref.execute(_INDEXES_SQL).fetchall()
+    assert any("campaign_id, day" in definition for _, definition, _ in loaded)
+    assert loaded == expected
+    assert all(valid for _, _, valid in loaded)
