@@ -54,6 +54,7 @@ from certs.authority import create_root_ca
 from certs.encoding import private_key_to_pem, to_pem
 from certs.issue import issue_server_certificate
 from mcp_server.app import McpApplication, build_application, build_service, uvicorn_config
+from mcp_server.auth import TOOL_ROLES
 from mcp_server.config import McpSettings
 from mcp_server.content.loader import load_content
 from mcp_server.content.models import ContentFilters
@@ -246,6 +247,9 @@ async def measure_size(
             return "pong"
 
         application.mcp.add_tool(ping, name="ping")
+        # Listed for the benchmark's role like a real tool: an unlisted tool makes the SDK
+        # client re-fetch tools/list on every call, which would inflate the floor.
+        TOOL_ROLES["ping"] = frozenset({"marketing"})
         service = application.service
         uncached_q = queries(samples * 2 + 50, seed=size)
         floor_q = uncached_q[samples : samples * 2]

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
@@ -196,7 +196,10 @@ class McpApplication:
 
 
 def build_application(
-    settings: McpSettings, *, service: ContentService | None = None
+    settings: McpSettings,
+    *,
+    service: ContentService | None = None,
+    transport: Literal["http", "stdio"] = "http",
 ) -> McpApplication:
     service = service or build_service(settings)
 
@@ -216,11 +219,15 @@ def build_application(
         lifespan=lifespan,
         log_level=settings.log_level,
     )
-    stdio = Principal(
-        subject="local",
-        role=settings.stdio_role,
-        campaign_id=settings.stdio_campaign_id,
-        method="stdio",
+    stdio = (
+        Principal(
+            subject="local",
+            role=settings.stdio_role,
+            campaign_id=settings.stdio_campaign_id,
+            method="stdio",
+        )
+        if transport == "stdio"
+        else None
     )
     register_tools(mcp, service, stdio)
     return McpApplication(settings, service, mcp)

@@ -35,7 +35,7 @@ def serve(
     # Before the SDK is constructed: its own set-up only adds a handler when none exists,
     # so the platform's JSON lines (with redaction) win.
     configure_logging(settings.log_level)
-    application = build_application(settings)
+    application = build_application(settings, transport=transport.value)
     if transport is Transport.stdio:
         asyncio.run(application.mcp.run_stdio_async())
     else:

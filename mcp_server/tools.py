@@ -44,8 +44,12 @@ Count = Annotated[int, Field(ge=1, le=MAX_MESSAGES, description="Number of varia
 TagList = Annotated[list[Tag], Field(max_length=20, description="Items must carry every tag")]
 
 
-def principal_of(request: Request | None, stdio: Principal) -> Principal | None:
-    """The authenticated principal of an HTTP request; stdio calls act as the local operator."""
+def principal_of(request: Request | None, stdio: Principal | None) -> Principal | None:
+    """The authenticated principal of an HTTP request; stdio calls act as the local operator.
+
+    ``stdio`` is set only when the server was built for stdio, so a call that somehow
+    arrived without an HTTP request on an HTTP server is never mistaken for a local one.
+    """
     if request is None:
         return stdio
     user = request.scope.get("user")
@@ -54,14 +58,14 @@ def principal_of(request: Request | None, stdio: Principal) -> Principal | None:
     return principal_from_access_token(user.access_token)
 
 
-def caller(ctx: Context, stdio: Principal) -> Principal:
+def caller(ctx: Context, stdio: Principal | None) -> Principal:
     principal = principal_of(ctx.request_context.request, stdio)
     if principal is None:
         raise ToolError("authentication required")
     return principal
 
 
-def tools_for_role(stdio: Principal) -> ServerMiddleware[Any]:
+def tools_for_role(stdio: Principal | None) -> ServerMiddleware[Any]:
     """List only the tools the caller's role may call (calls are checked again anyway)."""
 
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
@@ -95,7 +99,7 @@ def _tool_error(exc: Exception) -> ToolError:
 _EXPECTED = (ToolInputError, ToolUnavailableError, AuthorizationError, ValidationError)
 
 
-def register_tools(server: MCPServer, service: ContentService, stdio: Principal) -> None:
+def register_tools(server: MCPServer, service: ContentService, stdio: Principal | None) -> None:
     server.middleware.append(tools_for_role(stdio))
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 

@@ -205,3 +205,17 @@ def test_plain_http_refuses_client_certificates_without_tls(settings_factory: An
     assert settings.tls_client_ca_file is None
     with pytest.raises(ConfigError, match="PROMPTSALES_MCP_OAUTH_ISSUER"):
         uvicorn_config(build_application(settings))
+
+
+async def test_http_built_server_gives_no_identity_to_calls_without_a_request(
+    seeded_store: ContentStore, settings_factory: Any, app_factory: Any
+) -> None:
+    from mcp import Client
+
+    application = app_factory(settings_factory())
+    async with Client(application.mcp) as client:  # in-process: no HTTP request attached
+        listed = (await client.list_tools()).tools
+        result = await client.call_tool("getContent", {"query": "coffee"})
+    assert listed == []
+    assert result.is_error
+    assert "authentication required" in error_text(result)
