@@ -166,6 +166,10 @@ ORDER BY c.relname
 """
 
 
+DEFER_INDEX_ROWS = 20_000
+"""From this many rows on, a first load builds fact secondary indexes after the COPY."""
+
+
 def drop_secondary_indexes(conn: psycopg.Connection, table: str) -> list[str]:
     """Drop the fact table's non-unique indexes; returns the statements that recreate them.
 

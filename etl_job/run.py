@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 import sqlalchemy.exc
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 
 from etl_job import bulk, load
 from etl_job.db import source_engine
@@ -115,6 +115,48 @@ def _batches(
         yield batch if transform is None else [transform(row) for row in batch]
 
 
+def _copy_direct_fact(
+    wh: psycopg.Connection,
+    sconn: Connection,
+    view: str,
+    query: Select[Any],
+    params: dict[str, Any],
+    batch_rows: int,
+    summary: RunSummary,
+) -> None:
+    """First load of one fact view: partitions, then rows straight into the fact table."""
+    assert summary.run_id is not None
+    fact = bulk.DIRECT_FACTS[view]
+    sub = query.subquery()
+    day = sub.c[fact.day_column]
+    first, last, rows = sconn.execute(
+        select(func.min(day), func.max(day), func.count()), params
+    ).one()
+    # Dropped before the partitions exist, so they are not created with indexes that would
+    # be dropped right away; rebuilt after the COPY. Small loads keep them: building a
+    # handful of indexes per partition costs more than maintaining them for a few rows.
+    deferred = bulk.drop_secondary_indexes(wh, fact.table) if rows >= bulk.DEFER_INDEX_ROWS else []
+    if first is not None:
+        wh.execute(
+            "SELECT warehouse.ensure_month_partitions(%s, %s::date, %s::date)",
+            (fact.table, first, last),
+        )
+    campaigns, ads = bulk.known_keys(wh)
+    done = bulk.copy_facts(
+        wh,
+        fact,
+        prefetch(stream_tuples(sconn, query, params, batch_rows)),
+        bulk.rule_for(view, campaigns, ads),
+        summary.run_id,
+        [column.name for column in query.selected_columns],
+    )
+    for definition in deferred:
+        wh.execute(definition)
+    summary.rows_read[view] = done.loaded + done.quarantined
+    summary.rows_loaded[view] = done.loaded
+    summary.rows_quarantined[view] = done.quarantined
+
+
 def _extract_source(
     wh: psycopg.Connection,
     engine: Engine,
@@ -140,34 +182,7 @@ def _extract_source(
                 params: dict[str, Any] = {"low": watermarks.get(view, 0), "high": high}
                 query = extract_query(view, scope)
                 if direct and view in bulk.DIRECT_FACTS:
-                    fact = bulk.DIRECT_FACTS[view]
-                    # Before the partitions exist, so they are not created with indexes
-                    # that would be dropped right away; rebuilt after the COPY.
-                    deferred = bulk.drop_secondary_indexes(wh, fact.table)
-                    sub = query.subquery()
-                    first, last = sconn.execute(
-                        select(func.min(sub.c[fact.day_column]), func.max(sub.c[fact.day_column])),
-                        params,
-                    ).one()
-                    if first is not None:
-                        wh.execute(
-                            "SELECT warehouse.ensure_month_partitions(%s, %s::date, %s::date)",
-                            (fact.table, first, last),
-                        )
-                    campaigns, ads = bulk.known_keys(wh)
-                    done = bulk.copy_facts(
-                        wh,
-                        fact,
-                        prefetch(stream_tuples(sconn, query, params, batch_rows)),
-                        bulk.rule_for(view, campaigns, ads),
-                        summary.run_id,
-                        [column.name for column in query.selected_columns],
-                    )
-                    for definition in deferred:
-                        wh.execute(definition)
-                    summary.rows_read[view] = done.loaded + done.quarantined
-                    summary.rows_loaded[view] = done.loaded
-                    summary.rows_quarantined[view] = done.quarantined
+                    _copy_direct_fact(wh, sconn, view, query, params, batch_rows, summary)
                     continue
                 load.create_staging(wh, spec)
                 transform = load.customer_transform(cipher) if view == "v_customer" else None
