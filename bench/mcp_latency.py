@@ -312,6 +312,7 @@ async def measure_size(
                         await timed(lambda a=args: mcp.call_tool("generateCampaignMessages", a))  # type: ignore[misc]
                     )
             hit_ratio = service.metrics.hit_ratio
+            cache_errors = service.metrics.cache_error_count
     finally:
         client.drop_database(db_name)
         client.close()
@@ -339,6 +340,8 @@ async def measure_size(
         "series": stats,
         "generate_offline": percentiles(generate),
         "cache_hit_ratio_after_run": round(float(hit_ratio), 3),
+        # Non-zero means Redis failed during the run and some "cached" calls were not.
+        "cache_errors": int(cache_errors),
         "ratios": {
             "cached_over_trivial_p95": ratio(cached95, trivial95),
             "cached_over_trivial_p50": ratio(stats["cached"]["p50_ms"], stats["trivial"]["p50_ms"]),

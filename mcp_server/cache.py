@@ -71,7 +71,7 @@ class ResponseCache:
         ttl_seconds: int,
         metrics: Metrics,
         retry_seconds: float = 5.0,
-        socket_timeout: float = 0.25,
+        socket_timeout: float = 1.0,
     ) -> None:
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
@@ -123,7 +123,7 @@ class ResponseCache:
             )
         self._last_error = type(exc).__name__
         self._open_until = time.monotonic() + self._retry_seconds
-        self._metrics.cache_errors.inc()
+        self._metrics.record_cache_error()
 
     def _recover(self) -> None:
         if self._last_error is not None:

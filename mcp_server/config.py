@@ -63,7 +63,7 @@ class McpSettings(BaseSettings):
     cache_prefix: str = Field(default="promptsales:mcp:", min_length=1, max_length=200)
     cache_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     cache_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
-    cache_socket_timeout_seconds: float = Field(default=0.25, gt=0, le=30)
+    cache_socket_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
 
     # --- HTTP serving ---
     host: str = "0.0.0.0"  # noqa: S104 - the pod's only interface is the Service's target

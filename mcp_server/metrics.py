@@ -53,12 +53,21 @@ class Metrics:
         )
         self._hits = 0
         self._lookups = 0
+        self._errors = 0
 
     def record_cache(self, tool: str, *, hit: bool) -> None:
         self.cache_requests.labels(tool=tool, result="hit" if hit else "miss").inc()
         self._lookups += 1
         self._hits += int(hit)
         self.cache_hit_ratio.set(self._hits / self._lookups)
+
+    def record_cache_error(self) -> None:
+        self.cache_errors.inc()
+        self._errors += 1
+
+    @property
+    def cache_error_count(self) -> int:
+        return self._errors
 
     @property
     def hit_ratio(self) -> float:
