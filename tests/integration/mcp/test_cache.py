@@ -151,3 +151,86 @@ async def test_cache_entries_expire_with_the_configured_ttl(
     await cache.get_or_compute(key, "t", compute)
     await cache.close()
     assert 0 < int(redis_client.ttl(key)) <= 123
+
+
+class _TcpProxy:
+    """A loopback TCP relay to the real Redis that the test can cut and restore."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_redis_outage_mid_run_degrades_then_recovers(
+    redis_url: str, redis_prefix: str
+) -> None:
+    from urllib.parse import urlparse
+
+    target = urlparse(redis_url)
+    proxy = _TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
+    await proxy.start()
+    metrics = Metrics()
+    cache = ResponseCache(
+        f"redis://127.0.0.1:{proxy.port}/0",
+        prefix=redis_prefix,
+        ttl_seconds=60,
+        metrics=metrics,
+        retry_seconds=0.1,
+    )
+    calls = 0
+
+    async def compute() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return {"n": calls}
+
+    key = cache_key(redis_prefix, CacheKeyParts("t", {}, "user", None, "m", 1))
+    await cache.get_or_compute(key, "t", compute)
+    assert (await cache.get_or_compute(key, "t", compute)) == ({"n": 1}, True)
+
+    await proxy.stop()
+    during, hit = await cache.get_or_compute(key, "t", compute)
+    assert (during, hit) == ({"n": 2}, False)  # answered, uncached
+    assert cache.status() == "down"
+    assert metrics.cache_error_count >= 1
+
+    await proxy.start()
+    recovered = False
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        _, hit = await cache.get_or_compute(key, "t", compute)
+        if hit:
+            recovered = True
+            break
+    await cache.close()
+    await proxy.stop()
+    assert recovered
+    assert cache.status() == "ok"
