@@ -5,7 +5,9 @@ content version). Because the content version is part of the key, new content ma
 every older answer unreachable at once (they expire by TTL); nothing stale is served
 and nothing has to be scanned or deleted.
 
-Concurrent identical misses in one process share one computation (single-flight).
+Concurrent identical misses share one computation: in one process through a shared
+future, across replicas through a short-lived Redis lock whose losers wait (bounded)
+for the winner's answer.
 When Redis fails, the cache opens a circuit for ``retry_seconds`` and answers are
 computed uncached; health reports the cache as down until a call succeeds again.
 """
@@ -72,11 +74,15 @@ class ResponseCache:
         metrics: Metrics,
         retry_seconds: float = 5.0,
         socket_timeout: float = 1.0,
+        lock_wait_seconds: float = 2.0,
+        lock_ttl_seconds: float = 10.0,
     ) -> None:
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
         self._metrics = metrics
         self._retry_seconds = retry_seconds
+        self._lock_wait_seconds = lock_wait_seconds
+        self._lock_ttl_seconds = lock_ttl_seconds
         self._client: aioredis.Redis | None = (
             aioredis.Redis.from_url(
                 url,
@@ -174,14 +180,57 @@ class ResponseCache:
             return await asyncio.shield(pending), False
         future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
+        lock = f"{key}:lock"
+        holds_lock = False
         try:
-            value = await compute()
+            value, holds_lock = await self._computed_elsewhere(key, lock)
+            if value is None:
+                value = await compute()
+                await self._set(key, value)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # consumed here so a lone caller leaves no warning
             raise
         finally:
             self._inflight.pop(key, None)
+            if holds_lock:
+                await self._release(lock)
         future.set_result(value)
-        await self._set(key, value)
         return value, False
+
+    async def _computed_elsewhere(self, key: str, lock: str) -> tuple[JsonObject | None, bool]:
+        """Cross-replica single-flight: take the key's lock, or wait for its holder's answer.
+
+        Returns (answer, False) when another replica produced it, else (None, whether we
+        hold the lock): this process computes when it took the lock, when Redis is
+        unusable, or when the holder took longer than ``lock_wait_seconds`` (waiting is
+        bounded, never a stall). The lock expires by itself, so a crashed holder blocks
+        nobody for long.
+        """
+        if not self._usable():
+            return None, False
+        assert self._client is not None
+        try:
+            acquired = await self._client.set(
+                lock, b"1", nx=True, px=int(self._lock_ttl_seconds * 1000)
+            )
+        except (RedisError, OSError) as exc:
+            self._fail(exc)
+            return None, False
+        if acquired:
+            return None, True
+        deadline = time.monotonic() + self._lock_wait_seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            value = await self._get(key)
+            if value is not None:
+                return value, False
+        return None, False
+
+    async def _release(self, lock: str) -> None:
+        if self._client is None or not self._usable():
+            return
+        try:
+            await self._client.delete(lock)
+        except (RedisError, OSError) as exc:
+            self._fail(exc)

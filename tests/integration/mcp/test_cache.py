@@ -139,6 +139,31 @@ async def test_concurrent_identical_misses_compute_once(redis_url: str, redis_pr
     assert hit is True
 
 
+async def test_identical_misses_on_two_replicas_compute_once(
+    redis_url: str, redis_prefix: str
+) -> None:
+    replicas = [
+        ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics())
+        for _ in range(2)
+    ]
+    calls = 0
+
+    async def compute() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.3)
+        return {"answer": 7}
+
+    key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 2}, "user", None, "m", 1))
+    results = await asyncio.gather(
+        *(replica.get_or_compute(key, "t", compute) for replica in replicas for _ in range(4))
+    )
+    for replica in replicas:
+        await replica.close()
+    assert calls == 1
+    assert all(value == {"answer": 7} for value, _ in results)
+
+
 async def test_cache_entries_expire_with_the_configured_ttl(
     redis_url: str, redis_prefix: str, redis_client: redis.Redis
 ) -> None:
