@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.mssql.pyodbc import MSDialect_pyodbc
 
 from etl_job.extract import Scope, extract_query
-from etl_job.fetch import driver_statement
+from etl_job.fetch import driver_statement, stream_tuples
 
 
 class _DialectOnly:
@@ -60,3 +61,38 @@ def test_stand_in_gets_named_placeholders() -> None:
     assert args == {"low": 1, "high": 2, "campaign_id": 3}
     assert "%(low)s" in sql
     assert "%(campaign_id)s" in sql
+
+
+def _sqlite_with_etl_schema() -> Engine:
+    """SQLite is a positional (``?``) DB-API like pyodbc: the non-PostgreSQL fetch branch
+    (plain cursor, ``arraysize``, ``fetchmany``) runs for real without a SQL Server."""
+    engine = create_engine("sqlite://")
+
+    @event.listens_for(engine, "connect")
+    def attach(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("ATTACH DATABASE ':memory:' AS etl")
+
+    return engine
+
+
+def test_positional_driver_streams_tuples_in_batches_within_the_window() -> None:
+    engine = _sqlite_with_etl_schema()
+    with engine.connect() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE etl.v_ad (ad_id INTEGER, campaign_id INTEGER, headline TEXT, "
+                "change_version BIGINT)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO etl.v_ad VALUES (1, 7, 'a', 5), (2, 7, 'b', 6), (3, 8, 'c', 7), "
+                "(4, 8, 'd', 9), (5, 8, 'e', 4)"
+            )
+        )
+        window = {"low": 5, "high": 9}
+        batches = list(stream_tuples(conn, extract_query("v_ad", Scope()), window, 2))
+        scoped = list(stream_tuples(conn, extract_query("v_ad", Scope(campaign_id=8)), window, 2))
+    assert batches == [[(1, 7, "a", 5), (2, 7, "b", 6)], [(3, 8, "c", 7)]]
+    assert all(type(row) is tuple for batch in batches for row in batch)
+    assert scoped == [[(3, 8, "c", 7)]]
