@@ -254,8 +254,10 @@ def _run_in_transaction(
         summary.phase_ms[phase] = int((now - clock) * 1000)
         clock = now
 
-    for source, url in (("ads", settings.ads_url), ("crm", settings.crm_url)):
-        engine = source_engine(url.get_secret_value())
+    urls = {"ads": settings.ads_url, "crm": settings.crm_url}
+    views = [v for v in EXTRACT_ORDER if view_source(v) in settings.source_names]
+    for source in settings.source_names:
+        engine = source_engine(urls[source].get_secret_value())
         try:
             highs[source] = _extract_source(
                 wh, engine, source, scope, watermarks, cipher, settings.batch_rows, summary, direct
@@ -269,7 +271,7 @@ def _run_in_transaction(
     else:
         wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
         lap("merge_lock_wait")
-        for view in EXTRACT_ORDER:
+        for view in views:
             spec = load.VIEW_LOADS[view]
             summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
             summary.rows_loaded[view] = load.merge(wh, spec)
@@ -287,8 +289,8 @@ def _run_in_transaction(
             (
                 scope.name,
                 summary.run_id,
-                list(EXTRACT_ORDER),
-                [highs[view_source(v)] for v in EXTRACT_ORDER],
+                views,
+                [highs[view_source(v)] for v in views],
             ),
         )
     return True

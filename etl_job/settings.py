@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from promptsales.config import load_settings, secrets_dir
 
+SOURCES = ("ads", "crm")
+
 
 class EtlSettings(BaseSettings):
     """Connection strings of PromptAds, PromptCRM (SQLAlchemy URLs) and the warehouse (libpq DSN).
@@ -31,8 +33,26 @@ class EtlSettings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
+    sources: str = Field(
+        default="ads,crm",
+        description="Comma-separated sources to load (the campaign's spec.etl.sources)",
+    )
     batch_rows: int = Field(default=20_000, ge=100, le=1_000_000)
     lock_wait_seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: str) -> str:
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = sorted(set(names) - set(SOURCES))
+        if not names or unknown:
+            raise ValueError(f"must list one or both of ads, crm (got {value!r})")
+        return ",".join(s for s in SOURCES if s in names)
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        """The selected sources in load order (PromptAds first: CRM facts refer to campaigns)."""
+        return tuple(self.sources.split(","))
 
 
 def load_etl_settings() -> EtlSettings:
