@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from promptsales_operator import certificates as certdecide
 
 import certs
+from promptsales_operator import certificates as certdecide
 from tests.support import crd
 from tests.support.kube import KubeApi, running_kube_api
 from tests.support.services import free_port

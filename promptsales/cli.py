@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 import typer
-from promptsales_operator import cli as operator_cli
 
 from certs import cli as certs_cli
 from etl_job import cli as etl_cli
@@ -18,6 +17,7 @@ from promptsales import __version__
 from promptsales.config import ConfigError
 from promptsales.local import cli as local_cli
 from promptsales.pii import cli as pii_cli
+from promptsales_operator import cli as operator_cli
 from workloads import render_cli
 
 app = typer.Typer(

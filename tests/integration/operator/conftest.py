@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+
+import certs
 from promptsales_operator.clock import ManualClock
 from promptsales_operator.context import OperatorContext
 from promptsales_operator.kube import Connection
 from promptsales_operator.runner import Operator
 from promptsales_operator.settings import OperatorSettings
-
-import certs
 from tests.support import crd
 from tests.support.kube import KubeApi, KubeEmulator, kube_api  # noqa: F401 (fixture)
 from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT

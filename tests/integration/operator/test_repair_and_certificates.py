@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import aiohttp
 from cryptography import x509
-from promptsales_operator.clock import ManualClock
 
 import certs
+from promptsales_operator.clock import ManualClock
 from tests.integration.operator.conftest import (
     CAMPAIGNS,
     CRONJOBS,

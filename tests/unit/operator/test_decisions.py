@@ -7,14 +7,14 @@ import datetime as dt
 from typing import Any
 
 import pytest
+
+import certs
+from promptsales.config import ConfigError, load_settings
 from promptsales_operator import certificates as certdecide
 from promptsales_operator.campaign import SpecError, WindowState, parse_campaign
 from promptsales_operator.conditions import Condition, merge_conditions, summarize
 from promptsales_operator.reconcile import is_subset
 from promptsales_operator.settings import OperatorSettings
-
-import certs
-from promptsales.config import ConfigError, load_settings
 from workloads import campaign_certificate as secret_builder
 
 NOW = dt.datetime(2026, 12, 10, tzinfo=dt.UTC)
