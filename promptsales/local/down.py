@@ -11,7 +11,7 @@ from promptsales.local.databases import drop_databases
 from promptsales.local.processes import ManagedProcess
 from promptsales.local.settings import LocalSettings
 
-MANAGED = ("mcp-server", "secantusdb")
+MANAGED = ("operator", "mcp-server", "secantusdb")  # operator: `up --kubeconfig`
 DEFAULT_CACHE_PREFIX = "promptsales:mcp:"
 
 

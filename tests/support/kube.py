@@ -112,6 +112,15 @@ BUILTIN_TYPES = (
 
 ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
 
+CRD_RESOURCE = ResourceType(
+    "apiextensions.k8s.io",
+    "v1",
+    "customresourcedefinitions",
+    "CustomResourceDefinition",
+    namespaced=False,
+    status_subresource=True,
+)
+
 
 @dataclasses.dataclass
 class Fault:
@@ -217,6 +226,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     counts: collections.Counter[tuple[str, str]] = attrs.field(factory=collections.Counter)
     write_log: list[tuple[str, str, str | None, str | None]] = attrs.field(factory=list)
     keep_requests: bool = False
+    crd_admission: Callable[[Obj], Admission | None] | None = None
     _store: dict[tuple[str, str | None, str], Obj] = attrs.field(factory=dict, init=False)
     _rv: int = attrs.field(default=1000, init=False)
     _history: collections.deque[tuple[int, str, Obj]] = attrs.field(
@@ -262,6 +272,29 @@ class KubeEmulator(kmock.KubernetesEmulator):
         info = self.resources[rtype.key]
         info.shortnames.update(spec["names"].get("shortNames", []))
         return rtype
+
+    def serve_crds(self, admission_for: Callable[[Obj], Admission | None] | None = None) -> None:
+        """Serve CustomResourceDefinitions over HTTP, so a client can install a CRD itself.
+
+        As on an API server, storing a CRD serves its kind and marks it ``Established``;
+        ``admission_for(crd)`` gives the admission hook for that kind (e.g. schema + CEL).
+        Opt-in: kopf would otherwise discover and watch CRDs in every other test.
+        """
+        self.register(CRD_RESOURCE)
+        self.crd_admission = admission_for
+
+    def _crd_stored(self, crd: Obj) -> None:
+        admission = self.crd_admission(crd) if self.crd_admission is not None else None
+        self.register_crd(crd, admission)
+        names = crd["spec"]["names"]
+        crd["status"] = {
+            "acceptedNames": {"kind": names["kind"], "plural": names["plural"]},
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"},
+            ],
+            "storedVersions": [v["name"] for v in crd["spec"]["versions"] if v.get("storage")],
+        }
 
     def inject_fault(self, fault: Fault) -> Fault:
         self.faults.append(fault)
@@ -404,6 +437,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return str(self._rv)
 
     def _publish(self, rtype: ResourceType, event_type: str, obj: Obj) -> None:
+        if rtype.key == CRD_RESOURCE.key and event_type != "DELETED":
+            self._crd_stored(obj)  # in place, before the event and the answer are copied
         rv = int(obj["metadata"]["resourceVersion"])
         event = {"type": event_type, "object": copy.deepcopy(obj)}
         self._history.append((rv, rtype.key, event))

@@ -1,0 +1,218 @@
+"""``promptsales up --kubeconfig``'s cluster step against the Kubernetes API emulator over HTTP.
+
+The emulator serves CRDs (installing the CRD through the API registers the kind with
+its schema and CEL admission); the operator runs as the real subprocess ``up`` starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+import certs
+from promptsales.local import cluster as cl
+from promptsales.local.down import down
+from promptsales.local.pki import ensure_pki
+from promptsales.local.processes import ManagedProcess
+from promptsales.local.settings import LocalSettings
+from tests.support import crd
+from tests.support.kube import KubeApi, running_kube_api, write_kubeconfig
+from tests.support.services import free_port
+from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
+from workloads.names import certificate_secret_name, etl_cronjob_name
+
+NS = "promptsales"
+CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
+CAMPAIGNS = "promptsales.io/v1alpha1/promptsalescampaigns"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest_asyncio.fixture
+async def api(tmp_path: Path) -> AsyncIterator[KubeApi]:
+    async with running_kube_api(tmp_path) as running:
+        running.emulator.serve_crds(lambda c: functools.partial(crd.admit, crd=c))
+        yield running
+
+
+@pytest_asyncio.fixture
+async def home(tmp_path: Path) -> AsyncIterator[Path]:
+    directory = tmp_path / "state"
+    yield directory
+    ManagedProcess(cl.OPERATOR_PROCESS, directory).stop()  # never leave an operator behind
+
+
+def _shared_deployments(api: KubeApi) -> None:
+    """What ``pulumi up`` creates and the operator scales."""
+    for name in (MCP_DEPLOYMENT, CACHE_DEPLOYMENT):
+        api.emulator.create_object(
+            "apps/v1/deployments",
+            {"metadata": {"name": name, "namespace": NS}, "spec": {"replicas": 1}},
+        )
+
+
+async def _connect(api: KubeApi) -> cl.Cluster:
+    return await asyncio.to_thread(cl.connect, api.kubeconfig, NS)
+
+
+async def test_install_is_idempotent_and_keeps_an_existing_ca_secret(
+    api: KubeApi, tmp_path: Path
+) -> None:
+    pki = ensure_pki(tmp_path / "one")
+    cluster = await _connect(api)
+    try:
+        assert await asyncio.to_thread(cl.install_crd, cluster) == "created"
+        assert api.emulator.find(CRDS, None, "promptsalescampaigns.promptsales.io") is not None
+        assert await asyncio.to_thread(cl.install_crd, cluster) == "unchanged"
+        assert await asyncio.to_thread(cl.ensure_namespace, cluster) == "created"
+        assert await asyncio.to_thread(cl.ensure_namespace, cluster) == "kept"
+
+        assert await asyncio.to_thread(cl.ensure_ca_secret, cluster, pki.ca_cert, pki.ca_key) == (
+            "created"
+        )
+        first = api.emulator.get_object("v1/secrets", NS, cl.CA_SECRET)
+        assert first["type"] == "kubernetes.io/tls"
+        assert set(first["data"]) == {"tls.crt", "tls.key", "ca.crt"}
+        stored_ca = certs.load_certificate(base64.b64decode(first["data"]["tls.crt"]))
+        assert stored_ca == certs.load_certificate(pki.ca_cert.read_text())
+
+        other = ensure_pki(tmp_path / "two")  # a different local CA must not replace it
+        assert await asyncio.to_thread(
+            cl.ensure_ca_secret, cluster, other.ca_cert, other.ca_key
+        ) == ("kept")
+        again = api.emulator.get_object("v1/secrets", NS, cl.CA_SECRET)
+        assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+        assert again["data"] == first["data"]
+    finally:
+        cluster.close()
+
+
+async def test_invalid_campaign_is_rejected_by_the_installed_crd(api: KubeApi) -> None:
+    cluster = await _connect(api)
+    try:
+        await asyncio.to_thread(cl.install_crd, cluster)
+        await asyncio.to_thread(cl.ensure_namespace, cluster)
+        bad = cl.load_campaign_manifests(EXAMPLES, NS)[0]
+        bad["spec"]["campaignId"] = "not a number"
+        with pytest.raises(cl.ClusterError, match="422"):
+            await asyncio.to_thread(cl.apply_campaigns, cluster, [bad])
+        assert api.emulator.stored(CAMPAIGNS, NS) == []
+    finally:
+        cluster.close()
+
+
+async def test_deploy_runs_the_operator_until_every_campaign_is_ready(
+    api: KubeApi, home: Path
+) -> None:
+    pki = ensure_pki(home)
+    _shared_deployments(api)
+    manifests = cl.load_campaign_manifests(EXAMPLES, NS)
+    names = [m["metadata"]["name"] for m in manifests]
+    assert len(names) >= 2
+    cluster = await _connect(api)
+    try:
+        deploy = functools.partial(
+            cl.deploy,
+            cluster,
+            home=home,
+            ca_cert=pki.ca_cert,
+            ca_key=pki.ca_key,
+            examples_dir=EXAMPLES,
+            timeout_s=90,
+        )
+        report = await asyncio.to_thread(deploy)
+        assert report.crd == "created"
+        assert report.ca_secret == "created"
+        assert report.applied == dict.fromkeys(names, "created")
+        assert report.operator.startswith("started")
+        assert [c.outcome.state for c in report.campaigns] == ["Ready"] * len(names)
+        ca = certs.load_certificate(pki.ca_cert.read_text())
+        for item, name in zip(report.campaigns, names, strict=True):
+            cronjob = api.emulator.get_object("batch/v1/cronjobs", NS, etl_cronjob_name(name))
+            assert item.cronjob == cronjob["metadata"]["name"]
+            assert item.schedule == cronjob["spec"]["schedule"]
+            secret = api.emulator.get_object("v1/secrets", NS, certificate_secret_name(name))
+            leaf = certs.load_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+            assert certs.issued_by(leaf, ca)  # signed by the CA `up` installed
+            assert item.certificate_subject == leaf.subject.rfc4514_string()
+            assert item.secret_keys == ("ca.crt", "tls.crt", "tls.key")
+        expected = {
+            name: api.emulator.get_object("apps/v1/deployments", NS, name)["spec"]["replicas"]
+            for name in (MCP_DEPLOYMENT, CACHE_DEPLOYMENT)
+        }
+        assert report.replicas == expected
+        text = cl.render(report)
+        assert "PRIVATE KEY" not in text
+        assert all(name in text for name in names)
+
+        pid = ManagedProcess(cl.OPERATOR_PROCESS, home).pid()
+        assert pid is not None
+        again = await asyncio.to_thread(deploy)  # a re-run changes nothing that exists
+        assert again.crd == "unchanged"
+        assert again.ca_secret == "kept"
+        assert again.applied == dict.fromkeys(names, "unchanged")
+        assert again.operator == f"already running (pid {pid})"
+    finally:
+        cluster.close()
+
+    stopped = await asyncio.to_thread(down, LocalSettings(home=home), delete_data=False)
+    assert f"stopped {cl.OPERATOR_PROCESS}" in stopped
+    assert ManagedProcess(cl.OPERATOR_PROCESS, home).pid() is None
+    assert api.emulator.stored(CAMPAIGNS, NS)  # down leaves the cluster's objects alone
+
+
+async def test_without_shared_deployments_the_wait_says_why_capacity_is_not_ready(
+    api: KubeApi, home: Path
+) -> None:
+    pki = ensure_pki(home)
+    cluster = await _connect(api)
+    try:
+        report = await asyncio.to_thread(
+            functools.partial(
+                cl.deploy,
+                cluster,
+                home=home,
+                ca_cert=pki.ca_cert,
+                ca_key=pki.ca_key,
+                examples_dir=EXAMPLES,
+                timeout_s=90,
+            )
+        )
+    finally:
+        cluster.close()
+    states = {c.outcome.state for c in report.campaigns}
+    assert states == {"Ready except capacity"}
+    assert all(c.cronjob and c.secret for c in report.campaigns)
+    assert report.replicas == {MCP_DEPLOYMENT: None, CACHE_DEPLOYMENT: None}
+    assert "absent (pulumi up creates it)" in cl.render(report)
+
+
+def _unreachable_kubeconfig(tmp_path: Path) -> Path:
+    return write_kubeconfig(tmp_path / "dead.yaml", f"http://127.0.0.1:{free_port()}")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_unreachable_kubeconfig, r"not reachable: kubeconfig .*dead\.yaml \(context kmock"),
+        (lambda tmp: tmp / "absent.yaml", r"absent\.yaml: no such file"),
+        (
+            lambda tmp: (
+                (tmp / "broken.yaml").write_text("current-context: x\n") and tmp / "broken.yaml"
+            ),
+            r"broken\.yaml: cannot be loaded",
+        ),
+    ],
+)
+def test_a_bad_kubeconfig_stops_before_any_change(tmp_path: Path, make: Any, message: str) -> None:
+    kubeconfig = make(tmp_path)
+    home = tmp_path / "state"
+    with pytest.raises(cl.ClusterError, match=message):
+        cl.connect(kubeconfig, NS, timeout_s=2)
+    assert not home.exists()  # no operator started, nothing written
