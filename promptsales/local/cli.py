@@ -7,6 +7,7 @@ all) starts without paying for them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,6 +23,13 @@ def up(
         bool,
         typer.Option(help="Seed the original design's scale: 1,000 campaigns, 500K customers."),
     ] = False,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="PROMPTSALES_LOCAL_KUBECONFIG",
+            help="Install the CRD and run the operator on this cluster instead of the preview.",
+        ),
+    ] = None,
 ) -> None:
     """Run the PromptSales data plane on this machine (idempotent: safe to run again)."""
     from promptsales.local.progress import StepFailedError
@@ -31,7 +39,13 @@ def up(
     settings = load_settings(LocalSettings)
     try:
         up_platform(
-            settings, UpOptions(campaigns=campaigns, customers=customers, full_scale=full_scale)
+            settings,
+            UpOptions(
+                campaigns=campaigns,
+                customers=customers,
+                full_scale=full_scale,
+                kubeconfig=kubeconfig,
+            ),
         )
     except StepFailedError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -506,3 +507,16 @@ def render(report: ClusterReport) -> str:
     )
     lines.append(f"  Capacity: {capacity}")
     return "\n".join(lines)
+
+
+def kubeconfig_hint() -> str | None:
+    """A pointer to cluster mode when a kubeconfig is lying around, since ``up`` never
+    uses one unasked (the default one may well be a production cluster)."""
+    for candidate in (os.environ.get("KUBECONFIG", ""), "~/.kube/config"):
+        first = candidate.split(os.pathsep)[0]
+        if first and Path(first).expanduser().is_file():
+            return (
+                f"A kubeconfig exists at {first}: `promptsales up --kubeconfig {first}` installs "
+                "the CRD and runs the operator on that cluster instead of this preview."
+            )
+    return None

@@ -25,6 +25,7 @@ import psycopg
 import pymongo
 import redis
 
+from promptsales.local import cluster as cluster_mod
 from promptsales.local import preview as preview_mod
 from promptsales.local.databases import ensure_databases, write_secret_files
 from promptsales.local.demo import DemoResults, call_tools
@@ -50,6 +51,8 @@ class UpOptions:
     days: int = 90
     full_scale: bool = False
     examples_dir: Path = EXAMPLES_DIR
+    # Set: install the CRD and run the operator on that cluster instead of the preview.
+    kubeconfig: Path | None = None
 
     def seed_size(self) -> tuple[int, int, int]:
         if self.full_scale:
@@ -169,10 +172,17 @@ class UpReport:
     demo: DemoResults
     preview: preview_mod.Preview
     summary: str
+    cluster: cluster_mod.ClusterReport | None = None
 
 
 def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpReport:
     """Run every step; raises StepFailedError with what to install, start or fix."""
+    # Checked before anything else, so a bad kubeconfig stops `up` having changed nothing.
+    cluster = (
+        cluster_mod.connect(options.kubeconfig, preview_mod.PLATFORM_NAMESPACE)
+        if options.kubeconfig
+        else None
+    )
     home = settings.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     progress = Progress(total=7)
@@ -305,8 +315,24 @@ def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpR
             raise StepFailedError(f"calling the MCP server failed: {exc}") from None
         progress.record("MCP server", f"{mcp_url} (pid {process.pid()}, log {process.log_file})")
 
-    with progress.step("operator preview: what it would create for each example campaign"):
-        plan = preview_mod.preview(campaigns, ca_cert=pki.ca_cert, ca_key=pki.ca_key)
+    plan = preview_mod.preview(campaigns, ca_cert=pki.ca_cert, ca_key=pki.ca_key)
+    cluster_report = None
+    if cluster is None:
+        with progress.step("operator preview: what it would create for each example campaign"):
+            progress.note(f"{len(plan.campaigns)} campaigns previewed; nothing applied")
+    else:
+        with progress.step("operator on the cluster: CRD, CA Secret, campaigns, until Ready"):
+            try:
+                cluster_report = cluster_mod.deploy(
+                    cluster,
+                    home=home,
+                    ca_cert=pki.ca_cert,
+                    ca_key=pki.ca_key,
+                    examples_dir=options.examples_dir,
+                )
+            finally:
+                cluster.close()
+            progress.record("Operator", f"{cluster_report.operator} -> {cluster_report.where}")
 
     report = UpReport(
         mcp_url=mcp_url,
@@ -316,6 +342,7 @@ def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpR
         demo=results,
         preview=plan,
         summary=progress.render_summary(),
+        cluster=cluster_report,
     )
     if echo:
         print_report(report)
@@ -325,6 +352,12 @@ def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpR
 def print_report(report: UpReport) -> None:
     """What a person sees at the end of ``up``: tool answers, the preview, what runs where."""
     _print_demo(report, "promptsales token --role marketing")
-    print("\n" + preview_mod.render(report.preview))
+    if report.cluster is not None:
+        print("\n" + cluster_mod.render(report.cluster))
+    else:
+        print("\n" + preview_mod.render(report.preview))
+        hint = cluster_mod.kubeconfig_hint()
+        if hint:
+            print(hint)
     print("\nRunning:\n" + report.summary)
     print("\nStop with `promptsales down` (data kept; `--delete-data` removes it).")

@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from typer.testing import CliRunner
 
 import certs
+from promptsales.cli import app
 from promptsales.local import cluster as cl
 from promptsales.local.down import down
 from promptsales.local.pki import ensure_pki
@@ -216,3 +218,33 @@ def test_a_bad_kubeconfig_stops_before_any_change(tmp_path: Path, make: Any, mes
     with pytest.raises(cl.ClusterError, match=message):
         cl.connect(kubeconfig, NS, timeout_s=2)
     assert not home.exists()  # no operator started, nothing written
+
+
+def test_up_with_an_unreachable_kubeconfig_fails_first_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    kubeconfig = _unreachable_kubeconfig(tmp_path)
+    home = tmp_path / "state"
+    result = CliRunner().invoke(
+        app,
+        ["up"],
+        env={"PROMPTSALES_LOCAL_KUBECONFIG": str(kubeconfig), "PROMPTSALES_LOCAL_HOME": str(home)},
+    )
+    assert result.exit_code == 1
+    assert "the API server is not reachable" in result.output
+    assert str(kubeconfig.resolve()) in result.output
+    assert "context kmock" in result.output
+    assert not home.exists()  # failed before the state directory, databases or processes
+
+
+def test_offline_summary_hints_at_a_kubeconfig_without_using_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kubeconfig = _unreachable_kubeconfig(tmp_path)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    hint = cl.kubeconfig_hint()
+    assert hint is not None
+    assert f"--kubeconfig {kubeconfig}" in hint
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cl.kubeconfig_hint() is None
