@@ -26,6 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from mcp_server import wire
 from mcp_server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class ResponseCache:
         self._recover()
         if raw is None:
             return None
-        value = json.loads(raw)
+        value = wire.loads(raw)
         return value if isinstance(value, dict) else None
 
     async def _set(self, key: str, value: JsonObject) -> None:
@@ -160,9 +161,7 @@ class ResponseCache:
             return
         assert self._client is not None
         try:
-            await self._client.set(
-                key, json.dumps(value, separators=(",", ":")), ex=self.ttl_seconds
-            )
+            await self._client.set(key, wire.dumps(value), ex=self.ttl_seconds)
         except (RedisError, OSError) as exc:
             self._fail(exc)
 

@@ -14,7 +14,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.context import CallNext, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ListToolsResult, ToolAnnotations
+from mcp_types import CallToolResult, ListToolsResult, ToolAnnotations
 from pydantic import Field, ValidationError
 from starlette.requests import Request
 
@@ -30,6 +30,7 @@ from mcp_server.service import (
     ToolInputError,
     ToolUnavailableError,
 )
+from mcp_server.wire import structured_result
 
 MAX_QUERY_CHARS = 1000
 MAX_RESULTS = 50
@@ -122,7 +123,7 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         media_type: MediaType | None = None,
         language: Language | None = None,
         limit: Limit = 10,
-    ) -> ContentResult:
+    ) -> Annotated[CallToolResult, ContentResult]:
         principal = caller(ctx, stdio)
         try:
             async with service.observe("getContent", principal):
@@ -132,7 +133,8 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
                     media_type=media_type,
                     language=language,
                 )
-                return await service.get_content(principal, query, filters, limit)
+                data = await service.get_content(principal, query, filters, limit)
+                return structured_result(data)
         except _EXPECTED as exc:
             raise _tool_error(exc) from None
 
@@ -156,11 +158,11 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         count: Count = 3,
         tone: Tone = "friendly",
         language: Language = "en",
-    ) -> CampaignMessages:
+    ) -> Annotated[CallToolResult, CampaignMessages]:
         principal = caller(ctx, stdio)
         try:
             async with service.observe("generateCampaignMessages", principal):
-                return await service.generate_messages(
+                data = await service.generate_messages(
                     principal,
                     campaign_id=campaign_id,
                     segment=segment,
@@ -169,6 +171,7 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
                     tone=tone,
                     language=language,
                 )
+                return structured_result(data)
         except _EXPECTED as exc:
             raise _tool_error(exc) from None
 
@@ -187,13 +190,14 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         date_from: dt.date,
         date_to: dt.date,
         ctx: Context,
-    ) -> CampaignPerformance:
+    ) -> Annotated[CallToolResult, CampaignPerformance]:
         principal = caller(ctx, stdio)
         try:
             async with service.observe("getCampaignPerformance", principal):
-                return await service.campaign_performance(
+                data = await service.campaign_performance(
                     principal, campaign_id, date_from, date_to
                 )
+                return structured_result(data)
         except _EXPECTED as exc:
             raise _tool_error(exc) from None
 
