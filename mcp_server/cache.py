@@ -156,12 +156,19 @@ class ResponseCache:
         value = wire.loads(raw)
         return value if isinstance(value, dict) else None
 
-    async def _set(self, key: str, value: JsonObject) -> None:
+    async def _set(self, key: str, value: JsonObject, release: str | None) -> None:
+        """Store the answer and, in the same round trip, drop the lock we held for it."""
         if not self._usable():
             return
         assert self._client is not None
         try:
-            await self._client.set(key, wire.dumps(value), ex=self.ttl_seconds)
+            if release is None:
+                await self._client.set(key, wire.dumps(value), ex=self.ttl_seconds)
+                return
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.set(key, wire.dumps(value), ex=self.ttl_seconds)
+                pipe.delete(release)
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             self._fail(exc)
 
@@ -185,7 +192,8 @@ class ResponseCache:
             value, holds_lock = await self._computed_elsewhere(key, lock)
             if value is None:
                 value = await compute()
-                await self._set(key, value)
+                await self._set(key, value, lock if holds_lock else None)
+                holds_lock = False
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # consumed here so a lone caller leaves no warning
