@@ -17,8 +17,6 @@ import datetime as dt
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -436,15 +434,6 @@ def read_replicas(cluster: Cluster) -> dict[str, int | None]:
             else None
         )
     return replicas
-
-
-@contextmanager
-def connected(kubeconfig: Path, namespace: str) -> Iterator[Cluster]:
-    cluster = connect(kubeconfig, namespace)
-    try:
-        yield cluster
-    finally:
-        cluster.close()
 
 
 def deploy(

@@ -20,6 +20,8 @@ and kopf and the PromptSales operator rely on:
   cascade), which no other emulator here does;
 - ``dryRun`` on writes; injectable faults; counters of requests by verb for the
   "zero writes when idle" checks and the benchmark.
+- opt-in (:meth:`KubeEmulator.serve_crds`): CustomResourceDefinitions sent over HTTP are
+  stored, their kind served with admission and the CRD marked ``Established``.
 
 Tests drive it in-process through :meth:`KubeEmulator.create_object`, ``patch_object``,
 ``delete_object``, ``get_object`` (synchronous, same semantics, not counted as API traffic).

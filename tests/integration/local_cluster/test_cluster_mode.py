@@ -195,6 +195,41 @@ async def test_without_shared_deployments_the_wait_says_why_capacity_is_not_read
     assert "absent (pulumi up creates it)" in cl.render(report)
 
 
+async def test_campaigns_stalled_by_a_broken_ca_secret_are_reported_with_the_reason(
+    api: KubeApi, home: Path
+) -> None:
+    pki = ensure_pki(home)
+    _shared_deployments(api)
+    api.emulator.create_object("v1/namespaces", {"metadata": {"name": NS}})
+    broken = {"tls.crt": "bm90IGEgY2VydA==", "tls.key": "bm8=", "ca.crt": "bm8="}
+    api.emulator.create_object(
+        "v1/secrets",
+        {"metadata": {"name": cl.CA_SECRET, "namespace": NS}, "type": "Opaque", "data": broken},
+    )
+    cluster = await _connect(api)
+    try:
+        report = await asyncio.to_thread(
+            functools.partial(
+                cl.deploy,
+                cluster,
+                home=home,
+                ca_cert=pki.ca_cert,
+                ca_key=pki.ca_key,
+                examples_dir=EXAMPLES,
+                timeout_s=90,
+            )
+        )
+    finally:
+        cluster.close()
+    assert report.ca_secret == "kept"  # an existing CA Secret is never replaced
+    assert api.emulator.get_object("v1/secrets", NS, cl.CA_SECRET)["data"] == broken
+    assert {(c.outcome.state, c.outcome.reason) for c in report.campaigns} == {
+        ("Stalled", "CAUnavailable")
+    }
+    assert all(c.secret is None for c in report.campaigns)
+    assert "Stalled (CAUnavailable: " in cl.render(report)
+
+
 def _unreachable_kubeconfig(tmp_path: Path) -> Path:
     return write_kubeconfig(tmp_path / "dead.yaml", f"http://127.0.0.1:{free_port()}")
 
