@@ -163,10 +163,21 @@ def _copy_direct_fact(
     summary.rows_quarantined[view] = done.quarantined
 
 
+# Reference data every fact refers to: loaded whatever the campaign's sources, or a
+# CRM-only campaign's leads would all be quarantined as belonging to an unknown campaign.
+DIMENSION_VIEWS = ("v_channel", "v_campaign")
+
+
+def selected_views(sources: Sequence[str]) -> list[str]:
+    """The views a run extracts: the shared dimensions plus every view of the chosen sources."""
+    return [v for v in EXTRACT_ORDER if v in DIMENSION_VIEWS or view_source(v) in sources]
+
+
 def _extract_source(
     wh: psycopg.Connection,
     engine: Engine,
     source: str,
+    selected: Sequence[str],
     scope: Scope,
     watermarks: dict[str, int],
     cipher: PiiCipher,
@@ -178,7 +189,7 @@ def _extract_source(
 
     Returns the source's safe upper bound.
     """
-    views = [v for v in EXTRACT_ORDER if view_source(v) == source]
+    views = [v for v in selected if view_source(v) == source]
     assert summary.run_id is not None
     try:
         with _source_connection(engine) as sconn:
@@ -255,12 +266,21 @@ def _run_in_transaction(
         clock = now
 
     urls = {"ads": settings.ads_url, "crm": settings.crm_url}
-    views = [v for v in EXTRACT_ORDER if view_source(v) in settings.source_names]
-    for source in settings.source_names:
+    views = selected_views(settings.source_names)
+    for source in dict.fromkeys(view_source(v) for v in views):
         engine = source_engine(urls[source].get_secret_value())
         try:
             highs[source] = _extract_source(
-                wh, engine, source, scope, watermarks, cipher, settings.batch_rows, summary, direct
+                wh,
+                engine,
+                source,
+                views,
+                scope,
+                watermarks,
+                cipher,
+                settings.batch_rows,
+                summary,
+                direct,
             )
         finally:
             engine.dispose()

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+import certs
 from promptsales_operator.campaign import Campaign, parse_campaign
 from promptsales_operator.reconcile import desired_cronjob
 from promptsales_operator.settings import OperatorSettings
-
-import certs
 from workloads.capacity import CampaignDemand, CapacityPlan, CapacityPolicy, plan_capacity
 from workloads.common import CRD_KIND, GROUP
 from workloads.names import certificate_secret_name

@@ -30,6 +30,24 @@ def test_ads_only_run_leaves_crm_for_a_later_run(etl_env: EtlEnv) -> None:
     assert snapshot(etl_env.warehouse) == snapshot(reference)
 
 
+def test_crm_only_run_keeps_the_campaign_dimension_and_quarantines_nothing(
+    etl_env: EtlEnv,
+) -> None:
+    crm_only = etl_env.run(sources="crm")
+    assert set(crm_only.rows_read) == {
+        "v_channel",
+        "v_campaign",
+        "v_customer",
+        "v_lead",
+        "v_conversion",
+    }
+    assert crm_only.rows_read["v_lead"] > 0
+    both = etl_env.run(warehouse=etl_env.fresh_warehouse())
+    for view in ("v_customer", "v_lead", "v_conversion"):
+        assert crm_only.rows_quarantined.get(view, 0) == both.rows_quarantined.get(view, 0)
+        assert crm_only.rows_loaded[view] == both.rows_loaded[view]
+
+
 def test_unknown_source_is_a_config_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, etl_env: EtlEnv
 ) -> None:
