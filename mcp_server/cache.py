@@ -97,8 +97,6 @@ class ResponseCache:
         self._open_until = 0.0
         self._last_error: str | None = None
         self._inflight: dict[str, asyncio.Future[JsonObject]] = {}
-        # Writes of fresh answers, off the caller's path (see get_or_compute).
-        self._writes: dict[str, asyncio.Task[None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -122,8 +120,6 @@ class ResponseCache:
         return True
 
     async def close(self) -> None:
-        if self._writes:
-            await asyncio.gather(*self._writes.values(), return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
 
@@ -176,29 +172,10 @@ class ResponseCache:
         except (RedisError, OSError) as exc:
             self._fail(exc)
 
-    def _write_behind(self, key: str, value: JsonObject, release: str | None) -> None:
-        task = asyncio.get_running_loop().create_task(self._set(key, value, release))
-        self._writes[key] = task
-
-        def done(finished: asyncio.Task[None]) -> None:
-            if self._writes.get(key) is finished:
-                del self._writes[key]
-
-        task.add_done_callback(done)
-
     async def get_or_compute(
         self, key: str, tool: str, compute: Callable[[], Awaitable[JsonObject]]
     ) -> tuple[JsonObject, bool]:
-        """The cached answer, or the computed one (stored for next time); second item: hit.
-
-        A computed answer is returned at once and written to Redis by a background task
-        (one pipelined round trip that also drops the lock): the write is ~0.6 ms the
-        caller need not wait for. A lookup of a key whose write is still in flight waits
-        for that write first, so this process never misses its own fresh answer.
-        """
-        pending_write = self._writes.get(key)
-        if pending_write is not None:
-            await asyncio.shield(pending_write)
+        """The cached answer, or the computed one (stored for next time); second item: hit."""
         cached = await self._get(key)
         if cached is not None:
             self._metrics.record_cache(tool, hit=True)
@@ -215,7 +192,7 @@ class ResponseCache:
             value, holds_lock = await self._computed_elsewhere(key, lock)
             if value is None:
                 value = await compute()
-                self._write_behind(key, value, lock if holds_lock else None)
+                await self._set(key, value, lock if holds_lock else None)
                 holds_lock = False
         except BaseException as exc:
             future.set_exception(exc)
