@@ -9,6 +9,7 @@ rebuild their index (and thereby their cache keys) when it moves.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -109,6 +110,15 @@ class ContentStore:
         return int(doc["value"]) if doc else 0
 
     def bump_version(self) -> int:
+        """A new content version, strictly above every version this store ever had.
+
+        The version is part of every cache key, so it must never repeat: raising it to the
+        clock (microseconds) before the increment means a store wiped and reloaded (the
+        counter document gone with it) cannot hand out a number a cached answer from the
+        old data still carries in Redis.
+        """
+        floor = time.time_ns() // 1000
+        self.meta.update_one({"_id": VERSION_ID}, {"$max": {"value": floor}}, upsert=True)
         doc = self.meta.find_one_and_update(
             {"_id": VERSION_ID},
             {"$inc": {"value": 1}},

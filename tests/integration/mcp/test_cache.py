@@ -94,7 +94,7 @@ async def test_new_content_bumps_version_and_is_served_fresh(
             await asyncio.sleep(0.05)
         after = await client.call_tool("getContent", query)
     data = payload(after)
-    assert data["content_version"] == old_version + 1
+    assert data["content_version"] > old_version
     assert data["cached"] is False
     assert data["items"][0]["id"] == "img-lisbon-tram"
     assert payload(before)["items"][0]["id"] != "img-lisbon-tram"
