@@ -30,6 +30,7 @@ EXTERNAL_KEYS: dict[str, tuple[str, ...]] = {
     "mongodb": ("uri",),
     "sqlserver": ("ads_url", "crm_url"),
     "postgres": ("dsn",),
+    "redis": ("url",),  # promptsales:platform.cache.external_secret: a rediss:// URL
 }
 
 

@@ -208,8 +208,11 @@ class _Builder:
         return credentials.internal_warehouse_dsn(data_ns, password)
 
     def cache(self) -> pulumi.Output[str]:
-        """The cache's password file and serving certificate; returns its ``rediss://`` URL."""
-        ns = self.spec.namespace
+        """The cache's password file and serving certificate; returns its ``rediss://`` URL
+        (a managed Redis's URL from the team's Secret in external mode)."""
+        ns, external = self.spec.namespace, self.spec.cache.external_secret
+        if external is not None:
+            return self._external("redis", external)["url"]
         password = credentials.password("cache-password")
         self.serving_secret(CACHE_DEPLOYMENT, ns, "cache")
         self.secret(
@@ -275,7 +278,11 @@ class _Builder:
                 "mongodb": service_of(databases.MONGODB, spec.mongodb.external_secret),
                 "sqlserver": service_of(databases.SQLSERVER, spec.sqlserver.external_secret),
                 "postgres": service_of(databases.POSTGRES, spec.postgres.external_secret),
-                "redis": databases.service_host(CACHE_DEPLOYMENT, ns),
+                "redis": (
+                    f"external:{ns}/{spec.cache.external_secret}"
+                    if spec.cache.external_secret
+                    else databases.service_host(CACHE_DEPLOYMENT, ns)
+                ),
             },
         }
 

@@ -3,8 +3,8 @@
 Flows (and nothing else): agents → MCP (8443); MCP → cache (6379), MongoDB (27017),
 PostgreSQL (5432) and, if configured, an LLM API (443); ETL and its init Job → SQL Server
 (1433) and PostgreSQL; the SQL Server init Job → SQL Server; the operator → the API
-server; every pod → cluster DNS. A database in external mode is reached at its
-configured CIDRs and port instead of the data namespace. Pods are matched by the
+server; every pod → cluster DNS. A database (or the cache) in external mode is reached at
+its configured CIDRs and port instead of its in-cluster pods. Pods are matched by the
 ``app.kubernetes.io/component`` label, namespaces by the ``kubernetes.io/metadata.name``
 label the API server sets.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from workloads.cache import CACHE_PORT
 from workloads.common import PART_OF, Manifest, labels
 
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -107,6 +108,18 @@ def _baseline(namespace: str, peers: NetworkPeers) -> list[Manifest]:
 
 
 ENGINE_PORTS = {"mongodb": 27017, "postgres": 5432, "sqlserver": 1433}
+# The cache's name in ``NetworkPeers.external``; its in-cluster pods live in the platform
+# namespace, not the data one, so it is not among ENGINE_PORTS.
+REDIS = "redis"
+
+
+def _to_cache(peers: NetworkPeers) -> Manifest:
+    """Egress to the cache: its pods beside the MCP server, or an external Redis."""
+    external = peers.external_target(REDIS)
+    if external is None:
+        return {"to": [{"podSelector": _pods("cache")}], "ports": _ports(CACHE_PORT)}
+    cidrs, port = external
+    return {"to": _cidrs(cidrs), "ports": _ports(port)}
 
 
 def _to_engine(peers: NetworkPeers, data: str, engine: str) -> Manifest:
@@ -123,7 +136,7 @@ def network_policies(platform: str, data: str, peers: NetworkPeers | None = None
     peers = peers or NetworkPeers()
     in_cluster = {e for e in ENGINE_PORTS if peers.external_target(e) is None}
     mcp_egress: list[Manifest] = [
-        {"to": [{"podSelector": _pods("cache")}], "ports": _ports(6379)},
+        _to_cache(peers),
         _to_engine(peers, data, "mongodb"),
         _to_engine(peers, data, "postgres"),
     ]
@@ -136,12 +149,6 @@ def network_policies(platform: str, data: str, peers: NetworkPeers | None = None
             _pods("mcp"),
             ingress=[{"from": _cidrs(peers.agent_cidrs), "ports": _ports(8443)}],
             egress=mcp_egress,
-        ),
-        _policy(
-            "promptsales-cache",
-            platform,
-            _pods("cache"),
-            ingress=[{"from": [{"podSelector": _pods("mcp")}], "ports": _ports(6379)}],
         ),
         _policy(
             "promptsales-etl",
@@ -158,6 +165,16 @@ def network_policies(platform: str, data: str, peers: NetworkPeers | None = None
             ],
         ),
     ]
+    if peers.external_target(REDIS) is None:
+        platform_policies.insert(
+            1,
+            _policy(
+                "promptsales-cache",
+                platform,
+                _pods("cache"),
+                ingress=[{"from": [{"podSelector": _pods("mcp")}], "ports": _ports(CACHE_PORT)}],
+            ),
+        )
     data_policies = []
     if "mongodb" in in_cluster:
         data_policies.append(

@@ -119,8 +119,17 @@ class SqlServerSpec(DatabaseSpec):
 
 class CacheSpec(_Model):
     """The Redis response cache (``promptsales-cache``); replicas are the operator's after
-    the first ``up``."""
+    the first ``up``. With ``external_secret`` a managed Redis replaces it and the sizing
+    fields below are unused."""
 
+    external_secret: DnsLabel | None = Field(
+        default=None,
+        description="Name of an existing Secret in the platform namespace whose key ``url`` "
+        "is a rediss:// URL; when set, no in-cluster cache is created.",
+    )
+    # Where the external Redis lives, for the MCP server's NetworkPolicy egress.
+    external_cidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    external_port: int | None = Field(default=None, ge=1, le=65535)
     image: Image = cache.CACHE_IMAGE
     memory_limit_mib: int = Field(default=512, ge=64, le=65536)
     eviction_policy: Literal["allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu"] = (
@@ -181,7 +190,7 @@ def external_engines(spec: PlatformSpec) -> tuple[tuple[str, tuple[str, ...], in
         ("sqlserver", spec.sqlserver),
         ("postgres", spec.postgres),
     )
-    return tuple(
+    result = tuple(
         (
             name,
             tuple(db.external_cidrs),
@@ -189,6 +198,23 @@ def external_engines(spec: PlatformSpec) -> tuple[tuple[str, tuple[str, ...], in
         )
         for name, db in engines
         if db.external_secret is not None
+    )
+    if spec.cache.external_secret is not None:
+        port = spec.cache.external_port or cache.CACHE_PORT
+        result += ((network_policies.REDIS, tuple(spec.cache.external_cidrs), port),)
+    return result
+
+
+def cache_manifests(spec: PlatformSpec) -> list[Manifest]:
+    """The in-cluster cache; an external Redis contributes nothing."""
+    if spec.cache.external_secret is not None:
+        return []
+    return cache.cache(
+        spec.namespace,
+        spec.cache.memory_limit_mib,
+        spec.cache.replicas,
+        spec.cache.image,
+        spec.cache.eviction_policy,
     )
 
 
@@ -252,13 +278,7 @@ def platform_manifests(spec: PlatformSpec, crd: Manifest | None = None) -> list[
         ),
         *operator_workload.operator_manifests(ns, spec.image),
         *database_manifests(spec),
-        *cache.cache(
-            ns,
-            spec.cache.memory_limit_mib,
-            spec.cache.replicas,
-            spec.cache.image,
-            spec.cache.eviction_policy,
-        ),
+        *cache_manifests(spec),
         *mcp.mcp_server(
             ns,
             spec.image,
@@ -279,10 +299,13 @@ def required_secrets(spec: PlatformSpec) -> list[tuple[str, str, str]]:
         (ns, mcp.MCP_TLS_SECRET, "tls.crt, tls.key, ca.crt"),
         (ns, mcp.MCP_CREDENTIALS_SECRET, ", ".join([*mcp.MCP_CREDENTIAL_KEYS, "ca.crt"])),
         (ns, databases.ETL_CREDENTIALS_SECRET, ", ".join([*ETL_CREDENTIAL_KEYS, "ca.crt"])),
-        (ns, cache.CACHE_AUTH_SECRET, "auth.conf"),
         (ns, "promptsales-pii-keyring", "keyring.json (promptsales pii keyring create)"),
-        (ns, cache.CACHE_TLS_SECRET, "tls.crt, tls.key, ca.crt"),
     ]
+    if spec.cache.external_secret is None:
+        secrets += [
+            (ns, cache.CACHE_AUTH_SECRET, "auth.conf"),
+            (ns, cache.CACHE_TLS_SECRET, "tls.crt, tls.key, ca.crt"),
+        ]
     for engine, keys in (
         (databases.MONGODB, "username, password"),
         (databases.SQLSERVER, "sa-password, etl-password"),

@@ -30,6 +30,7 @@ SPECS = {
             "mongodb": {"external_secret": "mongo-conn"},
             "sqlserver": {"external_secret": "sql-conn"},
             "postgres": {"external_secret": "pg-conn"},
+            "cache": {"external_secret": "redis-conn", "external_cidrs": ["10.40.0.0/24"]},
         }
     ),
     "tuned": PlatformSpec.model_validate(

@@ -118,3 +118,34 @@ def test_external_databases_are_reached_at_their_configured_address_only() -> No
     names = {m["metadata"]["name"] for m in manifests if m["kind"] == "NetworkPolicy"}
     assert "promptsales-postgres" not in names
     assert "promptsales-sqlserver-init" not in names
+
+
+def test_external_cache_is_reached_by_mcp_only_at_its_configured_address() -> None:
+    spec = PlatformSpec.model_validate(
+        {
+            "cache": {
+                "external_secret": "redis",
+                "external_cidrs": ["10.40.0.0/24"],
+                "external_port": 6380,
+            }
+        }
+    )
+    manifests = platform_manifests(spec)
+    managed_redis = Endpoint.outside("10.40.0.9")
+    assert flow_allowed(manifests, pod(P, "mcp"), managed_redis, 6380)
+    assert not flow_allowed(manifests, pod(P, "mcp"), managed_redis, 6379)
+    assert not flow_allowed(manifests, pod(P, "mcp"), Endpoint.outside("10.41.0.9"), 6380)
+    assert not flow_allowed(manifests, pod(P, "etl"), managed_redis, 6380)
+    # No in-cluster cache any more, so no way to it and no policy for it.
+    assert not flow_allowed(manifests, pod(P, "mcp"), pod(P, "cache"), 6379)
+    names = {m["metadata"]["name"] for m in manifests if m["kind"] == "NetworkPolicy"}
+    assert "promptsales-cache" not in names
+    # The databases stayed in the cluster.
+    assert flow_allowed(manifests, pod(P, "mcp"), pod(D, "postgres"), 5432)
+
+
+def test_external_cache_port_defaults_to_redis() -> None:
+    spec = PlatformSpec.model_validate({"cache": {"external_secret": "redis"}})
+    assert flow_allowed(
+        platform_manifests(spec), pod(P, "mcp"), Endpoint.outside("192.0.2.1"), 6379
+    )

@@ -278,6 +278,38 @@ def test_external_secret_missing_a_key_fails_the_up(run_program: Runner) -> None
         )
 
 
+def test_external_cache_uses_the_teams_redis_url(run_program: Runner) -> None:
+    existing = {"promptsales/managed-redis": {"url": "rediss://:pw@redis.example:6380/0"}}
+    run = run_program(
+        {"platform": {"cache": {"external_secret": "managed-redis"}}},
+        existing_secrets=existing,
+    )
+    cache_objects = {
+        (m["kind"], m["metadata"]["name"])
+        for m in run.mocks.manifests()
+        if m["metadata"]["name"].startswith("promptsales-cache")
+    }
+    assert cache_objects == set()  # no Deployment, Service, PDB, ConfigMap, auth or TLS Secret
+    reads = {r.read_id for r in run.mocks.registered if r.read_id}
+    assert reads == set(existing)
+    mcp = string_data(run, "promptsales-mcp-credentials", PLATFORM)
+    assert mcp["PROMPTSALES_MCP_REDIS_URL"] == existing["promptsales/managed-redis"]["url"]
+    run.mocks.find("Deployment", "promptsales-mcp", PLATFORM)
+    assert run.outputs["database_services"]["redis"] == "external:promptsales/managed-redis"
+    assert run.outputs["database_services"]["postgres"] == (
+        "promptsales-postgres.promptsales-data.svc"
+    )
+    assert policy.check_all(run.mocks.manifests()) == []
+
+
+def test_external_cache_secret_without_url_fails_the_up(run_program: Runner) -> None:
+    with pytest.raises(Exception, match="has no key 'url'"):
+        run_program(
+            {"platform": {"cache": {"external_secret": "managed-redis"}}},
+            existing_secrets={"promptsales/managed-redis": {"uri": "rediss://x"}},
+        )
+
+
 def test_captured_inputs_pass_every_policy(run_program: Runner) -> None:
     run = run_program()
     assert policy.check_all(run.mocks.manifests()) == []
@@ -317,13 +349,20 @@ def test_exposed_mcp_gets_a_load_balancer_and_its_external_name_in_the_certifica
 
 @pytest.mark.parametrize(
     "values",
-    [{}, {"platform": {"postgres": {"external_secret": "managed-pg"}}}],
-    ids=["in-cluster", "external-postgres"],
+    [
+        {},
+        {"platform": {"postgres": {"external_secret": "managed-pg"}}},
+        {"platform": {"cache": {"external_secret": "managed-redis"}}},
+    ],
+    ids=["in-cluster", "external-postgres", "external-cache"],
 )
 def test_render_header_lists_exactly_the_secrets_pulumi_creates(
     run_program: Runner, values: dict[str, Any]
 ) -> None:
-    existing = {"promptsales/managed-pg": {"dsn": "host=pg.example dbname=w user=w"}}
+    existing = {
+        "promptsales/managed-pg": {"dsn": "host=pg.example dbname=w user=w"},
+        "promptsales/managed-redis": {"url": "rediss://:pw@redis.example:6380/0"},
+    }
     run = run_program(values, existing_secrets=existing)
     declared = {
         (r.plain["metadata"]["namespace"], r.plain["metadata"]["name"]): set(r.plain["stringData"])
