@@ -52,7 +52,15 @@ async def apply_plan(ctx: OperatorContext, plan: CapacityPlan) -> None:
     ):
         ctx.metrics.replicas.labels(name).set(replicas)
         url = path("apps/v1", "deployments", ctx.namespace, name)
-        deployment = await ctx.client.get(url)
+        if name == CACHE_DEPLOYMENT:
+            # A platform on a managed Redis (infra's external cache mode) has no cache
+            # Deployment: nothing to scale, and no reason to fail the campaigns' capacity.
+            found = await ctx.client.get_or_none(url)
+            if found is None:
+                continue
+            deployment = found
+        else:
+            deployment = await ctx.client.get(url)
         current = (deployment.get("spec") or {}).get("replicas")
         if current == replicas:
             continue

@@ -172,7 +172,7 @@ async def test_window_start_and_end_move_phase_and_suspension(
     obj = await wait_campaign(kube, "win", lambda o: phase(o) == "Active", "Active")
     assert kube.get_object(CRONJOBS, NS, "win-etl")["spec"]["suspend"] is False
     await wait_for(
-        lambda: kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 4,
+        lambda: kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 3,
         "scaled up for the window",
     )
 
@@ -259,3 +259,21 @@ async def test_every_api_call_is_allowed_by_the_operator_rbac(
     used |= {(verb, f"{plural}/{sub}") for verb, plural, _, sub in kube.write_log if sub}
     assert used - allowed == set()
     assert ("patch", "promptsalescampaigns/status") in used
+
+
+async def test_external_cache_has_no_deployment_and_capacity_still_converges(
+    platform: Platform, start_operator: StartOperator
+) -> None:
+    kube = platform.kube
+    kube.delete_object(DEPLOYMENTS, NS, "promptsales-cache")  # infra's external cache mode
+    await start_operator()
+    kube.create_object(CAMPAIGNS, campaign("ext", demand={"requestsPerSecond": 30}))
+    done = await wait_campaign(kube, "ext", is_ready, "Ready without a cache Deployment")
+    scaled = condition(done, "CapacityScaled")
+    assert scaled is not None
+    assert scaled["status"] == "True"
+    await wait_for(
+        lambda: kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 3,
+        "mcp scaled to 3 for 30 req/s (10 per replica)",
+    )
+    assert kube.find(DEPLOYMENTS, NS, "promptsales-cache") is None
