@@ -172,7 +172,7 @@ async def test_window_start_and_end_move_phase_and_suspension(
     obj = await wait_campaign(kube, "win", lambda o: phase(o) == "Active", "Active")
     assert kube.get_object(CRONJOBS, NS, "win-etl")["spec"]["suspend"] is False
     await wait_for(
-        lambda: kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 3,
+        lambda: kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 4,
         "scaled up for the window",
     )
 
