@@ -7,8 +7,12 @@ Exit codes are part of the interface a CronJob and an operator act on; see
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
+import psycopg
+import sqlalchemy
 import typer
 
 from etl_job.concurrency.command import simulate as simulate_command
@@ -19,8 +23,20 @@ from etl_job.settings import load_etl_settings
 from etl_job.status import read_status
 from etl_job.warehouse import init_warehouse
 from promptsales.config import ConfigError
+from promptsales.logs import redact_text
 from promptsales.pii import PiiError, load_keyring
 from promptsales.pii.settings import load_pii_settings
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """One line and an exit code a person can act on, instead of a driver traceback."""
+    try:
+        yield
+    except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
+        typer.echo(f"error: database unreachable: {redact_text(str(exc)).strip()}", err=True)
+        raise typer.Exit(int(ExitCode.WAREHOUSE_UNAVAILABLE)) from None
+
 
 app = typer.Typer(
     help="ETL: PromptAds and PromptCRM into the PromptSales warehouse.", no_args_is_help=True
@@ -35,11 +51,12 @@ def init_schema(
 ) -> None:
     """Create the warehouse schema (idempotent: safe to run twice)."""
     settings = load_etl_settings()
-    init_warehouse(settings.warehouse_dsn.get_secret_value())
-    if sources:
-        create_source_schema(
-            settings.ads_url.get_secret_value(), settings.crm_url.get_secret_value()
-        )
+    with _database_errors():
+        init_warehouse(settings.warehouse_dsn.get_secret_value())
+        if sources:
+            create_source_schema(
+                settings.ads_url.get_secret_value(), settings.crm_url.get_secret_value()
+            )
     typer.echo(json.dumps({"event": "init-schema", "status": "ok", "sources": sources}))
 
 
@@ -65,16 +82,17 @@ def seed(
         seed=seed_value,
         first_campaign_id=first_campaign_id,
     )
-    try:
-        summary = seed_sources(
-            settings.ads_url.get_secret_value(),
-            settings.crm_url.get_secret_value(),
-            size,
-            reset=reset,
-        )
-    except SeedError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    with _database_errors():
+        try:
+            summary = seed_sources(
+                settings.ads_url.get_secret_value(),
+                settings.crm_url.get_secret_value(),
+                size,
+                reset=reset,
+            )
+        except SeedError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
     typer.echo(json.dumps({"event": "seed", "status": "ok", "rows": summary.as_dict()}))
 
 
@@ -117,5 +135,6 @@ def status(
 ) -> None:
     """Recent runs, watermarks per scope and view, quarantine counts (JSON)."""
     settings = load_etl_settings()
-    report = read_status(settings.warehouse_dsn.get_secret_value(), limit)
+    with _database_errors():
+        report = read_status(settings.warehouse_dsn.get_secret_value(), limit)
     typer.echo(json.dumps(report, default=str, indent=2))
