@@ -17,11 +17,16 @@ from promptsales.local.processes import ManagedProcess
 from promptsales.local.progress import StepFailedError
 
 
-def _executable() -> str:
+def find_secantus() -> str | None:
+    """The ``secantusd-py`` of this interpreter's environment, else one on PATH, else None."""
     candidate = Path(sys.executable).with_name("secantusd-py")
     if candidate.exists():
         return str(candidate)
-    found = shutil.which("secantusd-py")
+    return shutil.which("secantusd-py")
+
+
+def _executable() -> str:
+    found = find_secantus()
     if found is None:
         raise StepFailedError(
             "SecantusDB (the local MongoDB wire-protocol server) is not installed: "

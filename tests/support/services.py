@@ -9,21 +9,20 @@ starts it, rather than a bare connection error deep inside a test.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pymongo
 import redis
 from psycopg import sql
+
+from promptsales.local.mongo import find_secantus
 
 PG_ADMIN_DSN = os.environ.get(
     "PROMPTSALES_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -133,10 +132,7 @@ class MongoServer:
 
 
 def secantus_executable() -> str:
-    candidate = Path(sys.executable).with_name("secantusd-py")
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("secantusd-py")
+    found = find_secantus()
     if found is None:
         raise ServiceUnavailableError(
             "the MongoDB wire-protocol server SecantusDB is not installed; "
