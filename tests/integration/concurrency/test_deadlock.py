@@ -30,7 +30,9 @@ def test_opposite_order_deadlocks_and_loses_a_transfer(outcomes: dict[str, Outco
 def test_retry_recovers_the_victim(outcomes: dict[str, Outcome]) -> None:
     outcome = outcomes["opposite-order+retry"]
     assert not outcome.anomaly
-    assert outcome.facts["deadlocks"] == 1
+    # At least one deadlock happened; on a loaded machine the retried transfer can meet
+    # the other one again, which the retry loop also absorbs.
+    assert int(outcome.facts["deadlocks"]) >= 1
     assert outcome.facts["failed_transfers"] == 0
     assert (outcome.facts["balance_1"], outcome.facts["balance_2"]) == (
         deadlock.EXPECTED[1],
