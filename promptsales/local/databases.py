@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import URL
 
 from promptsales.local.settings import LocalSettings
 
@@ -35,12 +36,17 @@ def _dsn(admin_dsn: str, database: str) -> str:
 
 
 def _sqlalchemy_url(dsn: str) -> str:
+    """The stand-in source URL for a libpq DSN (SQLAlchemy escapes the password)."""
     info = psycopg.conninfo.conninfo_to_dict(dsn)
-    user = info.get("user", "postgres")
-    password = f":{info['password']}" if info.get("password") else ""
-    host = info.get("host", "127.0.0.1")
-    port = info.get("port", 5432)
-    return f"postgresql+psycopg://{user}{password}@{host}:{port}/{info['dbname']}"
+    port = info.get("port")
+    return URL.create(
+        "postgresql+psycopg",
+        username=str(info.get("user", "postgres")),
+        password=str(info["password"]) if info.get("password") else None,
+        host=str(info.get("host", "127.0.0.1")),
+        port=int(port) if port else None,
+        database=str(info["dbname"]),
+    ).render_as_string(hide_password=False)
 
 
 def ensure_databases(settings: LocalSettings) -> LocalDatabases:

@@ -15,12 +15,25 @@ MANAGED = ("operator", "mcp-server", "secantusdb")  # operator: `up --kubeconfig
 DEFAULT_CACHE_PREFIX = "promptsales:mcp:"
 
 
+def delete_prefix(client: redis.Redis, prefix: str) -> int:
+    """Delete every key under ``prefix`` (SCAN in batches, never KEYS: the server is shared)."""
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"{prefix}*", count=500):
+        batch.append(key)
+        if len(batch) >= 500:
+            deleted += int(client.delete(*batch))
+            batch.clear()
+    if batch:
+        deleted += int(client.delete(*batch))
+    return deleted
+
+
 def _clear_cache(url: str, prefix: str) -> int:
     """Drop cached MCP answers, which would otherwise outlive the data they came from."""
     client = redis.Redis.from_url(url, socket_connect_timeout=3)
     try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        return int(client.delete(*keys)) if keys else 0
+        return delete_prefix(client, prefix)
     except redis.exceptions.ConnectionError:
         return 0
     finally:

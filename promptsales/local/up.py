@@ -25,6 +25,7 @@ import psycopg
 import pymongo
 import redis
 
+from etl_job.db import libpq_dsn
 from promptsales.local import cluster as cluster_mod
 from promptsales.local import preview as preview_mod
 from promptsales.local.databases import ensure_databases, write_secret_files
@@ -102,16 +103,11 @@ def check_redis(url: str) -> None:
 
 
 def _sources_seeded(ads_url: str) -> bool:
-    dsn = ads_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(
-            "SELECT to_regclass('campaigns') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_class "
-            "WHERE relname = 'campaigns')"
-        ).fetchone()
-        if not row or not row[0]:
+    with psycopg.connect(libpq_dsn(ads_url)) as conn:
+        if conn.execute("SELECT to_regclass('campaigns')").fetchone() == (None,):
             return False
-        count = conn.execute("SELECT EXISTS (SELECT 1 FROM campaigns)").fetchone()
-        return bool(count and count[0])
+        row = conn.execute("SELECT EXISTS (SELECT 1 FROM campaigns)").fetchone()
+        return bool(row and row[0])
 
 
 def _content_count(mongo_uri: str) -> int:

@@ -22,7 +22,10 @@ import pymongo
 import redis
 from psycopg import sql
 
+from promptsales.local.down import delete_prefix
 from promptsales.local.mongo import find_secantus
+
+__all__ = ["delete_prefix"]
 
 PG_ADMIN_DSN = os.environ.get(
     "PROMPTSALES_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -102,20 +105,6 @@ def check_redis(url: str = REDIS_URL) -> redis.Redis:
             f"Redis is not reachable at {url}: {exc}; {REDIS_HINT}"
         ) from None
     return client
-
-
-def delete_prefix(client: redis.Redis, prefix: str) -> int:
-    """Delete every key under ``prefix`` (SCAN, never KEYS, so a shared server stays responsive)."""
-    deleted = 0
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=f"{prefix}*", count=500):
-        batch.append(key)
-        if len(batch) >= 500:
-            deleted += int(client.delete(*batch))
-            batch.clear()
-    if batch:
-        deleted += int(client.delete(*batch))
-    return deleted
 
 
 @dataclass(frozen=True)
