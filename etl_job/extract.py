@@ -38,6 +38,8 @@ from sqlalchemy import (
     text,
     union,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from etl_job.source_model import VIEWS
@@ -65,11 +67,24 @@ class Scope:
         return "all" if self.campaign_id is None else f"campaign:{self.campaign_id}"
 
 
+PG_OTHER_DATABASE_XIDS_SQL = """
+SELECT COALESCE(array_agg(a.backend_xid::text::bigint), '{}'::bigint[])
+FROM pg_stat_activity AS a
+WHERE a.backend_xid IS NOT NULL
+  AND a.datname IS DISTINCT FROM current_database()
+"""
+"""Ids (32-bit) of transactions running now on sessions of other databases.
+
+Read in its own short transaction *before* the snapshot the bound is computed in: see
+:data:`PG_CHANGE_BOUND_SQL` for why.
+"""
+
 PG_CHANGE_BOUND_SQL = """
 SELECT COALESCE(
     (SELECT min(x::text::bigint)
      FROM pg_snapshot_xip(s.snap) AS x
-     WHERE NOT EXISTS (
+     WHERE x::text::bigint % 4294967296 <> ALL (:other_xids)
+       AND NOT EXISTS (
          SELECT 1 FROM pg_stat_activity a
          WHERE a.backend_xid IS NOT NULL
            AND a.datname IS DISTINCT FROM current_database()
@@ -81,20 +96,60 @@ FROM (SELECT pg_current_snapshot() AS snap) AS s
 
 ``pg_snapshot_xmin`` alone would be correct but is cluster-wide: one long transaction in
 *another* database would freeze every source's watermark. So in-progress ids are skipped
-only when ``pg_stat_activity`` positively shows them on a session of another database (a
-session never writes outside its database). An id it cannot attribute (finished a moment
-ago, prepared transaction, stats hidden from this role) still counts, which can only make
-the bound lower, i.e. delay a row to the next run, never skip it.
+only when they are positively known to belong to a session of another database (a session
+never writes outside its database, so such an id can never hide a row of this one). An id
+that cannot be attributed (prepared transaction, stats hidden from this role, or the timing
+below) still counts, which can only make the bound lower, i.e. delay a row to the next run,
+never skip it.
+
+Attribution comes from two reads of ``pg_stat_activity``, because neither alone covers
+every id of the snapshot. The snapshot is taken when the bound statement starts, and
+``pg_stat_activity`` is read (then cached for the rest of the transaction) a moment *later*:
+an id of another database that finishes in between is in the snapshot but no longer shown,
+so on its own that read lowered the bound whenever another database committed at the wrong
+moment (constant under parallel tests). ``:other_xids`` is the same question asked just
+*before* the transaction started (:data:`PG_OTHER_DATABASE_XIDS_SQL`): it covers every id
+that was already running then. What neither covers is an id of another database that
+starts after the earlier read and ends within the microseconds between snapshot and the
+later read; such an id is counted (a delay, not a loss).
+
+An id of another database stays that database's for good, so an earlier read never
+misattributes. Ids are compared modulo 2**32 (``backend_xid`` is the 32-bit ``xid``, the
+snapshot holds 64-bit ``xid8``): ids running at the same moment are far less than 2**31
+apart, so the low 32 bits name one transaction.
 """
 
 
 def change_bound_query(dialect_name: str) -> Executable:
-    """The safe upper bound of change versions on this engine (see module docstring)."""
+    """The safe upper bound of change versions on this engine (see module docstring).
+
+    On PostgreSQL it binds ``other_xids``; :func:`read_change_bound` supplies it.
+    """
     if dialect_name == "mssql":
         return select(cast(func.MIN_ACTIVE_ROWVERSION(), BigInteger))
     if dialect_name == "postgresql":
-        return text(PG_CHANGE_BOUND_SQL)
+        return text(PG_CHANGE_BOUND_SQL).bindparams(
+            bindparam("other_xids", type_=postgresql.ARRAY(BigInteger))
+        )
     raise ValueError(f"no change-version bound for dialect {dialect_name!r}")
+
+
+def read_change_bound(conn: Connection) -> int:
+    """Start the connection's read transaction with the bound, its first statement.
+
+    On the stand-in the other databases' running ids are read first, in a transaction of
+    their own, so that they predate the snapshot (see :data:`PG_CHANGE_BOUND_SQL`); the
+    connection must not be in a transaction yet, or the snapshot would already be taken.
+    """
+    dialect = conn.dialect.name
+    if dialect != "postgresql":
+        return int(conn.execute(change_bound_query(dialect)).scalar_one())
+    if conn.in_transaction():
+        raise RuntimeError("the change bound must start the connection's transaction")
+    other_xids = list(conn.execute(text(PG_OTHER_DATABASE_XIDS_SQL)).scalar_one())
+    conn.commit()
+    bound = conn.execute(change_bound_query(dialect), {"other_xids": other_xids})
+    return int(bound.scalar_one())
 
 
 def _window(view_name: str) -> ColumnElement[bool]:

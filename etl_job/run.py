@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, Select, func, select
 
 from etl_job import bulk, load
 from etl_job.db import source_engine
-from etl_job.extract import EXTRACT_ORDER, Scope, change_bound_query, extract_query
+from etl_job.extract import EXTRACT_ORDER, Scope, extract_query, read_change_bound
 from etl_job.fetch import stream_tuples
 from etl_job.prefetch import prefetch
 from etl_job.settings import EtlSettings
@@ -193,7 +193,7 @@ def _extract_source(
     assert summary.run_id is not None
     try:
         with _source_connection(engine) as sconn:
-            high = int(sconn.execute(change_bound_query(engine.dialect.name)).scalar_one())
+            high = read_change_bound(sconn)
             for view in views:
                 spec = load.VIEW_LOADS[view]
                 params: dict[str, Any] = {"low": watermarks.get(view, 0), "high": high}
