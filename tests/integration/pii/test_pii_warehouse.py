@@ -133,20 +133,8 @@ def test_rotate_dek_is_resumable_and_retires_only_unused_keys(etl_env: EtlEnv) -
     assert used == [(resumed.active_key_id,)]
 
 
-def _load_all_customers(etl_env: EtlEnv, expected: int) -> None:
-    """Run until every customer is in: a run may leave rows to the next one when another
-    database's transaction was in flight at its snapshot (the stand-in's safe bound)."""
-    for _ in range(10):
-        assert etl_env.run().status == "succeeded"
-        with psycopg.connect(etl_env.warehouse) as conn:
-            row = conn.execute("SELECT count(*) FROM warehouse.dim_customer").fetchone()
-        if row == (expected,):
-            return
-    pytest.fail(f"customers never all loaded: {row}")
-
-
 def test_pii_cli_rotation_prints_ids_never_keys(etl_env: EtlEnv) -> None:
-    _load_all_customers(etl_env, 300)
+    assert etl_env.run().status == "succeeded"
     key_text = etl_env.keyring_file.read_text()
     secrets_in_file = [v for v in json.loads(key_text)["keks"].values()]
     added = etl_env.cli("pii", "keyring", "add-kek", "--file", str(etl_env.keyring_file))
