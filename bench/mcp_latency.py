@@ -16,6 +16,11 @@ measured warm, and the switch penalty is reported on its own (``first_after_mode
 - ``trivial``: a no-op tool's round trip through the same stack (the transport floor);
 - ``embed``: the bare query embedding (local all-MiniLM-L6-v2), in-process;
 - ``topk``: the bare exact top-10 over the same matrix, in-process;
+
+  both timed inside the server's compute thread, where the server runs them too: torch
+  keeps one OpenMP thread team per calling thread, and a floor measured from another
+  thread would leave a second team spinning on the same two cores, slowing whichever
+  series runs next (this made the server's embedding look 2x slower than the floor);
 - ``uncached``: getContent with a query never seen before (cache miss, embedding miss);
 - ``seen``: getContent with a query embedded before but an answer not cached (another
   ``limit``): Redis miss, query-embedding LRU hit, full top-k;
@@ -278,7 +283,7 @@ async def measure_size(
         with ServerThread(application):  # start-up builds the index before serving
             build_seconds = time.perf_counter() - started
             index = service.index
-            topk_vectors = embedder.embed(floor_q)
+            topk_vectors = await service.run_compute(embedder.embed, floor_q)
             async with (
                 httpx2.AsyncClient(
                     verify=ctx, headers={"Authorization": f"Bearer {token}"}, timeout=60
@@ -299,15 +304,21 @@ async def measure_size(
                     args = {"query": query, "limit": limit}
                     return lambda: timed(lambda: mcp.call_tool("getContent", args))
 
-                async def embed(query: str) -> float:
+                def bare_embed(query: str) -> float:
                     t0 = time.perf_counter()
                     embedder.embed([query])
                     return time.perf_counter() - t0
 
-                async def topk(row: int) -> float:
+                def bare_topk(row: int) -> float:
                     t0 = time.perf_counter()
                     index.search(topk_vectors[row], ContentFilters(), 10)
                     return time.perf_counter() - t0
+
+                async def embed(query: str) -> float:
+                    return await service.run_compute(bare_embed, query)
+
+                async def topk(row: int) -> float:
+                    return await service.run_compute(bare_topk, row)
 
                 def call(name: str, i: int, r: int) -> Callable[[], Awaitable[float]]:
                     """Sample ``i`` of a series; ``i < 0`` is the untimed first call of round r."""

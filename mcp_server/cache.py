@@ -8,6 +8,12 @@ and nothing has to be scanned or deleted.
 Concurrent identical misses share one computation: in one process through a shared
 future, across replicas through a short-lived Redis lock whose losers wait (bounded)
 for the winner's answer.
+
+Round trips are the cost of a cache that sits in front of a few-millisecond answer, so
+a lookup is one: a server-side script returns the answer or, on a miss, takes the lock
+in the same call. Storing a computed answer happens after the caller has it (in the
+background, still under the lock and the in-process shared future, so a concurrent
+identical call never computes twice while the write is in flight).
 When Redis fails, the cache opens a circuit for ``retry_seconds`` and answers are
 computed uncached; health reports the cache as down until a call succeeds again.
 """
@@ -19,7 +25,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +38,17 @@ from mcp_server.metrics import Metrics
 log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
+
+# KEYS[1] the answer, KEYS[2] its single-flight lock, ARGV[1] the lock's TTL in ms.
+# Returns {1, answer} on a hit, else {0, 1} when this caller took the lock, {0, 0} when
+# another holds it. Both keys share the answer's name, so on a Redis Cluster a hash tag
+# in the prefix keeps them in one slot.
+_GET_OR_LOCK = """
+local answer = redis.call('GET', KEYS[1])
+if answer then return {1, answer} end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return {0, 1} end
+return {0, 0}
+"""
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,10 @@ class ResponseCache:
         self._open_until = 0.0
         self._last_error: str | None = None
         self._inflight: dict[str, asyncio.Future[JsonObject]] = {}
+        self._writes: set[asyncio.Task[None]] = set()
+        self._get_or_lock_script = (
+            self._client.register_script(_GET_OR_LOCK) if self._client is not None else None
+        )
 
     @property
     def enabled(self) -> bool:
@@ -120,8 +141,15 @@ class ResponseCache:
         return True
 
     async def close(self) -> None:
+        """Finish the answers still being written, then disconnect."""
+        await self.flush()
         if self._client is not None:
             await self._client.aclose()
+
+    async def flush(self) -> None:
+        """Wait until every computed answer has been written (or failed to be)."""
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
     def _fail(self, exc: BaseException) -> None:
         if self._last_error is None:
@@ -172,67 +200,91 @@ class ResponseCache:
         except (RedisError, OSError) as exc:
             self._fail(exc)
 
-    async def get_or_compute(
-        self, key: str, tool: str, compute: Callable[[], Awaitable[JsonObject]]
-    ) -> tuple[JsonObject, bool]:
-        """The cached answer, or the computed one (stored for next time); second item: hit."""
-        cached = await self._get(key)
-        if cached is not None:
-            self._metrics.record_cache(tool, hit=True)
-            return cached, True
-        self._metrics.record_cache(tool, hit=False)
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending), False
-        future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        lock = f"{key}:lock"
-        holds_lock = False
-        try:
-            value, holds_lock = await self._computed_elsewhere(key, lock)
-            if value is None:
-                value = await compute()
-                await self._set(key, value, lock if holds_lock else None)
-                holds_lock = False
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # consumed here so a lone caller leaves no warning
-            raise
-        finally:
-            self._inflight.pop(key, None)
-            if holds_lock:
-                await self._release(lock)
-        future.set_result(value)
-        return value, False
-
-    async def _computed_elsewhere(self, key: str, lock: str) -> tuple[JsonObject | None, bool]:
-        """Cross-replica single-flight: take the key's lock, or wait for its holder's answer.
-
-        Returns (answer, False) when another replica produced it, else (None, whether we
-        hold the lock): this process computes when it took the lock, when Redis is
-        unusable, or when the holder took longer than ``lock_wait_seconds`` (waiting is
-        bounded, never a stall). The lock expires by itself, so a crashed holder blocks
-        nobody for long.
-        """
+    async def _get_or_lock(self, key: str, lock: str) -> tuple[JsonObject | None, bool]:
+        """One round trip: (the cached answer, False), or (None, whether we took the lock)."""
         if not self._usable():
             return None, False
-        assert self._client is not None
+        assert self._get_or_lock_script is not None
         try:
-            acquired = await self._client.set(
-                lock, b"1", nx=True, px=int(self._lock_ttl_seconds * 1000)
+            found, payload = await self._get_or_lock_script(
+                keys=[key, lock], args=[int(self._lock_ttl_seconds * 1000)]
             )
         except (RedisError, OSError) as exc:
             self._fail(exc)
             return None, False
-        if acquired:
-            return None, True
+        self._recover()
+        if found:
+            value = wire.loads(payload)
+            return (value if isinstance(value, dict) else None), False
+        return None, bool(payload)
+
+    async def get_or_compute(
+        self, key: str, tool: str, compute: Callable[[], Awaitable[JsonObject]]
+    ) -> tuple[JsonObject, bool]:
+        """The cached answer, or the computed one (stored for next time); second item: hit."""
+        pending = self._inflight.get(key)
+        if pending is not None:
+            # Computed (or being computed) by this process: share it. A finished one is
+            # only waiting for its write to Redis, so it is served as the hit it is.
+            done = pending.done()
+            self._metrics.record_cache(tool, hit=done)
+            return await asyncio.shield(pending), done
+        lock = f"{key}:lock"
+        cached, holds_lock = await self._get_or_lock(key, lock)
+        if cached is not None:
+            self._metrics.record_cache(tool, hit=True)
+            return cached, True
+        self._metrics.record_cache(tool, hit=False)
+        pending = self._inflight.get(key)  # another caller may have started while we asked
+        if pending is not None:
+            if holds_lock:
+                self._spawn(self._release(lock))
+            return await asyncio.shield(pending), False
+        future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            value = None if holds_lock else await self._computed_elsewhere(key)
+            if value is None:
+                value = await compute()
+        except BaseException as exc:
+            self._inflight.pop(key, None)
+            if holds_lock:
+                self._spawn(self._release(lock))
+            future.set_exception(exc)
+            future.exception()  # consumed here so a lone caller leaves no warning
+            raise
+        future.set_result(value)
+        self._spawn(self._store(key, value, lock if holds_lock else None))
+        return value, False
+
+    def _spawn(self, write: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(write)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _store(self, key: str, value: JsonObject, release: str | None) -> None:
+        """Write the answer (and drop our lock), then retire the shared future."""
+        try:
+            await self._set(key, value, release)
+        finally:
+            self._inflight.pop(key, None)
+
+    async def _computed_elsewhere(self, key: str) -> JsonObject | None:
+        """Another replica holds the key's lock: wait (bounded) for its answer.
+
+        None means compute here: Redis is unusable, or the holder took longer than
+        ``lock_wait_seconds`` (waiting is bounded, never a stall). The lock expires by
+        itself, so a crashed holder blocks nobody for long.
+        """
+        if not self._usable():
+            return None
         deadline = time.monotonic() + self._lock_wait_seconds
         while time.monotonic() < deadline:
             await asyncio.sleep(0.01)
             value = await self._get(key)
             if value is not None:
-                return value, False
-        return None, False
+                return value
+        return None
 
     async def _release(self, lock: str) -> None:
         if self._client is None or not self._usable():

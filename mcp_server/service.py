@@ -2,8 +2,12 @@
 
 One :class:`ContentService` per process holds the embedder (loaded once), the current
 index snapshot (swapped atomically when the content version moves), the cache and the
-warehouse repository. Blocking work (pymongo, the model, numpy over 100K rows) runs in
-worker threads so the event loop keeps serving other callers.
+warehouse repository. Blocking work runs off the event loop so it keeps serving other
+callers: I/O (pymongo, generation) in worker threads, and the model and the index scans
+on one dedicated compute thread. Why one: torch's OpenMP runtime keeps a thread team per
+calling thread, and on a small node two teams spinning for the same cores slowed a query
+embedding from 5 ms to 11 ms (measured, see the README's benchmark section). The model is
+serialized by a lock anyway, so a single thread costs no parallelism.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError, WithJsonSchema
@@ -40,6 +45,9 @@ from mcp_server.metrics import Metrics
 from mcp_server.warehouse import UnknownCampaignError, WarehouseError, WarehouseRepository
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 KPI_WINDOW_DAYS = 90
 GROUNDING_ITEMS = 3
@@ -127,6 +135,13 @@ class ContentService:
         self.index = VectorIndex.empty(embedder.model_id, max(embedder.dimensions, 1), version=-1)
         self.ready = False
         self._refresh_lock = asyncio.Lock()
+        self._compute_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="promptsales-compute"
+        )
+
+    async def run_compute(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run model or index work on the compute thread (see the module docstring)."""
+        return await asyncio.wrap_future(self._compute_thread.submit(function, *args, **kwargs))
 
     @property
     def model_id(self) -> str:
@@ -202,6 +217,7 @@ class ContentService:
             await self.cache.close()
             if self.warehouse is not None:
                 await self.warehouse.close()
+            self._compute_thread.shutdown(wait=False, cancel_futures=True)
 
     async def health(self) -> dict[str, Any]:
         mongo = await anyio.to_thread.run_sync(self.store.ping)
@@ -283,14 +299,16 @@ class ContentService:
 
     # --- getContent ----------------------------------------------------------------------
 
-    def _search_sync(self, query: str, filters: ContentFilters, limit: int) -> list[ScoredItem]:
-        vector = self.queries.embed_query(query)
-        if self._use_vector_search:
-            return run_vector_search(self.store, vector, filters, limit, self.model_id)
-        return self.index.search(vector, filters, limit)
+    def _exact_search(self, query: str, filters: ContentFilters, limit: int) -> list[ScoredItem]:
+        return self.index.search(self.queries.embed_query(query), filters, limit)
 
     async def search(self, query: str, filters: ContentFilters, limit: int) -> list[ScoredItem]:
-        return await anyio.to_thread.run_sync(self._search_sync, query, filters, limit)
+        if not self._use_vector_search:
+            return await self.run_compute(self._exact_search, query, filters, limit)
+        vector = await self.run_compute(self.queries.embed_query, query)
+        return await anyio.to_thread.run_sync(
+            run_vector_search, self.store, vector, filters, limit, self.model_id
+        )
 
     async def get_content(
         self, principal: Principal, query: str, filters: ContentFilters, limit: int

@@ -239,6 +239,7 @@ async def test_redis_outage_mid_run_degrades_then_recovers(
 
     key = cache_key(redis_prefix, CacheKeyParts("t", {}, "user", None, "m", 1))
     await cache.get_or_compute(key, "t", compute)
+    await cache.flush()  # the answer is written after the caller has it
     assert (await cache.get_or_compute(key, "t", compute)) == ({"n": 1}, True)
 
     await proxy.stop()
@@ -259,3 +260,51 @@ async def test_redis_outage_mid_run_degrades_then_recovers(
     await proxy.stop()
     assert recovered
     assert cache.status() == "ok"
+
+
+async def test_a_miss_stores_the_answer_with_ttl_and_drops_its_lock(
+    redis_url: str, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    cache = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics())
+    key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 2}, "user", None, "m", 1))
+
+    async def compute() -> dict[str, Any]:
+        return {"answer": 7}
+
+    value, hit = await cache.get_or_compute(key, "t", compute)
+    await cache.flush()
+    stored_ttl = redis_client.ttl(key)
+    lock_left = redis_client.exists(f"{key}:lock")
+    await cache.close()
+    assert (value, hit) == ({"answer": 7}, False)
+    assert 0 < stored_ttl <= 60
+    assert lock_left == 0
+
+
+async def test_a_failed_computation_releases_the_lock_for_the_next_caller(
+    redis_url: str, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    cache = ResponseCache(
+        redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics(), lock_wait_seconds=30
+    )
+    key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 3}, "user", None, "m", 1))
+
+    async def broken() -> dict[str, Any]:
+        raise RuntimeError("warehouse down")
+
+    async def working() -> dict[str, Any]:
+        return {"answer": 8}
+
+    try:
+        await cache.get_or_compute(key, "t", broken)
+    except RuntimeError:
+        pass
+    else:  # pragma: no cover - the computation raises
+        raise AssertionError("the failure must reach the caller")
+    await cache.flush()
+    lock_left = redis_client.exists(f"{key}:lock")
+    # With the lock left behind this call would wait lock_wait_seconds (30 s) for nobody.
+    value, hit = await asyncio.wait_for(cache.get_or_compute(key, "t", working), timeout=10)
+    await cache.close()
+    assert lock_left == 0
+    assert (value, hit) == ({"answer": 8}, False)
