@@ -21,6 +21,7 @@ import psycopg
 FACT_VIEWS = ("v_ad_metrics_daily", "v_lead", "v_conversion")
 Row = Sequence[Any]
 Rule = Callable[[Row], str | None]
+Accept = Callable[[Sequence[Row]], list[Row]]
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,32 @@ def rule_for(view: str, campaigns: set[int], ads: set[int]) -> Rule:
     return conversion
 
 
+def accept_for(view: str, campaigns: set[int], ads: set[int]) -> Accept:
+    """The rows of a batch that ``rule_for(view, ...)`` passes, without a call per row.
+
+    Checking every row through the rule function cost about a tenth of the client's time on
+    a large first load; one comprehension with the conditions inline does the same test for
+    the common case of a batch with no bad row. ``None`` is never in ``campaigns`` or
+    ``ads``, so membership also rejects missing keys. When the result is shorter than the
+    batch, :func:`copy_facts` runs the rule over that batch to name each row's reason.
+    """
+    if view == "v_ad_metrics_daily":
+        return lambda batch: [
+            r
+            for r in batch
+            if r[0] in ads
+            and r[1] in campaigns
+            and r[2] is not None
+            and r[3] >= 0
+            and r[4] >= 0
+            and r[5] >= 0
+            and r[6] >= 0
+        ]
+    if view == "v_lead":
+        return lambda batch: [r for r in batch if r[1] is not None and r[2] in campaigns]
+    return lambda batch: [r for r in batch if r[1] is not None and r[2] in campaigns and r[5] >= 0]
+
+
 def facts_empty(conn: psycopg.Connection) -> bool:
     row = conn.execute(
         "SELECT NOT EXISTS (SELECT 1 FROM warehouse.fact_ad_daily) "
@@ -201,10 +228,15 @@ def copy_facts(
     fact: DirectFact,
     batches: Iterable[Sequence[Row]],
     rule: Rule,
+    accept: Accept,
     run_id: int,
     view_columns: Sequence[str],
 ) -> DirectResult:
-    """Validate and COPY rows into the fact table; rejected rows go to the quarantine."""
+    """Validate and COPY rows into the fact table; rejected rows go to the quarantine.
+
+    ``accept`` must pass exactly the rows ``rule`` has no reason against (see
+    :func:`accept_for`).
+    """
     result = DirectResult()
     rejected: list[tuple[Any, ...]] = []
     columns = ", ".join(fact.columns)
@@ -215,14 +247,23 @@ def copy_facts(
             write_row = copy.write_row
             prepend, day = fact.prepend_day, fact.day
             for batch in batches:
-                for row in batch:
-                    reason = rule(row)
-                    if reason is not None:
+                good = accept(batch)
+                if len(good) != len(batch):
+                    good = []
+                    for row in batch:
+                        reason = rule(row)
+                        if reason is None:
+                            good.append(row)
+                            continue
                         payload = json.dumps(dict(zip(view_columns, row, strict=True)), default=str)
                         rejected.append((run_id, fact.view, fact.key(row), reason, payload))
-                        continue
-                    write_row((day(row), *row) if prepend else row)
-                    result.loaded += 1
+                if prepend:
+                    for row in good:
+                        write_row((day(row), *row))
+                else:
+                    for row in good:
+                        write_row(row)
+                result.loaded += len(good)
     if rejected:
         with conn.cursor() as cur:
             cur.executemany(
@@ -265,11 +306,34 @@ Every day of any fact has an aggregate row, so the dates come from the (3x small
 aggregate instead of another scan of the facts."""
 
 
+AGGREGATE_KEY_SQL = """
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'warehouse.agg_campaign_daily'::regclass AND contype = 'p'
+"""
+
+
 def refresh_all_aggregates(conn: psycopg.Connection) -> int:
-    """Aggregates of a first load: every fact row is new, so group the facts whole."""
+    """Aggregates of a first load: every fact row is new, so group the facts whole.
+
+    The primary key is dropped before the insert and added back after it, in this
+    transaction: one sorted build over the rows costs less than inserting each of them
+    into the index in hash order. The rows come from a ``GROUP BY`` of that very key, so
+    the rebuild cannot meet a duplicate; if it ever did, the run would fail whole. The
+    drop holds an exclusive lock on the table until COMMIT, so a reader waits for the
+    finished aggregate instead of seeing the empty one (a first load only, like the fact
+    partition DDL it follows).
+    """
+    key = conn.execute(AGGREGATE_KEY_SQL).fetchone()
     changed = 0
     for statement in BULK_AGGREGATES_SQL:
+        inserting = statement.lstrip().startswith("INSERT INTO warehouse.agg_campaign_daily")
+        if inserting and key is not None:
+            conn.execute(f"ALTER TABLE warehouse.agg_campaign_daily DROP CONSTRAINT {key[0]}")
         cur = conn.execute(statement)
-        if statement.lstrip().startswith("INSERT INTO warehouse.agg_campaign_daily"):
+        if inserting:
             changed += max(cur.rowcount, 0)
+            if key is not None:  # name and definition come from the catalog, not input
+                conn.execute(
+                    f"ALTER TABLE warehouse.agg_campaign_daily ADD CONSTRAINT {key[0]} {key[1]}"
+                )
     return changed

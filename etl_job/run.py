@@ -153,6 +153,7 @@ def _copy_direct_fact(
         fact,
         prefetch(stream_tuples(sconn, query, params, batch_rows)),
         bulk.rule_for(view, campaigns, ads),
+        bulk.accept_for(view, campaigns, ads),
         summary.run_id,
         [column.name for column in query.selected_columns],
     )
