@@ -10,10 +10,12 @@ rows in Python with the same rules, in the same order, as the SQL quarantine of
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -36,6 +38,8 @@ class DirectFact:
     key: Callable[[Row], str]
     day: Callable[[Row], dt.date]
     prepend_day: bool
+    day_at: int
+    """Position of the column ``day`` derives from (a date, or a timestamp whose date it is)."""
 
 
 DIRECT_FACTS: dict[str, DirectFact] = {
@@ -57,6 +61,7 @@ DIRECT_FACTS: dict[str, DirectFact] = {
         key=lambda r: f"{r[0]}/{r[2]}",
         day=lambda r: r[2],
         prepend_day=False,
+        day_at=2,
     ),
     "v_lead": DirectFact(
         view="v_lead",
@@ -75,6 +80,7 @@ DIRECT_FACTS: dict[str, DirectFact] = {
         key=lambda r: str(r[0]),
         day=lambda r: r[3].date(),
         prepend_day=True,
+        day_at=3,
     ),
     "v_conversion": DirectFact(
         view="v_conversion",
@@ -94,6 +100,7 @@ DIRECT_FACTS: dict[str, DirectFact] = {
         key=lambda r: str(r[0]),
         day=lambda r: r[4].date(),
         prepend_day=True,
+        day_at=4,
     ),
 }
 
@@ -223,6 +230,16 @@ class DirectResult:
     quarantined: int = 0
 
 
+def _as_day(value: dt.date) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _month_span(first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
+    """First day of ``first``'s month, last day of ``last``'s month."""
+    following = (last.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return first.replace(day=1), following - dt.timedelta(days=1)
+
+
 def copy_facts(
     conn: psycopg.Connection,
     fact: DirectFact,
@@ -235,35 +252,57 @@ def copy_facts(
     """Validate and COPY rows into the fact table; rejected rows go to the quarantine.
 
     ``accept`` must pass exactly the rows ``rule`` has no reason against (see
-    :func:`accept_for`).
+    :func:`accept_for`). Monthly partitions are created as rows need them: a batch with a
+    day outside the months covered so far ends the COPY, creates the missing partitions
+    and starts a new COPY. Rows come in no particular order, so the first batch usually
+    covers every month; this spares the source a second pass over the window (a
+    ``min``/``max`` query) before the load.
     """
     result = DirectResult()
     rejected: list[tuple[Any, ...]] = []
     columns = ", ".join(fact.columns)
-    with conn.cursor() as cur:
-        statement = f"COPY warehouse.{fact.table} ({columns}) FROM STDIN (FORMAT BINARY)"
-        with cur.copy(statement) as copy:
-            copy.set_types(list(fact.types))
+    statement = f"COPY warehouse.{fact.table} ({columns}) FROM STDIN (FORMAT BINARY)"
+    day_of = itemgetter(fact.day_at)
+    covered: tuple[dt.date, dt.date] | None = None
+    with conn.cursor() as cur, contextlib.ExitStack() as open_copy:
+        copy: psycopg.Copy | None = None
+        prepend, day = fact.prepend_day, fact.day
+        for batch in batches:
+            good = accept(batch)
+            if len(good) != len(batch):
+                good = []
+                for row in batch:
+                    reason = rule(row)
+                    if reason is None:
+                        good.append(row)
+                        continue
+                    payload = json.dumps(dict(zip(view_columns, row, strict=True)), default=str)
+                    rejected.append((run_id, fact.view, fact.key(row), reason, payload))
+            if not good:
+                continue
+            first = _as_day(min(map(day_of, good)))
+            last = _as_day(max(map(day_of, good)))
+            if covered is None or first < covered[0] or last > covered[1]:
+                open_copy.close()  # no DDL while a COPY is in progress
+                copy = None
+                if covered is not None:
+                    first, last = min(first, covered[0]), max(last, covered[1])
+                conn.execute(
+                    "SELECT warehouse.ensure_month_partitions(%s, %s::date, %s::date)",
+                    (fact.table, first, last),
+                )
+                covered = _month_span(first, last)
+            if copy is None:
+                copy = open_copy.enter_context(cur.copy(statement))
+                copy.set_types(list(fact.types))
             write_row = copy.write_row
-            prepend, day = fact.prepend_day, fact.day
-            for batch in batches:
-                good = accept(batch)
-                if len(good) != len(batch):
-                    good = []
-                    for row in batch:
-                        reason = rule(row)
-                        if reason is None:
-                            good.append(row)
-                            continue
-                        payload = json.dumps(dict(zip(view_columns, row, strict=True)), default=str)
-                        rejected.append((run_id, fact.view, fact.key(row), reason, payload))
-                if prepend:
-                    for row in good:
-                        write_row((day(row), *row))
-                else:
-                    for row in good:
-                        write_row(row)
-                result.loaded += len(good)
+            if prepend:
+                for row in good:
+                    write_row((day(row), *row))
+            else:
+                for row in good:
+                    write_row(row)
+            result.loaded += len(good)
     if rejected:
         with conn.cursor() as cur:
             cur.executemany(

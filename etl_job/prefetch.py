@@ -11,7 +11,8 @@ import queue
 import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from types import TracebackType
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -23,45 +24,84 @@ class _Failure:
     error: BaseException
 
 
-def prefetch(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
-    """Yield ``items`` in order, produced by a background thread up to ``depth`` ahead.
+class ReadAhead(Generic[T]):
+    """``items`` produced by a background thread, started now, up to ``depth`` ahead.
 
-    The source iterator is only touched by the reader thread until it is exhausted; an
-    exception there is re-raised here. If the consumer stops early, the reader notices
-    within ``_PUT_TIMEOUT`` and ends, so no thread outlives the load.
+    Starting at construction (not at the first ``next``) is the point: a run starts reading
+    a source while its warehouse connection is still busy with earlier work. Use it as a
+    context manager: leaving the block stops the reader within ``_PUT_TIMEOUT`` and closes
+    ``items`` on the reader thread, so no thread or source cursor outlives the load. The
+    source iterator is only ever touched by the reader thread; an exception there is
+    re-raised by ``next``.
     """
-    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
+    def __init__(self, items: Iterator[T], depth: int = 2) -> None:
+        self._buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._items = items
+        self._finished = False
+        self._reader = threading.Thread(target=self._read, name="etl-prefetch", daemon=True)
+        self._reader.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
             try:
-                buffer.put(item, timeout=_PUT_TIMEOUT)
+                self._buffer.put(item, timeout=_PUT_TIMEOUT)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def read() -> None:
+    def _read(self) -> None:
         try:
-            for item in items:
-                if not put(item):
+            for item in self._items:
+                if not self._put(item):
                     return
         except BaseException as exc:
-            put(_Failure(exc))
+            self._put(_Failure(exc))
             return
-        put(_DONE)
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+        self._put(_DONE)
 
-    reader = threading.Thread(target=read, name="etl-prefetch", daemon=True)
-    reader.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        reader.join()
+    def __iter__(self) -> ReadAhead[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._finished:
+            raise StopIteration
+        item = self._buffer.get()
+        if item is _DONE:
+            self._finished = True
+            raise StopIteration
+        if isinstance(item, _Failure):
+            self._finished = True
+            raise item.error
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join()
+
+    def __enter__(self) -> ReadAhead[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
+    """Yield ``items`` in order, produced by a background thread up to ``depth`` ahead.
+
+    The thread starts at the first ``next``; if the consumer stops early, the reader
+    notices within ``_PUT_TIMEOUT`` and ends, so no thread outlives the load.
+    """
+    with ReadAhead(items, depth) as ahead:
+        yield from ahead

@@ -15,6 +15,7 @@ Transaction shape (warehouse, one transaction per run):
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,13 +25,13 @@ from typing import Any
 import psycopg
 import sqlalchemy.exc
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Engine, Select, func, select
+from sqlalchemy import Connection, Engine
 
 from etl_job import bulk, load
 from etl_job.db import source_engine
 from etl_job.extract import EXTRACT_ORDER, Scope, extract_query, read_change_bound
 from etl_job.fetch import stream_tuples
-from etl_job.prefetch import prefetch
+from etl_job.prefetch import ReadAhead
 from etl_job.settings import EtlSettings
 from etl_job.source_model import view_source
 from promptsales.logs import redact_text
@@ -108,60 +109,95 @@ def _source_connection(engine: Engine) -> Connection:
     return engine.connect().execution_options(**options)
 
 
-def _batches(
-    rows: Iterator[Sequence[Any]], transform: Callable[[Sequence[Any]], Sequence[Any]] | None
-) -> Iterator[Sequence[Any]]:
-    """Batches read, and transformed (customers encrypted), on the prefetch thread.
+SourceItem = tuple[str, Any]
+"""What a source reader yields, in order: ``("bound", high)``, then per view
+``("view", columns)``, its ``("rows", batch)`` items and ``("end", None)``."""
 
-    The writing thread spends much of its time waiting for the warehouse to take the COPY
-    data; encrypting on the reader side fills that wait instead of adding to it.
+
+def _read_source(
+    engine: Engine,
+    source: str,
+    views: Sequence[str],
+    scope: Scope,
+    watermarks: dict[str, int],
+    cipher: PiiCipher,
+    batch_rows: int,
+) -> Iterator[SourceItem]:
+    """Everything a run reads from one source, in one snapshot; runs on the read-ahead thread.
+
+    Fetching and the customers' encryption happen here, so they overlap the warehouse
+    work of the main thread: the rows of the next view (or, started early, of the next
+    source) are read while the warehouse still merges, rebuilds indexes or takes a COPY.
+    Views are read one after the other on one connection (SQL Server's driver streams one
+    result set per connection at a time).
     """
-    if transform is None:
-        return prefetch(rows)
-    return prefetch([transform(row) for row in batch] for batch in rows)
+    try:
+        with _source_connection(engine) as sconn:
+            high = read_change_bound(sconn)
+            yield "bound", high
+            for view in views:
+                query = extract_query(view, scope)
+                params: dict[str, Any] = {"low": watermarks.get(view, 0), "high": high}
+                yield "view", [column.name for column in query.selected_columns]
+                transform = load.customer_transform(cipher) if view == "v_customer" else None
+                for batch in stream_tuples(sconn, query, params, batch_rows):
+                    yield "rows", batch if transform is None else [transform(r) for r in batch]
+                yield "end", None
+    except sqlalchemy.exc.OperationalError as exc:
+        raise SourceError(f"source {source} unavailable: {exc.orig!s}") from None
+    except psycopg.OperationalError as exc:  # the stand-in's row cursor, below SQLAlchemy
+        raise SourceError(f"source {source} unavailable: {exc!s}") from None
+
+
+def _view_batches(reader: Iterator[SourceItem]) -> Iterator[Sequence[Any]]:
+    """The row batches of the view ``reader`` is at, up to that view's end marker."""
+    for kind, value in reader:
+        if kind == "end":
+            return
+        yield value
 
 
 def _copy_direct_fact(
     wh: psycopg.Connection,
-    sconn: Connection,
     view: str,
-    query: Select[Any],
-    params: dict[str, Any],
-    batch_rows: int,
+    batches: Iterator[Sequence[Any]],
+    columns: Sequence[str],
     summary: RunSummary,
-) -> None:
-    """First load of one fact view: partitions, then rows straight into the fact table."""
+) -> list[str]:
+    """First load of one fact view: rows straight into the fact table.
+
+    Returns the statements that rebuild the secondary indexes dropped for the load; the
+    caller runs them once the next source's reader is under way, so the rebuild overlaps
+    that source's first reads.
+    """
     assert summary.run_id is not None
     fact = bulk.DIRECT_FACTS[view]
-    sub = query.subquery()
-    day = sub.c[fact.day_column]
-    first, last, rows = sconn.execute(
-        select(func.min(day), func.max(day), func.count()), params
-    ).one()
-    # Dropped before the partitions exist, so they are not created with indexes that would
-    # be dropped right away; rebuilt after the COPY. Small loads keep them: building a
-    # handful of indexes per partition costs more than maintaining them for a few rows.
-    deferred = bulk.drop_secondary_indexes(wh, fact.table) if rows >= bulk.DEFER_INDEX_ROWS else []
-    if first is not None:
-        wh.execute(
-            "SELECT warehouse.ensure_month_partitions(%s, %s::date, %s::date)",
-            (fact.table, first, last),
-        )
+    # Small loads keep the indexes: building a handful of indexes per partition costs more
+    # than maintaining them for a few rows. Look ahead just far enough to tell. Dropped
+    # before any partition of this load exists, so none is created with indexes that would
+    # be dropped right away.
+    head: list[Sequence[Any]] = []
+    seen = 0
+    for batch in batches:
+        head.append(batch)
+        seen += len(batch)
+        if seen >= bulk.DEFER_INDEX_ROWS:
+            break
+    deferred = bulk.drop_secondary_indexes(wh, fact.table) if seen >= bulk.DEFER_INDEX_ROWS else []
     campaigns, ads = bulk.known_keys(wh)
     done = bulk.copy_facts(
         wh,
         fact,
-        prefetch(stream_tuples(sconn, query, params, batch_rows)),
+        itertools.chain(head, batches),
         bulk.rule_for(view, campaigns, ads),
         bulk.accept_for(view, campaigns, ads),
         summary.run_id,
-        [column.name for column in query.selected_columns],
+        columns,
     )
-    for definition in deferred:
-        wh.execute(definition)
     summary.rows_read[view] = done.loaded + done.quarantined
     summary.rows_loaded[view] = done.loaded
     summary.rows_quarantined[view] = done.quarantined
+    return deferred
 
 
 # Reference data every fact refers to: loaded whatever the campaign's sources, or a
@@ -176,43 +212,33 @@ def selected_views(sources: Sequence[str]) -> list[str]:
 
 def _extract_source(
     wh: psycopg.Connection,
-    engine: Engine,
-    source: str,
-    selected: Sequence[str],
-    scope: Scope,
-    watermarks: dict[str, int],
-    cipher: PiiCipher,
-    batch_rows: int,
+    reader: Iterator[SourceItem],
+    views: Sequence[str],
     summary: RunSummary,
     direct: bool,
-) -> int:
+) -> tuple[int, list[str]]:
     """Stage every view of one source (or, on a first load, merge dims and COPY facts).
 
-    Returns the source's safe upper bound.
+    Returns the source's safe upper bound and the index rebuilds a first load deferred.
     """
-    views = [v for v in selected if view_source(v) == source]
     assert summary.run_id is not None
-    try:
-        with _source_connection(engine) as sconn:
-            high = read_change_bound(sconn)
-            for view in views:
-                spec = load.VIEW_LOADS[view]
-                params: dict[str, Any] = {"low": watermarks.get(view, 0), "high": high}
-                query = extract_query(view, scope)
-                if direct and view in bulk.DIRECT_FACTS:
-                    _copy_direct_fact(wh, sconn, view, query, params, batch_rows, summary)
-                    continue
-                load.create_staging(wh, spec)
-                transform = load.customer_transform(cipher) if view == "v_customer" else None
-                summary.rows_read[view] = load.copy_rows(
-                    wh, spec, _batches(stream_tuples(sconn, query, params, batch_rows), transform)
-                )
-                if direct:
-                    summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
-                    summary.rows_loaded[view] = load.merge(wh, spec)
-    except sqlalchemy.exc.OperationalError as exc:
-        raise SourceError(f"source {source} unavailable: {exc.orig!s}") from None
-    return high
+    kind, high = next(reader)
+    assert kind == "bound", kind
+    deferred: list[str] = []
+    for view in views:
+        kind, columns = next(reader)
+        assert kind == "view", kind
+        batches = _view_batches(reader)
+        if direct and view in bulk.DIRECT_FACTS:
+            deferred += _copy_direct_fact(wh, view, batches, columns, summary)
+            continue
+        spec = load.VIEW_LOADS[view]
+        load.create_staging(wh, spec)
+        summary.rows_read[view] = load.copy_rows(wh, spec, batches)
+        if direct:
+            summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
+            summary.rows_loaded[view] = load.merge(wh, spec)
+    return int(high), deferred
 
 
 CipherFactory = Callable[[psycopg.Connection, Keyring], PiiCipher]
@@ -268,24 +294,26 @@ def _run_in_transaction(
 
     urls = {"ads": settings.ads_url, "crm": settings.crm_url}
     views = selected_views(settings.source_names)
+    deferred: list[str] = []
     for source in dict.fromkeys(view_source(v) for v in views):
+        source_views = [v for v in views if view_source(v) == source]
         engine = source_engine(urls[source].get_secret_value())
         try:
-            highs[source] = _extract_source(
-                wh,
-                engine,
-                source,
-                views,
-                scope,
-                watermarks,
-                cipher,
-                settings.batch_rows,
-                summary,
-                direct,
-            )
+            with ReadAhead(
+                _read_source(
+                    engine, source, source_views, scope, watermarks, cipher, settings.batch_rows
+                )
+            ) as reader:
+                # The previous source's index rebuilds keep the warehouse busy while this
+                # source connects and its first rows are read (and encrypted).
+                for statement in deferred:
+                    wh.execute(statement)
+                highs[source], deferred = _extract_source(wh, reader, source_views, summary, direct)
         finally:
             engine.dispose()
         lap(f"extract_{source}")
+    for statement in deferred:
+        wh.execute(statement)
     if direct:
         summary.aggregates_changed = bulk.refresh_all_aggregates(wh)
         lap("aggregates")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from etl_job.prefetch import prefetch
+from etl_job.prefetch import ReadAhead, prefetch
 
 
 def test_yields_every_item_in_order() -> None:
@@ -34,3 +34,20 @@ def test_consumer_stopping_early_ends_the_reader() -> None:
         t for t in threading.enumerate() if t.name == "etl-prefetch" and t.ident not in before
     ]
     assert leftovers == []
+
+
+def test_read_ahead_reads_before_the_first_next_and_closes_its_source() -> None:
+    started = threading.Event()
+    closed = threading.Event()
+
+    def source() -> Iterator[int]:
+        started.set()
+        try:
+            yield from range(10_000)
+        finally:
+            closed.set()
+
+    with ReadAhead(source(), depth=2) as ahead:
+        assert started.wait(5)  # nobody has asked for an item yet
+        assert next(ahead) == 0
+    assert closed.is_set()  # the source's cleanup (its cursor) ran on leaving the block

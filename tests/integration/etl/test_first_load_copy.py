@@ -1,0 +1,75 @@
+"""The first-load fact COPY creates monthly partitions as batches need them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import psycopg
+
+from etl_job import bulk
+from tests.integration.etl.env import EtlEnv
+
+
+def _metric(ad_id: int, day: dt.date, spend: str = "1.00") -> tuple[object, ...]:
+    return (ad_id, 1, day, 10, 1, Decimal(spend), 0, 7)
+
+
+def test_later_batches_with_new_months_get_their_partitions(etl_env: EtlEnv) -> None:
+    warehouse = etl_env.fresh_warehouse()
+    fact = bulk.DIRECT_FACTS["v_ad_metrics_daily"]
+    campaigns, ads = {1}, {10, 11}
+    batches = [
+        [_metric(10, dt.date(2026, 7, 31))],
+        [_metric(10, dt.date(2026, 9, 1)), _metric(12, dt.date(2026, 12, 1))],  # 12: unknown
+        [_metric(11, dt.date(2026, 8, 15)), _metric(11, dt.date(2026, 7, 1))],  # covered
+        [_metric(11, dt.date(2026, 5, 31), "-1.00")],  # quarantined: needs no partition
+        [_metric(11, dt.date(2026, 6, 30))],  # before the covered months
+    ]
+    with psycopg.connect(warehouse) as wh:
+        run_id = wh.execute(
+            "INSERT INTO warehouse.etl_run (scope, status, started_at, duration_ms) "
+            "VALUES ('all', 'succeeded', now(), 0) RETURNING run_id"
+        ).fetchone()
+        assert run_id is not None
+        done = bulk.copy_facts(
+            wh,
+            fact,
+            batches,
+            bulk.rule_for(fact.view, campaigns, ads),
+            bulk.accept_for(fact.view, campaigns, ads),
+            run_id[0],
+            [
+                "ad_id",
+                "campaign_id",
+                "day",
+                "impressions",
+                "clicks",
+                "spend",
+                "conversions",
+                "change_version",
+            ],
+        )
+        wh.commit()
+        loaded = wh.execute(
+            "SELECT ad_id, day FROM warehouse.fact_ad_daily ORDER BY day"
+        ).fetchall()
+        partitions = wh.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'warehouse.fact_ad_daily'::regclass ORDER BY 1"
+        ).fetchall()
+        reasons = wh.execute(
+            "SELECT source_key, reason FROM warehouse.etl_quarantine ORDER BY 1"
+        ).fetchall()
+    assert (done.loaded, done.quarantined) == (5, 2)
+    assert loaded == [
+        (11, dt.date(2026, 6, 30)),
+        (11, dt.date(2026, 7, 1)),
+        (10, dt.date(2026, 7, 31)),
+        (11, dt.date(2026, 8, 15)),
+        (10, dt.date(2026, 9, 1)),
+    ]
+    assert [name for (name,) in partitions] == [
+        f"fact_ad_daily_2026_{month:02d}" for month in (6, 7, 8, 9)
+    ]
+    assert reasons == [("11/2026-05-31", "negative metric"), ("12/2026-12-01", "unknown ad")]
