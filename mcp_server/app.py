@@ -79,6 +79,7 @@ def build_service(settings: McpSettings, embedder: Embedder | None = None) -> Co
         metrics=metrics,
         retry_seconds=settings.cache_retry_seconds,
         socket_timeout=settings.cache_socket_timeout_seconds,
+        local_entries=settings.cache_local_entries,
     )
     dsn = _secret(settings.warehouse_dsn)
     backend = {"auto": None, "exact": False, "mongo": True}[settings.vector_backend]

@@ -9,8 +9,13 @@ Concurrent identical misses share one computation: in one process through a shar
 future, across replicas through a short-lived Redis lock whose losers wait (bounded)
 for the winner's answer.
 
+In front of Redis sits a small in-process tier (an LRU of recent answers, each kept no
+longer than its Redis entry lives): agents repeat the same calls, and a Redis round trip
+plus its client code is a fifth of a cached answer's whole cost. Its keys are the Redis
+keys, so the content version invalidates both tiers at once.
+
 Round trips are the cost of a cache that sits in front of a few-millisecond answer, so
-a lookup is one: a server-side script returns the answer or, on a miss, takes the lock
+a Redis lookup is one: a server-side script returns the answer or, on a miss, takes the lock
 in the same call. Storing a computed answer happens after the caller has it (in the
 background, still under the lock and the in-process shared future, so a concurrent
 identical call never computes twice while the write is in flight).
@@ -22,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -40,12 +46,12 @@ log = logging.getLogger(__name__)
 JsonObject = dict[str, Any]
 
 # KEYS[1] the answer, KEYS[2] its single-flight lock, ARGV[1] the lock's TTL in ms.
-# Returns {1, answer} on a hit, else {0, 1} when this caller took the lock, {0, 0} when
-# another holds it. Both keys share the answer's name, so on a Redis Cluster a hash tag
-# in the prefix keeps them in one slot.
+# Returns {1, answer, its remaining TTL in ms} on a hit, else {0, 1} when this caller
+# took the lock, {0, 0} when another holds it. Both keys share the answer's name, so on
+# a Redis Cluster a hash tag in the prefix keeps them in one slot.
 _GET_OR_LOCK = """
 local answer = redis.call('GET', KEYS[1])
-if answer then return {1, answer} end
+if answer then return {1, answer, redis.call('PTTL', KEYS[1])} end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return {0, 1} end
 return {0, 0}
 """
@@ -63,7 +69,7 @@ class CacheKeyParts:
 
 def cache_key(prefix: str, parts: CacheKeyParts) -> str:
     """A fixed-length key: hashing keeps caller text out of Redis key names (and logs)."""
-    canonical = json.dumps(
+    canonical = orjson.dumps(
         {
             "t": parts.tool,
             "a": parts.arguments,
@@ -72,11 +78,10 @@ def cache_key(prefix: str, parts: CacheKeyParts) -> str:
             "m": parts.model_id,
             "v": parts.content_version,
         },
-        sort_keys=True,
-        separators=(",", ":"),
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
         default=str,
     )
-    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    digest = hashlib.sha256(canonical).hexdigest()
     return f"{prefix}{parts.tool}:v{parts.content_version}:{digest}"
 
 
@@ -94,6 +99,7 @@ class ResponseCache:
         socket_timeout: float = 1.0,
         lock_wait_seconds: float = 2.0,
         lock_ttl_seconds: float = 10.0,
+        local_entries: int = 1024,
     ) -> None:
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
@@ -115,6 +121,9 @@ class ResponseCache:
         self._last_error: str | None = None
         self._inflight: dict[str, asyncio.Future[JsonObject]] = {}
         self._writes: set[asyncio.Task[None]] = set()
+        # key -> (monotonic expiry, answer); most recently used last.
+        self._local: OrderedDict[str, tuple[float, JsonObject]] = OrderedDict()
+        self._local_entries = local_entries
         self._get_or_lock_script = (
             self._client.register_script(_GET_OR_LOCK) if self._client is not None else None
         )
@@ -184,21 +193,45 @@ class ResponseCache:
         value = wire.loads(raw)
         return value if isinstance(value, dict) else None
 
-    async def _set(self, key: str, value: JsonObject, release: str | None) -> None:
+    async def _set(self, key: str, value: JsonObject, release: str | None) -> bool:
         """Store the answer and, in the same round trip, drop the lock we held for it."""
         if not self._usable():
-            return
+            return False
         assert self._client is not None
         try:
             if release is None:
                 await self._client.set(key, wire.dumps(value), ex=self.ttl_seconds)
-                return
+                return True
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.set(key, wire.dumps(value), ex=self.ttl_seconds)
                 pipe.delete(release)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._fail(exc)
+            return False
+        return True
+
+    def _local_get(self, key: str) -> JsonObject | None:
+        entry = self._local.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._local.pop(key, None)
+            return None
+        self._local.move_to_end(key)
+        return entry[1]
+
+    def _local_put(self, key: str, value: JsonObject, ttl_seconds: float) -> None:
+        if self._local_entries <= 0 or ttl_seconds <= 0:
+            return
+        self._local[key] = (time.monotonic() + ttl_seconds, value)
+        self._local.move_to_end(key)
+        while len(self._local) > self._local_entries:
+            self._local.popitem(last=False)
+
+    def clear_local(self) -> None:
+        """Forget the in-process tier (the benchmark uses it to time Redis hits)."""
+        self._local.clear()
 
     async def _get_or_lock(self, key: str, lock: str) -> tuple[JsonObject | None, bool]:
         """One round trip: (the cached answer, False), or (None, whether we took the lock)."""
@@ -206,17 +239,20 @@ class ResponseCache:
             return None, False
         assert self._get_or_lock_script is not None
         try:
-            found, payload = await self._get_or_lock_script(
+            reply = await self._get_or_lock_script(
                 keys=[key, lock], args=[int(self._lock_ttl_seconds * 1000)]
             )
         except (RedisError, OSError) as exc:
             self._fail(exc)
             return None, False
         self._recover()
-        if found:
-            value = wire.loads(payload)
-            return (value if isinstance(value, dict) else None), False
-        return None, bool(payload)
+        if not reply[0]:
+            return None, bool(reply[1])
+        value = wire.loads(reply[1])
+        if not isinstance(value, dict):
+            return None, False
+        self._local_put(key, value, min(int(reply[2]), self.ttl_seconds * 1000) / 1000)
+        return value, False
 
     async def get_or_compute(
         self, key: str, tool: str, compute: Callable[[], Awaitable[JsonObject]]
@@ -229,6 +265,10 @@ class ResponseCache:
             done = pending.done()
             self._metrics.record_cache(tool, hit=done)
             return await asyncio.shield(pending), done
+        local = self._local_get(key)
+        if local is not None:
+            self._metrics.record_cache(tool, hit=True, local=True)
+            return local, True
         lock = f"{key}:lock"
         cached, holds_lock = await self._get_or_lock(key, lock)
         if cached is not None:
@@ -265,7 +305,10 @@ class ResponseCache:
     async def _store(self, key: str, value: JsonObject, release: str | None) -> None:
         """Write the answer (and drop our lock), then retire the shared future."""
         try:
-            await self._set(key, value, release)
+            if await self._set(key, value, release):
+                # Only answers Redis holds enter the local tier: with Redis down or
+                # disabled nothing is cached anywhere, as health reports.
+                self._local_put(key, value, self.ttl_seconds)
         finally:
             self._inflight.pop(key, None)
 

@@ -64,6 +64,8 @@ class McpSettings(BaseSettings):
     cache_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     cache_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
     cache_socket_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # Recent answers also kept in process (each no longer than its Redis entry); 0 disables.
+    cache_local_entries: int = Field(default=1024, ge=0, le=100_000)
 
     # --- HTTP serving ---
     host: str = "0.0.0.0"  # noqa: S104 - the pod's only interface is the Service's target

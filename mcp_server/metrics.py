@@ -33,6 +33,12 @@ class Metrics:
             ["tool", "result"],
             registry=self.registry,
         )
+        self.cache_local_hits = Counter(
+            "promptsales_mcp_cache_local_hits",
+            "Cache hits served by the in-process tier without asking Redis",
+            ["tool"],
+            registry=self.registry,
+        )
         self.cache_errors = Counter(
             "promptsales_mcp_cache_errors",
             "Redis failures (answers served uncached)",
@@ -55,8 +61,10 @@ class Metrics:
         self._lookups = 0
         self._errors = 0
 
-    def record_cache(self, tool: str, *, hit: bool) -> None:
+    def record_cache(self, tool: str, *, hit: bool, local: bool = False) -> None:
         self.cache_requests.labels(tool=tool, result="hit" if hit else "miss").inc()
+        if local:
+            self.cache_local_hits.labels(tool=tool).inc()
         self._lookups += 1
         self._hits += int(hit)
         self.cache_hit_ratio.set(self._hits / self._lookups)

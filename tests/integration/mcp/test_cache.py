@@ -229,6 +229,7 @@ async def test_redis_outage_mid_run_degrades_then_recovers(
         ttl_seconds=60,
         metrics=metrics,
         retry_seconds=0.1,
+        local_entries=0,  # this test is about the Redis tier
     )
     calls = 0
 
@@ -308,3 +309,56 @@ async def test_a_failed_computation_releases_the_lock_for_the_next_caller(
     await cache.close()
     assert lock_left == 0
     assert (value, hit) == ({"answer": 8}, False)
+
+
+async def test_the_local_tier_serves_repeats_without_redis_and_never_outlives_redis(
+    redis_url: str, redis_prefix: str, redis_client: redis.Redis
+) -> None:
+    metrics = Metrics()
+    writer = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=1, metrics=Metrics())
+    reader = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=metrics)
+    key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 4}, "user", None, "m", 1))
+    calls = 0
+
+    async def compute() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return {"n": calls}
+
+    # Another replica stored the answer with a 1 s TTL; this one reads it from Redis.
+    await writer.get_or_compute(key, "t", compute)
+    await writer.flush()
+    assert (await reader.get_or_compute(key, "t", compute)) == ({"n": 1}, True)
+    # The repeat is served in process: deleting the Redis entry does not change it.
+    redis_client.delete(key)
+    assert (await reader.get_or_compute(key, "t", compute)) == ({"n": 1}, True)
+    assert metrics.cache_local_hits.labels(tool="t")._value.get() == 1
+    # ...but never for longer than the Redis entry had left to live.
+    await asyncio.sleep(1.2)
+    assert (await reader.get_or_compute(key, "t", compute)) == ({"n": 2}, False)
+    await writer.close()
+    await reader.close()
+    assert calls == 2
+
+
+async def test_the_local_tier_is_bounded(redis_url: str, redis_prefix: str) -> None:
+    metrics = Metrics()
+    cache = ResponseCache(
+        redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=metrics, local_entries=2
+    )
+    keys = [
+        cache_key(redis_prefix, CacheKeyParts("t", {"q": n}, "user", None, "m", 1))
+        for n in range(3)
+    ]
+
+    async def compute() -> dict[str, Any]:
+        return {"answer": 1}
+
+    for key in keys:
+        await cache.get_or_compute(key, "t", compute)
+        await cache.flush()
+    for key in keys:  # all three are hits; the oldest had to come from Redis again
+        assert (await cache.get_or_compute(key, "t", compute))[1] is True
+    await cache.close()
+    assert len(cache._local) == 2
+    assert metrics.cache_local_hits.labels(tool="t")._value.get() < 3
