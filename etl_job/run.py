@@ -14,6 +14,7 @@ Transaction shape (warehouse, one transaction per run):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import time
@@ -210,35 +211,49 @@ def selected_views(sources: Sequence[str]) -> list[str]:
     return [v for v in EXTRACT_ORDER if v in DIMENSION_VIEWS or view_source(v) in sources]
 
 
-def _extract_source(
+def _load_order(views: Sequence[str], direct: bool) -> list[str]:
+    """The order a run takes the views in (each source's reader reads them in this order).
+
+    Dimensions first: every fact is checked against them. On a first load PromptAds'
+    daily metrics, the largest stream, come last: their reader reads (and parses) ahead
+    while the warehouse merges the CRM, so those two stop taking turns.
+    """
+    dims = [v for v in views if v not in bulk.FACT_VIEWS]
+    facts = [v for v in views if v in bulk.FACT_VIEWS]
+    if direct:
+        facts.sort(key=lambda v: v == "v_ad_metrics_daily")
+    return dims + facts
+
+
+def _load_view(
     wh: psycopg.Connection,
     reader: Iterator[SourceItem],
-    views: Sequence[str],
+    view: str,
     summary: RunSummary,
     direct: bool,
-) -> tuple[int, list[str]]:
-    """Stage every view of one source (or, on a first load, merge dims and COPY facts).
+) -> list[str]:
+    """Stage one view (or, on a first load, merge a dimension or COPY a fact).
 
-    Returns the source's safe upper bound and the index rebuilds a first load deferred.
+    Returns the index rebuilds a first load deferred.
     """
     assert summary.run_id is not None
-    kind, high = next(reader)
-    assert kind == "bound", kind
-    deferred: list[str] = []
-    for view in views:
-        kind, columns = next(reader)
-        assert kind == "view", kind
-        batches = _view_batches(reader)
-        if direct and view in bulk.DIRECT_FACTS:
-            deferred += _copy_direct_fact(wh, view, batches, columns, summary)
-            continue
-        spec = load.VIEW_LOADS[view]
-        load.create_staging(wh, spec)
-        summary.rows_read[view] = load.copy_rows(wh, spec, batches)
-        if direct:
-            summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
-            summary.rows_loaded[view] = load.merge(wh, spec)
-    return int(high), deferred
+    kind, columns = next(reader)
+    assert kind == "view", kind
+    batches = _view_batches(reader)
+    if direct and view in bulk.DIRECT_FACTS:
+        return _copy_direct_fact(wh, view, batches, columns, summary)
+    spec = load.VIEW_LOADS[view]
+    load.create_staging(wh, spec)
+    summary.rows_read[view] = load.copy_rows(wh, spec, batches)
+    if direct:
+        summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
+        summary.rows_loaded[view] = load.merge(wh, spec)
+    return []
+
+
+READ_AHEAD_ROWS = 80_000
+"""Rows a source reader may hold ready (at least two batches): enough to keep parsing
+PromptAds' metrics while the warehouse merges the CRM, a few tens of MB of tuples."""
 
 
 CipherFactory = Callable[[psycopg.Connection, Keyring], PiiCipher]
@@ -294,26 +309,37 @@ def _run_in_transaction(
 
     urls = {"ads": settings.ads_url, "crm": settings.crm_url}
     views = selected_views(settings.source_names)
+    order = _load_order(views, direct)
     deferred: list[str] = []
-    for source in dict.fromkeys(view_source(v) for v in views):
-        source_views = [v for v in views if view_source(v) == source]
-        engine = source_engine(urls[source].get_secret_value())
-        try:
-            with ReadAhead(
-                _read_source(
-                    engine, source, source_views, scope, watermarks, cipher, settings.batch_rows
-                )
-            ) as reader:
-                # The previous source's index rebuilds keep the warehouse busy while this
-                # source connects and its first rows are read (and encrypted).
-                for statement in deferred:
-                    wh.execute(statement)
-                highs[source], deferred = _extract_source(wh, reader, source_views, summary, direct)
-        finally:
-            engine.dispose()
-        lap(f"extract_{source}")
+    with contextlib.ExitStack() as stack:
+        # Every source is read from the start, each on its own thread and connection, so
+        # connecting, reading and encrypting overlap the warehouse work of the other views.
+        readers: dict[str, ReadAhead[SourceItem]] = {}
+        for source in dict.fromkeys(view_source(v) for v in order):
+            engine = source_engine(urls[source].get_secret_value())
+            stack.callback(engine.dispose)  # after the reader below has closed its connection
+            items = _read_source(
+                engine,
+                source,
+                [v for v in order if view_source(v) == source],
+                scope,
+                watermarks,
+                cipher,
+                settings.batch_rows,
+            )
+            depth = max(2, READ_AHEAD_ROWS // settings.batch_rows)
+            readers[source] = stack.enter_context(ReadAhead(items, depth))
+        for source, reader in readers.items():
+            kind, high = next(reader)
+            assert kind == "bound", kind
+            highs[source] = int(high)
+        lap("connect_sources")
+        for view in order:
+            deferred += _load_view(wh, readers[view_source(view)], view, summary, direct)
+            lap(f"extract_{view}")
     for statement in deferred:
         wh.execute(statement)
+    lap("rebuild_indexes")
     if direct:
         summary.aggregates_changed = bulk.refresh_all_aggregates(wh)
         lap("aggregates")
