@@ -14,14 +14,13 @@ from workloads.common import (
     Manifest,
     container_security_context,
     labels,
-    pod_security_context,
     resources,
-    selector_labels,
 )
 from workloads.pods import (
     SECRETS_MOUNT,
     TLS_MOUNT,
     config_map,
+    deployment,
     disruption_budget,
     empty_dir,
     mount,
@@ -94,31 +93,12 @@ def cache(
             mount("data", "/data", read_only=False),
         ],
     }
-    deployment: Manifest = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": CACHE_DEPLOYMENT, "namespace": namespace, "labels": meta},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": selector_labels(COMPONENT)},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
-            "template": {
-                "metadata": {"labels": meta},
-                "spec": {
-                    "serviceAccountName": CACHE_DEPLOYMENT,
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security_context(),
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "config", "configMap": {"name": f"{CACHE_DEPLOYMENT}-config"}},
-                        secret_volume("auth", CACHE_AUTH_SECRET, {"auth.conf": "auth.conf"}),
-                        secret_volume("tls", CACHE_TLS_SECRET),
-                        empty_dir("data"),
-                    ],
-                },
-            },
-        },
-    }
+    volumes = [
+        {"name": "config", "configMap": {"name": f"{CACHE_DEPLOYMENT}-config"}},
+        secret_volume("auth", CACHE_AUTH_SECRET, {"auth.conf": "auth.conf"}),
+        secret_volume("tls", CACHE_TLS_SECRET),
+        empty_dir("data"),
+    ]
     return [
         config_map(
             f"{CACHE_DEPLOYMENT}-config",
@@ -129,7 +109,7 @@ def cache(
         service_account(CACHE_DEPLOYMENT, namespace, meta),
         service(CACHE_DEPLOYMENT, namespace, COMPONENT, meta, [("redis", CACHE_PORT, "redis")]),
         disruption_budget(CACHE_DEPLOYMENT, namespace, COMPONENT, meta, maxUnavailable=1),
-        deployment,
+        deployment(CACHE_DEPLOYMENT, namespace, COMPONENT, meta, replicas, container, volumes),
     ]
 
 

@@ -36,6 +36,7 @@ from workloads.pods import (
     empty_dir,
     exec_probe,
     mount,
+    pod_template,
     secret_volume,
     service,
     service_account,
@@ -148,17 +149,7 @@ def _statefulset(
             "replicas": 1,
             "podManagementPolicy": "OrderedReady",
             "selector": {"matchLabels": selector_labels(component)},
-            "template": {
-                "metadata": {"labels": meta},
-                "spec": {
-                    "serviceAccountName": name,
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security_context(),
-                    "terminationGracePeriodSeconds": 60,
-                    "containers": [container],
-                    "volumes": volumes,
-                },
-            },
+            "template": pod_template(name, meta, container, volumes, grace_period_s=60),
             "volumeClaimTemplates": [_claim(sizing, component)],
             "persistentVolumeClaimRetentionPolicy": {
                 "whenDeleted": "Retain",

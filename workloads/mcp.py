@@ -19,9 +19,7 @@ from workloads.common import (
     Manifest,
     container_security_context,
     labels,
-    pod_security_context,
     resources,
-    selector_labels,
 )
 from workloads.pods import (
     CA_MOUNT,
@@ -31,6 +29,7 @@ from workloads.pods import (
     TLS_MOUNT,
     TMP_DIR,
     ca_bundle_volume,
+    deployment,
     disruption_budget,
     empty_dir,
     http_probe,
@@ -115,39 +114,18 @@ def mcp_server(
             mount("tmp", TMP_DIR, read_only=False),
         ],
     }
-    deployment: Manifest = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": MCP_DEPLOYMENT, "namespace": namespace, "labels": meta},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": selector_labels(COMPONENT)},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
-            "template": {
-                "metadata": {"labels": meta},
-                "spec": {
-                    "serviceAccountName": MCP_DEPLOYMENT,
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security_context(),
-                    "containers": [container],
-                    "volumes": [
-                        secret_volume("credentials", MCP_CREDENTIALS_SECRET),
-                        secret_volume(
-                            "tls", MCP_TLS_SECRET, {"tls.crt": "tls.crt", "tls.key": "tls.key"}
-                        ),
-                        ca_bundle_volume(),
-                        pii_keyring_volume(),
-                        empty_dir("tmp", "256Mi"),
-                    ],
-                },
-            },
-        },
-    }
+    volumes = [
+        secret_volume("credentials", MCP_CREDENTIALS_SECRET),
+        secret_volume("tls", MCP_TLS_SECRET, {"tls.crt": "tls.crt", "tls.key": "tls.key"}),
+        ca_bundle_volume(),
+        pii_keyring_volume(),
+        empty_dir("tmp", "256Mi"),
+    ]
     return [
         service_account(MCP_DEPLOYMENT, namespace, meta),
         svc,
         disruption_budget(MCP_DEPLOYMENT, namespace, COMPONENT, meta, maxUnavailable=1),
-        deployment,
+        deployment(MCP_DEPLOYMENT, namespace, COMPONENT, meta, replicas, container, volumes),
     ]
 
 

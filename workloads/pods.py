@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workloads.common import Manifest, selector_labels
+from workloads.common import Manifest, pod_security_context, selector_labels
 
 SECRETS_MOUNT = "/var/run/secrets/promptsales"
 TLS_MOUNT = "/etc/promptsales/tls"
@@ -160,4 +160,57 @@ def service_account(name: str, namespace: str, meta_labels: dict[str, str]) -> M
         "kind": "ServiceAccount",
         "metadata": {"name": name, "namespace": namespace, "labels": meta_labels},
         "automountServiceAccountToken": False,
+    }
+
+
+def pod_template(
+    service_account: str,
+    meta_labels: dict[str, str],
+    container: Manifest,
+    volumes: list[Manifest],
+    grace_period_s: int | None = None,
+) -> Manifest:
+    """One container under the restricted pod profile, as its own ServiceAccount with no
+    API token: none of the platform's long-running pods talks to the Kubernetes API.
+
+    ``grace_period_s`` is for engines that need longer than the default to shut down
+    cleanly (a database flushing to its volume).
+    """
+    spec: Manifest = {
+        "serviceAccountName": service_account,
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
+    }
+    if grace_period_s is not None:
+        spec["terminationGracePeriodSeconds"] = grace_period_s
+    spec["containers"] = [container]
+    spec["volumes"] = volumes
+    return {"metadata": {"labels": meta_labels}, "spec": spec}
+
+
+def deployment(
+    name: str,
+    namespace: str,
+    component: str,
+    meta_labels: dict[str, str],
+    replicas: int,
+    container: Manifest,
+    volumes: list[Manifest],
+) -> Manifest:
+    """A stateless Deployment of one container, run as the ServiceAccount ``name``.
+
+    Rolling updates never take a replica away before its successor is ready
+    (``maxUnavailable: 0``): the operator sizes these Deployments to campaign demand, so a
+    rollout must not dip below it.
+    """
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": meta_labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector_labels(component)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
+            "template": pod_template(name, meta_labels, container, volumes),
+        },
     }
