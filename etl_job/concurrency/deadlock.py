@@ -18,12 +18,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import errors
 
-from etl_job.concurrency.databases import (
-    STEP_TIMEOUT_S,
-    SimulationError,
-    postgres_database,
-    wait_until_lock_wait,
-)
+from etl_job.concurrency.choreography import TwoSessions
+from etl_job.concurrency.databases import STEP_TIMEOUT_S, postgres_database
 from etl_job.concurrency.outcome import Outcome, Trace
 
 SCENARIO = "deadlock"
@@ -115,26 +111,9 @@ def _run_variant(dsn: str, variant: _Variant) -> Outcome:
     _create_schema(dsn)
     trace = Trace()
     counters = _Counters()
-    barrier = threading.Barrier(len(TRANSFERS), timeout=STEP_TIMEOUT_S)
-    t1_locked = threading.Event()
-    release_t1 = threading.Event()
-
-    def meet_at_barrier() -> None:
-        # Both hold their first lock before either asks for the second: the cycle, made certain.
-        barrier.wait()
-
-    def hold_lock_until_released() -> None:
-        t1_locked.set()
-        release_t1.wait(STEP_TIMEOUT_S)
-
-    def no_pause() -> None:
-        return None
-
-    def hook(actor: str) -> Callable[[], None]:
-        if not variant.ordered:
-            return meet_at_barrier
-        return hold_lock_until_released if actor == "T1" else no_pause
-
+    # Unordered: both hold their first lock before either asks for the second, the cycle
+    # made certain. Ordered: T2 is seen queued behind T1 on the same first account.
+    sessions = TwoSessions(queued=variant.ordered)
     conns: list[psycopg.Connection[tuple[int]]] = []
     observer = psycopg.connect(dsn, autocommit=True)
     try:
@@ -148,14 +127,17 @@ def _run_variant(dsn: str, variant: _Variant) -> Outcome:
             for conn, transfer in zip(conns, TRANSFERS, strict=True):
                 actor = transfer[0]
                 futures.append(
-                    pool.submit(_transfer, conn, transfer, variant, trace, counters, hook(actor))
+                    pool.submit(
+                        _transfer, conn, transfer, variant, trace, counters, sessions.hook(actor)
+                    )
                 )
-                if variant.ordered and actor == "T1" and not t1_locked.wait(STEP_TIMEOUT_S):
-                    raise SimulationError("T1 never took its first lock")
-            if variant.ordered:
-                wait_until_lock_wait(observer, conns[1].info.backend_pid)
-                trace.step("T2", "blocked: queued behind T1 on account 1 (same lock order)")
-                release_t1.set()
+                sessions.await_first(actor, "T1 never took its first lock")
+            sessions.release_first(
+                observer,
+                conns[1].info.backend_pid,
+                trace,
+                "blocked: queued behind T1 on account 1 (same lock order)",
+            )
             for future in futures:
                 try:
                     future.result(STEP_TIMEOUT_S)

@@ -11,7 +11,6 @@ serialization failure and the deposit is retried.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,12 +18,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import IsolationLevel, errors
 
-from etl_job.concurrency.databases import (
-    STEP_TIMEOUT_S,
-    SimulationError,
-    postgres_database,
-    wait_until_lock_wait,
-)
+from etl_job.concurrency.choreography import TwoSessions
+from etl_job.concurrency.databases import STEP_TIMEOUT_S, SimulationError, postgres_database
 from etl_job.concurrency.outcome import Outcome, Trace
 
 SCENARIO = "lost-update"
@@ -109,27 +104,9 @@ def _deposit(
 def _run_variant(dsn: str, variant: _Variant) -> Outcome:
     _create_schema(dsn)
     trace = Trace()
-    barrier = threading.Barrier(len(DEPOSITS), timeout=STEP_TIMEOUT_S)
-    t1_has_read = threading.Event()
-    release_t1 = threading.Event()
-
-    def meet_at_barrier() -> None:
-        # Both sessions must have read before either writes: the race, made certain.
-        barrier.wait()
-
-    def hold_lock_until_released() -> None:
-        # T1 keeps the row lock until the conductor has seen T2 queue behind it.
-        t1_has_read.set()
-        release_t1.wait(STEP_TIMEOUT_S)
-
-    def no_pause() -> None:
-        return None
-
-    def hook(actor: str) -> Callable[[], None]:
-        if not variant.lock_on_read:
-            return meet_at_barrier
-        return hold_lock_until_released if actor == "T1" else no_pause
-
+    # Unlocked reads: both sessions read before either writes, the race made certain.
+    # FOR UPDATE: T1 keeps the row lock until T2 is seen queued behind it.
+    sessions = TwoSessions(queued=variant.lock_on_read)
     conns = [psycopg.connect(dsn) for _ in DEPOSITS]
     observer = psycopg.connect(dsn, autocommit=True)
     try:
@@ -137,14 +114,12 @@ def _run_variant(dsn: str, variant: _Variant) -> Outcome:
             conn.isolation_level = variant.isolation
         with ThreadPoolExecutor(max_workers=len(DEPOSITS)) as pool:
             (a1, amount1), (a2, amount2) = DEPOSITS
-            first = pool.submit(_deposit, conns[0], a1, amount1, variant, trace, hook(a1))
-            if variant.lock_on_read and not t1_has_read.wait(STEP_TIMEOUT_S):
-                raise SimulationError("T1 never read the row")
-            second = pool.submit(_deposit, conns[1], a2, amount2, variant, trace, hook(a2))
-            if variant.lock_on_read:
-                wait_until_lock_wait(observer, conns[1].info.backend_pid)
-                trace.step("T2", "blocked: waiting for T1's row lock")
-                release_t1.set()
+            first = pool.submit(_deposit, conns[0], a1, amount1, variant, trace, sessions.hook(a1))
+            sessions.await_first(a1, "T1 never read the row")
+            second = pool.submit(_deposit, conns[1], a2, amount2, variant, trace, sessions.hook(a2))
+            sessions.release_first(
+                observer, conns[1].info.backend_pid, trace, "blocked: waiting for T1's row lock"
+            )
             attempts = first.result(STEP_TIMEOUT_S) + second.result(STEP_TIMEOUT_S)
         row = observer.execute("SELECT balance FROM account WHERE id = 1").fetchone()
     finally:
