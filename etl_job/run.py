@@ -244,7 +244,7 @@ def _load_view(
         return _copy_direct_fact(wh, view, batches, columns, summary)
     spec = load.VIEW_LOADS[view]
     load.create_staging(wh, spec)
-    summary.rows_read[view] = load.copy_rows(wh, spec, batches)
+    summary.rows_read[view] = load.copy_rows(wh, spec, batches, analyze=not direct)
     if direct:
         summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
         summary.rows_loaded[view] = load.merge(wh, spec)
