@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -164,8 +165,12 @@ def _copy_direct_fact(
     batches: Iterator[Sequence[Any]],
     columns: Sequence[str],
     summary: RunSummary,
+    known: tuple[set[int], set[int]],
 ) -> list[str]:
     """First load of one fact view: rows straight into the fact table.
+
+    ``known`` holds the campaign and ad ids of the merged dimensions (the quarantine rules'
+    references).
 
     Returns the statements that rebuild the secondary indexes dropped for the load; the
     caller runs them once the next source's reader is under way, so the rebuild overlaps
@@ -185,7 +190,7 @@ def _copy_direct_fact(
         if seen >= bulk.DEFER_INDEX_ROWS:
             break
     deferred = bulk.drop_secondary_indexes(wh, fact.table) if seen >= bulk.DEFER_INDEX_ROWS else []
-    campaigns, ads = bulk.known_keys(wh)
+    campaigns, ads = known
     done = bulk.copy_facts(
         wh,
         fact,
@@ -231,6 +236,7 @@ def _load_view(
     view: str,
     summary: RunSummary,
     direct: bool,
+    known: Callable[[], tuple[set[int], set[int]]],
 ) -> list[str]:
     """Stage one view (or, on a first load, merge a dimension or COPY a fact).
 
@@ -241,7 +247,7 @@ def _load_view(
     assert kind == "view", kind
     batches = _view_batches(reader)
     if direct and view in bulk.DIRECT_FACTS:
-        return _copy_direct_fact(wh, view, batches, columns, summary)
+        return _copy_direct_fact(wh, view, batches, columns, summary, known())
     spec = load.VIEW_LOADS[view]
     load.create_staging(wh, spec)
     summary.rows_read[view] = load.copy_rows(wh, spec, batches, analyze=not direct)
@@ -334,8 +340,10 @@ def _run_in_transaction(
             assert kind == "bound", kind
             highs[source] = int(high)
         lap("connect_sources")
+        # Dimensions come first in ``order``, so their ids are read once, after the last one.
+        known = functools.cache(lambda: bulk.known_keys(wh))
         for view in order:
-            deferred += _load_view(wh, readers[view_source(view)], view, summary, direct)
+            deferred += _load_view(wh, readers[view_source(view)], view, summary, direct, known)
             lap(f"extract_{view}")
     for statement in deferred:
         wh.execute(statement)
