@@ -113,7 +113,7 @@ def _source_connection(engine: Engine) -> Connection:
 
 SourceItem = tuple[str, Any]
 """What a source reader yields, in order: ``("bound", high)``, then per view
-``("view", columns)``, its ``("rows", batch)`` items and ``("end", None)``."""
+``("view", (name, columns))``, its ``("rows", batch)`` items and ``("end", None)``."""
 
 
 def _read_source(
@@ -140,7 +140,7 @@ def _read_source(
             for view in views:
                 query = extract_query(view, scope)
                 params: dict[str, Any] = {"low": watermarks.get(view, 0), "high": high}
-                yield "view", [column.name for column in query.selected_columns]
+                yield "view", (view, [column.name for column in query.selected_columns])
                 transform = load.customer_transform(cipher) if view == "v_customer" else None
                 for batch in stream_tuples(sconn, query, params, batch_rows):
                     yield "rows", batch if transform is None else [transform(r) for r in batch]
@@ -243,8 +243,8 @@ def _load_view(
     Returns the index rebuilds a first load deferred.
     """
     assert summary.run_id is not None
-    kind, columns = next(reader)
-    assert kind == "view", kind
+    kind, (read, columns) = next(reader)
+    assert (kind, read) == ("view", view), (kind, read, view)  # reader and load agree on order
     batches = _view_batches(reader)
     if direct and view in bulk.DIRECT_FACTS:
         return _copy_direct_fact(wh, view, batches, columns, summary, known())
@@ -265,6 +265,51 @@ PromptAds' metrics while the warehouse merges the CRM, a few tens of MB of tuple
 CipherFactory = Callable[[psycopg.Connection, Keyring], PiiCipher]
 
 
+def _start_readers(
+    stack: contextlib.ExitStack,
+    settings: EtlSettings,
+    views: Sequence[str],
+    scope: Scope,
+    watermarks: dict[str, int],
+    cipher: PiiCipher,
+) -> dict[str, ReadAhead[SourceItem]]:
+    """One reader thread and connection per source, started now, closed with ``stack``.
+
+    Every source is read from the start, so connecting, reading and encrypting overlap the
+    warehouse work of the run (its own set-up, the other views' merges).
+    """
+    urls = {"ads": settings.ads_url, "crm": settings.crm_url}
+    depth = max(2, READ_AHEAD_ROWS // settings.batch_rows)
+    readers: dict[str, ReadAhead[SourceItem]] = {}
+    for source in dict.fromkeys(view_source(v) for v in views):
+        engine = source_engine(urls[source].get_secret_value())
+        stack.callback(engine.dispose)  # after the reader below has closed its connection
+        items = _read_source(
+            engine,
+            source,
+            [v for v in views if view_source(v) == source],
+            scope,
+            watermarks,
+            cipher,
+            settings.batch_rows,
+        )
+        readers[source] = stack.enter_context(ReadAhead(items, depth))
+    return readers
+
+
+class _Laps:
+    """Milliseconds per phase into ``summary.phase_ms``."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self._phase_ms = summary.phase_ms
+        self._clock = time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self._phase_ms[phase] = int((now - self._clock) * 1000)
+        self._clock = now
+
+
 def _run_in_transaction(
     wh: psycopg.Connection,
     settings: EtlSettings,
@@ -280,69 +325,47 @@ def _run_in_transaction(
     # server default (4MB) would spill them to disk.
     wh.execute("SET LOCAL work_mem = '64MB'")
     cipher = cipher_factory(wh, keyring)
-    started = dt.datetime.now(dt.UTC)
-    row = wh.execute(
-        "INSERT INTO warehouse.etl_run (scope, status, started_at, duration_ms) "
-        "VALUES (%s, 'succeeded', %s, 0) RETURNING run_id",
-        (scope.name, started),
-    ).fetchone()
-    assert row is not None
-    summary.run_id = int(row[0])
     watermarks: dict[str, int] = dict(
         wh.execute(
             "SELECT source_view, low_version FROM warehouse.etl_watermark WHERE scope = %s",
             (scope.name,),
         ).fetchall()
     )
-    wh.execute(load.CREATE_TOUCHED_SQL)
-    # First load into empty facts: take the merge lock now and COPY facts directly. The
-    # first look goes through its own short connection: a lock on the fact tables held by
-    # this transaction while it waits for the merge lock would deadlock with the holder's
-    # partition DDL.
-    with psycopg.connect(settings.warehouse_dsn.get_secret_value(), autocommit=True) as probe:
-        direct = bulk.facts_empty(probe)
-    if direct:
-        wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
-        direct = bulk.facts_empty(wh)
-    highs: dict[str, int] = {}
-    clock = time.perf_counter()
-
-    def lap(phase: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        summary.phase_ms[phase] = int((now - clock) * 1000)
-        clock = now
-
-    urls = {"ads": settings.ads_url, "crm": settings.crm_url}
     views = selected_views(settings.source_names)
-    order = _load_order(views, direct)
-    deferred: list[str] = []
+    highs: dict[str, int] = {}
     with contextlib.ExitStack() as stack:
-        # Every source is read from the start, each on its own thread and connection, so
-        # connecting, reading and encrypting overlap the warehouse work of the other views.
-        readers: dict[str, ReadAhead[SourceItem]] = {}
-        for source in dict.fromkeys(view_source(v) for v in order):
-            engine = source_engine(urls[source].get_secret_value())
-            stack.callback(engine.dispose)  # after the reader below has closed its connection
-            items = _read_source(
-                engine,
-                source,
-                [v for v in order if view_source(v) == source],
-                scope,
-                watermarks,
-                cipher,
-                settings.batch_rows,
-            )
-            depth = max(2, READ_AHEAD_ROWS // settings.batch_rows)
-            readers[source] = stack.enter_context(ReadAhead(items, depth))
+        # Started under the scope lock, once the watermarks are read: the readers connect
+        # and read their bounds while this transaction writes its ledger row and looks for
+        # a first load.
+        readers = _start_readers(stack, settings, views, scope, watermarks, cipher)
+        started = dt.datetime.now(dt.UTC)
+        row = wh.execute(
+            "INSERT INTO warehouse.etl_run (scope, status, started_at, duration_ms) "
+            "VALUES (%s, 'succeeded', %s, 0) RETURNING run_id",
+            (scope.name, started),
+        ).fetchone()
+        assert row is not None
+        summary.run_id = int(row[0])
+        wh.execute(load.CREATE_TOUCHED_SQL)
+        # First load into empty facts: take the merge lock now and COPY facts directly. The
+        # first look goes through its own short connection: a lock on the fact tables held
+        # by this transaction while it waits for the merge lock would deadlock with the
+        # holder's partition DDL.
+        with psycopg.connect(settings.warehouse_dsn.get_secret_value(), autocommit=True) as probe:
+            direct = bulk.facts_empty(probe)
+        if direct:
+            wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
+            direct = bulk.facts_empty(wh)
+        lap = _Laps(summary)
         for source, reader in readers.items():
             kind, high = next(reader)
             assert kind == "bound", kind
             highs[source] = int(high)
         lap("connect_sources")
-        # Dimensions come first in ``order``, so their ids are read once, after the last one.
+        deferred: list[str] = []
+        # Dimensions come first in the order, so their ids are read once, after the last.
         known = functools.cache(lambda: bulk.known_keys(wh))
-        for view in order:
+        for view in _load_order(views, direct):
             deferred += _load_view(wh, readers[view_source(view)], view, summary, direct, known)
             lap(f"extract_{view}")
     for statement in deferred:
