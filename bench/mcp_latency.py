@@ -46,6 +46,7 @@ import asyncio
 import datetime as dt
 import itertools
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -55,6 +56,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -214,6 +216,19 @@ def make_token(directory: Path) -> tuple[str, Path]:
     return jwt.encode(claims, key, algorithm="ES256"), public
 
 
+def _load_library(mongo_uri: str, db_name: str, size: int) -> None:
+    """The seed set plus generated items, embedded and stored (runs in a child process)."""
+    from mcp_server.content.store import ContentStore
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(mongo_uri)
+    try:
+        items = itertools.chain(seed_items(), generated_items(max(0, size - 100)))
+        load_content(ContentStore(client[db_name]), LocalEmbedder(), items, batch_size=2000)
+    finally:
+        client.close()
+
+
 async def timed(call: Callable[[], Awaitable[Any]]) -> float:
     start = time.perf_counter()
     result = await call()
@@ -238,12 +253,12 @@ async def measure_size(
     cert, key, bundle = make_pki(directory)
     token, public_key = make_token(directory)
     try:
-        from mcp_server.content.store import ContentStore
-
-        store = ContentStore(client[db_name])
         started = time.perf_counter()
-        items = itertools.chain(seed_items(), generated_items(max(0, size - 100)))
-        load_content(store, embedder, items, batch_size=2000)
+        # In a child process, as the loader command runs in production: running the model
+        # on this process's main thread too would leave a second OpenMP team beside the
+        # server's compute thread, which slows every later embedding here about 2x.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as loader:
+            loader.submit(_load_library, mongo_uri, db_name, size).result()
         load_seconds = time.perf_counter() - started
 
         settings = McpSettings(
@@ -345,7 +360,15 @@ async def measure_size(
                             return await timed_call()
 
                         return from_redis
-                    return tool(first if warm else hit_q[i], 10)  # cached
+                    # cached: the same call just made on this replica (untimed), so the
+                    # timed one is the in-process tier's hit a repeat gets.
+                    repeat = tool(first if warm else hit_q[i], 10)
+
+                    async def repeated() -> float:
+                        await repeat()
+                        return await repeat()
+
+                    return repeated
 
                 first_after_model: list[float] = []
                 for rnd, start in enumerate(range(0, samples, BLOCK)):
