@@ -283,9 +283,8 @@ class ResponseCache:
         future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            value = None if holds_lock else await self._computed_elsewhere(key)
-            if value is None:
-                value = await compute()
+            elsewhere = None if holds_lock else await self._computed_elsewhere(key)
+            value = elsewhere if elsewhere is not None else await compute()
         except BaseException as exc:
             self._inflight.pop(key, None)
             if holds_lock:
@@ -294,7 +293,11 @@ class ResponseCache:
             future.exception()  # consumed here so a lone caller leaves no warning
             raise
         future.set_result(value)
-        self._spawn(self._store(key, value, lock if holds_lock else None))
+        if elsewhere is None:
+            self._spawn(self._store(key, value, lock if holds_lock else None))
+        else:  # another replica's answer, read from Redis just now: nothing to write
+            self._inflight.pop(key, None)
+            self._local_put(key, value, self.ttl_seconds)
         return value, False
 
     def _spawn(self, write: Coroutine[Any, Any, None]) -> None:
