@@ -414,6 +414,13 @@ CREATE_TOUCHED_SQL = (
 )
 """(campaign, day) keys whose facts a run changed (old and new keys): the aggregate work list."""
 
+CREATE_CHANGED_CAMPAIGNS_SQL = (
+    "CREATE TEMP TABLE changed_campaigns (campaign_id integer) ON COMMIT DROP"
+)
+"""Campaigns whose answers (KPI rows or dimension row) a run changed, repeats allowed."""
+
+_AGGREGATE_UPSERT = "INSERT INTO warehouse.agg_campaign_daily"
+
 REFRESH_AGGREGATES_SQL = (
     "CREATE TEMP TABLE touched_keys ON COMMIT DROP AS "
     "SELECT DISTINCT campaign_id, day FROM touched",
@@ -426,6 +433,7 @@ REFRESH_AGGREGATES_SQL = (
     ON CONFLICT (day) DO NOTHING
     """,
     """
+    WITH changed AS (
     INSERT INTO warehouse.agg_campaign_daily AS a (campaign_id, day, impressions, clicks, spend,
         platform_conversions, leads, conversions, revenue)
     SELECT k.campaign_id, k.day,
@@ -458,8 +466,11 @@ REFRESH_AGGREGATES_SQL = (
            a.revenue)
        IS DISTINCT FROM (EXCLUDED.impressions, EXCLUDED.clicks, EXCLUDED.spend,
            EXCLUDED.platform_conversions, EXCLUDED.leads, EXCLUDED.conversions, EXCLUDED.revenue)
+    RETURNING a.campaign_id)
+    INSERT INTO changed_campaigns SELECT campaign_id FROM changed
     """,
     """
+    WITH changed AS (
     DELETE FROM warehouse.agg_campaign_daily a
     USING (SELECT DISTINCT campaign_id, day FROM touched WHERE old) AS k
     WHERE a.campaign_id = k.campaign_id AND a.day = k.day
@@ -469,6 +480,8 @@ REFRESH_AGGREGATES_SQL = (
                       WHERE f.campaign_id = k.campaign_id AND f.day = k.day)
       AND NOT EXISTS (SELECT 1 FROM warehouse.fact_conversion f
                       WHERE f.campaign_id = k.campaign_id AND f.day = k.day)
+    RETURNING a.campaign_id)
+    INSERT INTO changed_campaigns SELECT campaign_id FROM changed
     """,
 )
 
@@ -481,11 +494,13 @@ def refresh_aggregates(conn: psycopg.Connection) -> int:
     """Recompute the KPI rows of every (campaign, day) the run touched; returns rows changed.
 
     An aggregate row only disappears when a fact row left its key (moved or replaced), so
-    the delete pass looks at those "old" keys only.
+    the delete pass looks at those "old" keys only. The campaigns of the rows that really
+    changed (not of every key touched: a re-read fact leaves its KPIs as they were) go to
+    ``changed_campaigns``, for :func:`write_kpi_versions`.
     """
     changed = 0
     for statement in REFRESH_AGGREGATES_SQL:
-        if statement.lstrip().startswith("INSERT INTO warehouse.agg_campaign_daily"):
+        if _AGGREGATE_UPSERT in statement:
             row = conn.execute(
                 "SELECT (SELECT count(*) FROM touched_keys), "
                 "(SELECT reltuples FROM pg_class "
@@ -497,6 +512,49 @@ def refresh_aggregates(conn: psycopg.Connection) -> int:
         if "agg_campaign_daily" in statement:
             changed += max(cur.rowcount, 0)
     return changed
+
+
+ALL_AGGREGATED_CAMPAIGNS_SQL = (
+    "INSERT INTO changed_campaigns SELECT DISTINCT campaign_id FROM warehouse.agg_campaign_daily"
+)
+"""A first load: every aggregate row is new, so every campaign with KPIs changed."""
+
+CHANGED_DIMENSIONS_SQL = (
+    # The staged campaign row is now the warehouse's (name, status, dates: in the answers).
+    "INSERT INTO changed_campaigns SELECT s.campaign_id FROM stg_v_campaign s "
+    "JOIN warehouse.dim_campaign d USING (campaign_id) WHERE d.source_version = s.change_version",
+    # A channel rename rewrites its campaigns' channel name (see VIEW_LOADS["v_channel"]).
+    "INSERT INTO changed_campaigns SELECT d.campaign_id FROM stg_v_channel s "
+    "JOIN warehouse.dim_channel ch USING (channel_id) "
+    "JOIN warehouse.dim_campaign d ON d.channel_id = s.channel_id "
+    "WHERE ch.source_version = s.change_version",
+)
+"""Campaigns whose dimension row this run wrote. A row re-read at the version the warehouse
+already holds (two scopes reading one change) counts too: one needless cache miss, never a
+missed change."""
+
+WRITE_KPI_VERSIONS_SQL = (
+    "INSERT INTO warehouse.campaign_kpi_version AS v (campaign_id, version, run_id) "
+    "SELECT c.campaign_id, (SELECT nextval('warehouse.campaign_kpi_version_seq')), %s "
+    "FROM (SELECT DISTINCT campaign_id FROM changed_campaigns) c "
+    "ON CONFLICT (campaign_id) DO UPDATE SET version = EXCLUDED.version, "
+    "run_id = EXCLUDED.run_id, changed_at = now()"
+)
+"""One version for the whole run (an uncorrelated subquery runs once, and not at all when
+no campaign changed, so a run that changed nothing writes nothing)."""
+
+
+def write_kpi_versions(conn: psycopg.Connection, run_id: int, *, first_load: bool) -> int:
+    """Give the campaigns whose answers this run changed a new version; returns how many.
+
+    Must run under the merge lock: the versions then grow in commit order, which is what
+    lets the MCP server poll for ``version > last seen`` (see ``warehouse.sql``).
+    """
+    if first_load:
+        conn.execute(ALL_AGGREGATED_CAMPAIGNS_SQL)
+    for statement in CHANGED_DIMENSIONS_SQL:
+        conn.execute(statement)
+    return max(conn.execute(WRITE_KPI_VERSIONS_SQL, (run_id,)).rowcount, 0)
 
 
 def customer_transform(cipher: Any) -> Any:

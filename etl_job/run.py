@@ -8,7 +8,9 @@ Transaction shape (warehouse, one transaction per run):
 3. Extract every view of both sources into temp staging tables (binary COPY).
 4. ``pg_advisory_xact_lock(merge)``: merges of different scopes (``--all`` and a campaign)
    run one after the other, so aggregate refreshes always see each other's facts.
-5. Quarantine, upsert, refresh KPI aggregates, store watermarks, complete the ledger row.
+5. Quarantine, upsert, refresh KPI aggregates, bump the changed campaigns'
+   ``campaign_kpi_version`` rows (the MCP server's cache keys), store watermarks, complete
+   the ledger row.
 6. COMMIT: everything above becomes visible together, or (crash, SIGKILL, error) nothing.
 """
 
@@ -66,6 +68,8 @@ class RunSummary:
     rows_loaded: dict[str, int] = field(default_factory=dict)
     rows_quarantined: dict[str, int] = field(default_factory=dict)
     aggregates_changed: int = 0
+    campaigns_changed: int = 0
+    """Campaigns given a new ``campaign_kpi_version`` (their MCP answers are recomputed)."""
     phase_ms: dict[str, int] = field(default_factory=dict)
     duration_ms: int = 0
     exit_code: int = ExitCode.OK
@@ -347,6 +351,7 @@ def _run_in_transaction(
         assert row is not None
         summary.run_id = int(row[0])
         wh.execute(load.CREATE_TOUCHED_SQL)
+        wh.execute(load.CREATE_CHANGED_CAMPAIGNS_SQL)
         # First load into empty facts: take the merge lock now and COPY facts directly. The
         # first look goes through its own short connection: a lock on the fact tables held
         # by this transaction while it waits for the merge lock would deadlock with the
@@ -384,6 +389,9 @@ def _run_in_transaction(
             lap(f"merge_{view}")
         summary.aggregates_changed = load.refresh_aggregates(wh)
         lap("aggregates")
+    # Under the merge lock either way (a first load took it before its COPY).
+    summary.campaigns_changed = load.write_kpi_versions(wh, summary.run_id, first_load=direct)
+    lap("kpi_versions")
     if any(summary.rows_read.values()):
         # Only a run that read something moves the watermarks: a run with no changes
         # writes nothing but its ledger row. All views of a source share that source's bound.
@@ -467,6 +475,7 @@ def run_etl(
     summary.error = redact_text(summary.error or "")[:2000]
     summary.run_id = None
     summary.rows_loaded, summary.rows_quarantined, summary.aggregates_changed = {}, {}, 0
+    summary.campaigns_changed = 0
     summary.duration_ms = int((time.perf_counter() - clock) * 1000)
     if summary.exit_code != ExitCode.WAREHOUSE_UNAVAILABLE:
         _record_failure(dsn, scope, started, summary)

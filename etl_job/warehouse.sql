@@ -191,6 +191,22 @@ CREATE OR REPLACE FUNCTION warehouse.campaign_kpis(
     ) s
 $$;
 
+-- When each campaign's answers last changed, for the MCP server's answer cache: one row per
+-- campaign, rewritten by a run that changed the campaign's KPI rows or its dimension row
+-- (a run that changed nothing writes nothing). `version` comes from the sequence, drawn
+-- under the ETL's merge lock, so it grows in commit order: a reader that has seen every
+-- version up to N finds every later change with `version > N`. run_id alone would not do:
+-- runs of two scopes take their run ids when they start, not when they commit.
+CREATE SEQUENCE IF NOT EXISTS warehouse.campaign_kpi_version_seq;
+CREATE TABLE IF NOT EXISTS warehouse.campaign_kpi_version (
+    campaign_id  integer     PRIMARY KEY,
+    version      bigint      NOT NULL,
+    run_id       bigint      NOT NULL,
+    changed_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS campaign_kpi_version_version_idx
+    ON warehouse.campaign_kpi_version (version);
+
 -- The ETL's own bookkeeping -----------------------------------------------------------------
 
 CREATE TABLE IF NOT EXISTS warehouse.etl_run (
