@@ -1,9 +1,11 @@
 """Cache-aside for tool answers in Redis, with single-flight and graceful degradation.
 
 Key = prefix + sha256(tool, normalized arguments, role, campaign scope, embedding model,
-content version). Because the content version is part of the key, new content makes
-every older answer unreachable at once (they expire by TTL); nothing stale is served
-and nothing has to be scanned or deleted.
+content version, and for answers built on a campaign's KPIs that campaign's KPI version).
+Because the content version is part of the key, new content makes every older answer
+unreachable at once (they expire by TTL); nothing stale is served and nothing has to be
+scanned or deleted. The KPI version does the same for one campaign when an ETL run
+changes its data (the server polls the versions, see ``ContentService``).
 
 Concurrent identical misses share one computation: in one process through a shared
 future, across replicas through a short-lived Redis lock whose losers wait (bounded)
@@ -65,19 +67,25 @@ class CacheKeyParts:
     scope: str | None
     model_id: str
     content_version: int
+    kpi_version: int | None = None
+    """The campaign's ``warehouse.campaign_kpi_version`` for answers built on its KPIs: an
+    ETL run that changes them moves the key, as new content does. None for other tools."""
 
 
 def cache_key(prefix: str, parts: CacheKeyParts) -> str:
     """A fixed-length key: hashing keeps caller text out of Redis key names (and logs)."""
+    fields: dict[str, Any] = {
+        "t": parts.tool,
+        "a": parts.arguments,
+        "r": parts.role,
+        "s": parts.scope,
+        "m": parts.model_id,
+        "v": parts.content_version,
+    }
+    if parts.kpi_version is not None:  # absent, not null: content answers keep their keys
+        fields["k"] = parts.kpi_version
     canonical = orjson.dumps(
-        {
-            "t": parts.tool,
-            "a": parts.arguments,
-            "r": parts.role,
-            "s": parts.scope,
-            "m": parts.model_id,
-            "v": parts.content_version,
-        },
+        fields,
         option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
         default=str,
     )

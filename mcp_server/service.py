@@ -51,6 +51,7 @@ T = TypeVar("T")
 
 KPI_WINDOW_DAYS = 90
 GROUNDING_ITEMS = 3
+STARTUP_KPI_POLL_SECONDS = 2.0
 
 
 class ToolInputError(ValueError):
@@ -135,6 +136,12 @@ class ContentService:
         self.index = VectorIndex.empty(embedder.model_id, max(embedder.dimensions, 1), version=-1)
         self.ready = False
         self._refresh_lock = asyncio.Lock()
+        # campaign id -> warehouse.campaign_kpi_version, polled with the content version.
+        # None until the first poll answered: an answer cached under a guessed version
+        # could be one an earlier process cached before the data changed.
+        self.kpi_versions: dict[str, int] | None = None
+        self._kpi_seen = 0
+        self._kpi_failing = False
         self._compute_thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="promptsales-compute"
         )
@@ -186,9 +193,44 @@ class ContentService:
         self.ready = True
         return True
 
+    async def refresh_kpi_versions(self) -> bool:
+        """Fetch the campaigns whose KPI data changed since the last poll; False on failure.
+
+        One small query per poll (an index range on the version), none per call. A
+        warehouse that does not answer leaves the last map in use: the ETL cannot have
+        written to a warehouse that is down, and content answers do not depend on it.
+        """
+        if self.warehouse is None:
+            return False
+        try:
+            changed, newest = await self.warehouse.kpi_versions(self._kpi_seen)
+            versions = self.kpi_versions
+            if versions is None or newest < self._kpi_seen:
+                # First poll, or the table was rebuilt (versions went back): take it whole.
+                if versions is not None:
+                    changed, newest = await self.warehouse.kpi_versions(0)
+                versions = {}
+            versions.update(changed)
+        except (WarehouseError, UnknownCampaignError) as exc:
+            if not self._kpi_failing:
+                log.warning(
+                    "KPI versions not refreshed; keeping the last ones", extra={"error": str(exc)}
+                )
+            self._kpi_failing = True
+            return False
+        if self._kpi_failing:
+            log.info("KPI versions refreshed again")
+        self._kpi_failing = False
+        self.kpi_versions, self._kpi_seen = versions, newest
+        return True
+
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self.refresh_seconds)
+            try:
+                await self.refresh_kpi_versions()
+            except Exception:
+                log.exception("KPI version refresh failed")
             if not self.ready:
                 await self._load()
                 continue
@@ -206,6 +248,10 @@ class ContentService:
         # Serving starts even when MongoDB is down: /readyz answers 503 and tools say
         # "loading" until the background loop has built the first index.
         await self._load()
+        # Bounded: a warehouse that does not answer must not hold up serving content; KPI
+        # answers stay uncached until the loop below reads the versions.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.refresh_kpi_versions(), STARTUP_KPI_POLL_SECONDS)
         task = asyncio.create_task(self._refresh_loop())
         try:
             yield self
@@ -247,6 +293,8 @@ class ContentService:
         arguments: dict[str, Any],
         principal: Principal,
         compute: Callable[[], Awaitable[JsonObject]],
+        *,
+        kpi_campaign: str | None = None,
     ) -> JsonObject:
         """The tool's answer, already in wire form, with ``cached`` saying whether it was a hit.
 
@@ -254,7 +302,16 @@ class ContentService:
         stored as that model's JSON dump. A hit is therefore handed on as the parsed dict,
         not re-validated into a model and dumped again: on the cached path that round trip
         was a measurable share of the whole call (see the README's benchmark section).
+
+        ``kpi_campaign``: the answer is built on that campaign's warehouse data, so its KPI
+        version joins the key (0 for a campaign no ETL run has versioned yet). Until the
+        versions have been read once, such answers are computed and not cached.
         """
+        kpi_version: int | None = None
+        if kpi_campaign is not None and self.warehouse is not None:
+            if self.kpi_versions is None:
+                return {**(await compute()), "cached": False}
+            kpi_version = self.kpi_versions.get(kpi_campaign, 0)
         parts = CacheKeyParts(
             tool=tool,
             arguments=arguments,
@@ -262,6 +319,7 @@ class ContentService:
             scope=principal.campaign_id,
             model_id=self.model_id,
             content_version=self.index.version,
+            kpi_version=kpi_version,
         )
         data, hit = await self.cache.get_or_compute(
             cache_key(self.cache.prefix, parts), tool, compute
@@ -379,7 +437,9 @@ class ContentService:
             "from": date_from.isoformat(),
             "to": date_to.isoformat(),
         }
-        return await self._cached("getCampaignPerformance", args, principal, compute)
+        return await self._cached(
+            "getCampaignPerformance", args, principal, compute, kpi_campaign=campaign_id
+        )
 
     # --- generateCampaignMessages --------------------------------------------------------
 
@@ -464,7 +524,9 @@ class ContentService:
             "day": today.isoformat(),
             "generator": self.generator.name,
         }
-        return await self._cached("generateCampaignMessages", args, principal, compute)
+        return await self._cached(
+            "generateCampaignMessages", args, principal, compute, kpi_campaign=campaign_id
+        )
 
     # --- getCampaignContacts (sales, own campaign, never cached) --------------------------
 

@@ -36,6 +36,15 @@ FROM {KPI_DAILY}
 WHERE campaign_id = %(campaign_id)s AND day BETWEEN %(day_from)s AND %(day_to)s
 """
 
+KPI_VERSION = "warehouse.campaign_kpi_version"
+# The rows changed since the last poll, and (last row, campaign NULL) the newest version
+# overall: a newest version below what was already seen means the table was rebuilt.
+SQL_KPI_VERSIONS = f"""
+SELECT campaign_id, version FROM {KPI_VERSION} WHERE version > %(since)s
+UNION ALL
+SELECT NULL, COALESCE(max(version), 0) FROM {KPI_VERSION}
+"""
+
 
 class WarehouseError(RuntimeError):
     """The warehouse could not answer (unreachable or schema missing)."""
@@ -163,6 +172,21 @@ class WarehouseRepository:
             conversions=int(row["conversions"]),
             revenue=float(row["revenue"]),
         )
+
+    async def kpi_versions(self, since: int) -> tuple[dict[str, int], int]:
+        """Campaigns whose answers changed after version ``since`` (0: all), and the newest.
+
+        Keys are the server's campaign ids (strings of digits). The ETL draws versions in
+        commit order, so polling ``since`` = the newest seen misses no change.
+        """
+        changed: dict[str, int] = {}
+        newest = 0
+        for row in await self._fetch(SQL_KPI_VERSIONS, {"since": since}):
+            if row["campaign_id"] is None:
+                newest = int(row["version"])
+            else:
+                changed[str(row["campaign_id"])] = int(row["version"])
+        return changed, newest
 
     async def _fetch(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         import psycopg
