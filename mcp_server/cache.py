@@ -268,7 +268,7 @@ class ResponseCache:
         """The cached answer, or the computed one (stored for next time); second item: hit."""
         pending = self._inflight.get(key)
         if pending is not None:
-            # Computed (or being computed) by this process: share it. A finished one is
+            # Looked up or computed by this process right now: share it. A finished one is
             # only waiting for its write to Redis, so it is served as the hit it is.
             done = pending.done()
             self._metrics.record_cache(tool, hit=done)
@@ -277,20 +277,20 @@ class ResponseCache:
         if local is not None:
             self._metrics.record_cache(tool, hit=True, local=True)
             return local, True
-        lock = f"{key}:lock"
-        cached, holds_lock = await self._get_or_lock(key, lock)
-        if cached is not None:
-            self._metrics.record_cache(tool, hit=True)
-            return cached, True
-        self._metrics.record_cache(tool, hit=False)
-        pending = self._inflight.get(key)  # another caller may have started while we asked
-        if pending is not None:
-            if holds_lock:
-                self._spawn(self._release(lock))
-            return await asyncio.shield(pending), False
+        # Registered before asking Redis, so identical calls in this process wait for this
+        # one and only this one can take the key's cross-replica lock.
         future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
+        lock = f"{key}:lock"
+        holds_lock = False
         try:
+            cached, holds_lock = await self._get_or_lock(key, lock)
+            if cached is not None:
+                self._inflight.pop(key, None)
+                future.set_result(cached)
+                self._metrics.record_cache(tool, hit=True)
+                return cached, True
+            self._metrics.record_cache(tool, hit=False)
             elsewhere = None if holds_lock else await self._computed_elsewhere(key)
             value = elsewhere if elsewhere is not None else await compute()
         except BaseException as exc:

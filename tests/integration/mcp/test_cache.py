@@ -164,6 +164,55 @@ async def test_identical_misses_on_two_replicas_compute_once(
     assert all(value == {"answer": 7} for value, _ in results)
 
 
+class _LockTakerAnsweredLast(ResponseCache):
+    """The real cache, with the first lookup's Redis reply handled after the others'.
+
+    Replies to concurrent lookups on separate connections can be handled in any order
+    (seen under load in CI); this makes the worst order happen every time.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lookups = 0
+
+    async def _get_or_lock(self, key: str, lock: str) -> tuple[dict[str, Any] | None, bool]:
+        self.lookups += 1
+        first = self.lookups == 1
+        result = await super()._get_or_lock(key, lock)
+        if first:
+            await asyncio.sleep(0.1)
+        return result
+
+
+async def test_identical_misses_compute_once_whatever_order_redis_answers_in(
+    redis_url: str, redis_prefix: str
+) -> None:
+    replicas = [
+        _LockTakerAnsweredLast(
+            redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics(), lock_wait_seconds=1
+        )
+        for _ in range(2)
+    ]
+    calls = 0
+
+    async def compute() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.2)
+        return {"answer": 9}
+
+    key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 9}, "user", None, "m", 1))
+    results = await asyncio.gather(
+        *(replica.get_or_compute(key, "t", compute) for replica in replicas for _ in range(4))
+    )
+    for replica in replicas:
+        await replica.close()
+    assert calls == 1
+    assert all(value == {"answer": 9} for value, _ in results)
+    # One process asks Redis once however many identical calls it has in flight.
+    assert [replica.lookups for replica in replicas] == [1, 1]
+
+
 async def test_cache_entries_expire_with_the_configured_ttl(
     redis_url: str, redis_prefix: str, redis_client: redis.Redis
 ) -> None:
