@@ -282,6 +282,10 @@ class ContentService:
             },
             "cache": self.cache.status(),
             "warehouse": {None: "disabled", True: "ok", False: "down"}[warehouse],
+            # "pending": KPI answers are computed but not cached until the versions are read.
+            "kpi_versions": "disabled"
+            if self.warehouse is None
+            else ("pending" if self.kpi_versions is None else "loaded"),
             "embedding_model": self.model_id,
         }
 

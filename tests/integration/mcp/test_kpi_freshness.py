@@ -112,6 +112,7 @@ async def test_kpi_answers_keep_working_while_the_version_poll_fails(
         mcp_client(server, token=tokens.token("marketing")) as client,
     ):
         await _until_polled(application, CHANGED, _db_version(env.warehouse, CHANGED))
+        assert (await application.service.health())["kpi_versions"] == "loaded"
         known = dict(application.service.kpi_versions or {})
         await client.call_tool("getCampaignPerformance", _range(CHANGED))
         execute(env.warehouse, "DROP TABLE warehouse.campaign_kpi_version")
