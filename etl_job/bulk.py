@@ -15,10 +15,13 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
 import psycopg
+
+from etl_job.extract import SPEND_CENTS
 
 FACT_VIEWS = ("v_ad_metrics_daily", "v_lead", "v_conversion")
 Row = Sequence[Any]
@@ -52,11 +55,11 @@ DIRECT_FACTS: dict[str, DirectFact] = {
             "day",
             "impressions",
             "clicks",
-            "spend",
+            "spend_cents",  # the generated spend is not written: COPY lists these columns
             "conversions",
             "source_version",
         ),
-        types=("int4", "int4", "date", "int8", "int8", "numeric", "int4", "int8"),
+        types=("int4", "int4", "date", "int8", "int8", "int8", "int4", "int8"),
         day_column="day",
         key=lambda r: f"{r[0]}/{r[2]}",
         day=lambda r: r[2],
@@ -110,12 +113,12 @@ def rule_for(view: str, campaigns: set[int], ads: set[int]) -> Rule:
     if view == "v_ad_metrics_daily":
 
         def metrics(r: Row) -> str | None:
-            ad_id, campaign_id, day, imp, clicks, spend, conv = r[:7]
+            ad_id, campaign_id, day, imp, clicks, spend_cents, conv = r[:7]
             if ad_id is None or day is None:
                 return "missing key"
             if campaign_id is None:
                 return "unknown ad"
-            if imp < 0 or clicks < 0 or spend < 0 or conv < 0:
+            if imp < 0 or clicks < 0 or spend_cents < 0 or conv < 0:
                 return "negative metric"
             if campaign_id not in campaigns:
                 return "unknown campaign"
@@ -240,6 +243,15 @@ def _month_span(first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
     return first.replace(day=1), following - dt.timedelta(days=1)
 
 
+def _payload(view_columns: Sequence[str], row: Row) -> dict[str, Any]:
+    """A quarantined row as the source view has it: ad spend back from cents to money."""
+    payload = dict(zip(view_columns, row, strict=True))
+    if SPEND_CENTS in payload:
+        cents = payload.pop(SPEND_CENTS)
+        payload["spend"] = None if cents is None else Decimal(cents).scaleb(-2)
+    return payload
+
+
 def copy_facts(
     conn: psycopg.Connection,
     fact: DirectFact,
@@ -276,7 +288,7 @@ def copy_facts(
                     if reason is None:
                         good.append(row)
                         continue
-                    payload = json.dumps(dict(zip(view_columns, row, strict=True)), default=str)
+                    payload = json.dumps(_payload(view_columns, row), default=str)
                     rejected.append((run_id, fact.view, fact.key(row), reason, payload))
             if not good:
                 continue
@@ -323,7 +335,7 @@ BULK_AGGREGATES_SQL = (
            COALESCE(ad.spend, 0), COALESCE(ad.conversions, 0), COALESCE(ld.leads, 0),
            COALESCE(cv.conversions, 0), COALESCE(cv.revenue, 0)
     FROM (SELECT campaign_id, day, sum(impressions) AS impressions, sum(clicks) AS clicks,
-                 sum(spend) AS spend, sum(conversions) AS conversions
+                 sum(spend_cents) / 100.0 AS spend, sum(conversions) AS conversions
           FROM warehouse.fact_ad_daily GROUP BY campaign_id, day) ad
     FULL JOIN (SELECT campaign_id, day, count(*) AS leads
                FROM warehouse.fact_lead GROUP BY campaign_id, day) ld USING (campaign_id, day)

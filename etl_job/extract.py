@@ -33,6 +33,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -157,10 +158,34 @@ def _window(view_name: str) -> ColumnElement[bool]:
     return (cv >= bindparam("low", type_=BigInteger)) & (cv < bindparam("high", type_=BigInteger))
 
 
+SPEND_CENTS = "spend_cents"
+"""What the metrics extract calls ad spend: integer cents, not the view's ``numeric``."""
+
+
+def extract_columns(view_name: str) -> list[ColumnElement[Any]]:
+    """The columns a run reads from ``view_name``: the view's, with ad spend in cents.
+
+    ``spend`` is ``numeric(14, 2)``, so ``spend * 100`` is an exact integer. Read as cents,
+    the 200K-row metrics stream costs the client an ``int`` parse and an ``int8`` dump per
+    row instead of a ``Decimal`` parse and psycopg's ``numeric`` dump (≈ 0.6 µs a row on
+    the GIL-bound main thread); the warehouse stores the cents (``fact_ad_daily.spend_cents``)
+    and sums them into the numeric ``spend`` of the KPI aggregate. The views themselves keep
+    ``spend``: they are the sources' contract, and other readers (the benchmark's
+    references) read them as is.
+    """
+    view = VIEWS[view_name]
+    if view_name != "v_ad_metrics_daily":
+        return list(view.c)
+    hundred = literal_column("100", BigInteger)
+    return [
+        cast(c * hundred, BigInteger).label(SPEND_CENTS) if c.name == "spend" else c for c in view.c
+    ]
+
+
 def extract_query(view_name: str, scope: Scope) -> Select[Any]:
     """Rows of ``view_name`` a run of ``scope`` reads; binds ``low``, ``high`` (and campaign)."""
     view = VIEWS[view_name]
-    query = select(*view.c).where(_window(view_name))
+    query = select(*extract_columns(view_name)).where(_window(view_name))
     if scope.campaign_id is None or view_name == "v_channel":
         # Channels are a handful of rows shared by all campaigns: always read them whole.
         return query

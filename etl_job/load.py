@@ -34,6 +34,10 @@ class ViewLoad:
     key a row leaves can lose its aggregate row, so only those are flagged ``old``."""
     day_sql: str = "day"
     private_columns: tuple[str, ...] = ()
+    payload_sql: str = ""
+    """Appended to the quarantine payload (a ``jsonb`` expression over the deleted row
+    ``bad``): the ad metrics put ``spend`` back as money in place of the staged cents, so
+    a quarantined row reads as the source view has it."""
 
     @property
     def staging(self) -> str:
@@ -179,7 +183,7 @@ VIEW_LOADS: dict[str, ViewLoad] = {
             ("day", "date"),
             ("impressions", "int8"),
             ("clicks", "int8"),
-            ("spend", "numeric"),
+            ("spend_cents", "int8"),
             ("conversions", "int4"),
             ("change_version", "int8"),
         ),
@@ -187,10 +191,14 @@ VIEW_LOADS: dict[str, ViewLoad] = {
         reason_sql=(
             "CASE WHEN s.ad_id IS NULL OR s.day IS NULL THEN 'missing key' "
             "WHEN s.campaign_id IS NULL THEN 'unknown ad' "
-            "WHEN s.impressions < 0 OR s.clicks < 0 OR s.spend < 0 OR s.conversions < 0 "
+            "WHEN s.impressions < 0 OR s.clicks < 0 OR s.spend_cents < 0 OR s.conversions < 0 "
             "THEN 'negative metric' "
             f"WHEN {_UNKNOWN_CAMPAIGN} THEN 'unknown campaign' "
             "WHEN s.ad_id NOT IN (SELECT ad_id FROM warehouse.dim_ad) THEN 'unknown ad' END"
+        ),
+        payload_sql=(
+            " - 'spend_cents' "
+            "|| jsonb_build_object('spend', (bad.spend_cents / 100.0)::numeric(14, 2))"
         ),
         fact_table="fact_ad_daily",
         prior_sql=(
@@ -208,11 +216,11 @@ VIEW_LOADS: dict[str, ViewLoad] = {
                     "campaign_id",
                     "impressions",
                     "clicks",
-                    "spend",
+                    "spend_cents",
                     "conversions",
                     "source_version",
                 ),
-                "SELECT day, ad_id, campaign_id, impressions, clicks, spend, conversions, "
+                "SELECT day, ad_id, campaign_id, impressions, clicks, spend_cents, conversions, "
                 "change_version FROM stg_v_ad_metrics_daily",
                 "day, ad_id",
                 version="source_version",
@@ -371,8 +379,8 @@ def quarantine(conn: psycopg.Connection, spec: ViewLoad, run_id: int) -> int:
         f"WITH bad AS (DELETE FROM {spec.staging} s WHERE ({spec.reason_sql}) IS NOT NULL "
         f"RETURNING s.*, {spec.key_sql} AS source_key, {spec.reason_sql} AS reason) "
         "INSERT INTO warehouse.etl_quarantine (run_id, source_view, source_key, reason, payload) "
-        f"SELECT %s, %s, source_key::text, reason, to_jsonb(bad) - 'reason' - 'source_key'{hidden} "
-        "FROM bad",
+        f"SELECT %s, %s, source_key::text, reason, "
+        f"to_jsonb(bad) - 'reason' - 'source_key'{hidden}{spec.payload_sql} FROM bad",
         (run_id, spec.view),
     )
     return cur.rowcount
@@ -443,7 +451,7 @@ REFRESH_AGGREGATES_SQL = (
     FROM touched_keys k
     LEFT JOIN (
         SELECT f.campaign_id, f.day, sum(f.impressions) AS impressions, sum(f.clicks) AS clicks,
-               sum(f.spend) AS spend, sum(f.conversions) AS conversions
+               sum(f.spend_cents) / 100.0 AS spend, sum(f.conversions) AS conversions
         FROM warehouse.fact_ad_daily f JOIN touched_keys t USING (campaign_id, day)
         GROUP BY f.campaign_id, f.day
     ) ad USING (campaign_id, day)

@@ -47,7 +47,8 @@ def _between_snapshot_and_bound(env: EtlEnv, action: Callable[[], None]) -> Iter
 def _spend(env: EtlEnv, ad_id: int) -> str:
     with psycopg.connect(env.warehouse) as conn:
         row = conn.execute(
-            "SELECT spend FROM warehouse.fact_ad_daily WHERE ad_id = %s "
+            "SELECT (spend_cents / 100.0)::numeric(14, 2) FROM warehouse.fact_ad_daily "
+            "WHERE ad_id = %s "
             "AND day = (SELECT min(day) FROM warehouse.fact_ad_daily)",
             (ad_id,),
         ).fetchone()

@@ -63,8 +63,13 @@ def test_bad_rows_are_quarantined_with_reason_and_run_succeeds(
                 "SELECT source_view, source_key, reason FROM warehouse.etl_quarantine"
             ).fetchall()
         )
+        # Both paths quarantine the source view's row: spend in money, no staged cents.
+        spends = conn.execute(
+            "SELECT payload->>'spend', payload ? 'spend_cents' FROM warehouse.etl_quarantine "
+            "WHERE source_view = 'v_ad_metrics_daily' ORDER BY source_key"
+        ).fetchall()
         loaded_bad = conn.execute(
-            "SELECT count(*) FROM warehouse.fact_ad_daily WHERE spend < 0 OR ad_id = 424242"
+            "SELECT count(*) FROM warehouse.fact_ad_daily WHERE spend_cents < 0 OR ad_id = 424242"
         ).fetchone()
         status = conn.execute(
             "SELECT rows_quarantined FROM warehouse.etl_run WHERE run_id = %s", (summary.run_id,)
@@ -76,6 +81,7 @@ def test_bad_rows_are_quarantined_with_reason_and_run_succeeds(
         ("v_lead", "missing customer_id"),
     ]
     assert loaded_bad == (0,)
+    assert spends == [("-5.00", False), ("1.00", False)]
     assert status is not None
     assert status[0]["v_conversion"] == 1
     # Fixing the source row brings it in on the next run; the quarantine stays as history.

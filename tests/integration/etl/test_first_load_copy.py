@@ -11,8 +11,8 @@ from etl_job import bulk
 from tests.integration.etl.env import EtlEnv
 
 
-def _metric(ad_id: int, day: dt.date, spend: str = "1.00") -> tuple[object, ...]:
-    return (ad_id, 1, day, 10, 1, Decimal(spend), 0, 7)
+def _metric(ad_id: int, day: dt.date, spend_cents: int = 100) -> tuple[object, ...]:
+    return (ad_id, 1, day, 10, 1, spend_cents, 0, 7)
 
 
 def test_later_batches_with_new_months_get_their_partitions(etl_env: EtlEnv) -> None:
@@ -23,8 +23,8 @@ def test_later_batches_with_new_months_get_their_partitions(etl_env: EtlEnv) -> 
         [_metric(10, dt.date(2026, 7, 31))],
         [_metric(10, dt.date(2026, 9, 1)), _metric(12, dt.date(2026, 12, 1))],  # 12: unknown
         [_metric(11, dt.date(2026, 8, 15)), _metric(11, dt.date(2026, 7, 1))],  # covered
-        [_metric(11, dt.date(2026, 5, 31), "-1.00")],  # quarantined: needs no partition
-        [_metric(11, dt.date(2026, 6, 30))],  # before the covered months
+        [_metric(11, dt.date(2026, 5, 31), -100)],  # quarantined: needs no partition
+        [_metric(11, dt.date(2026, 6, 30), 1234)],  # before the covered months
     ]
     with psycopg.connect(warehouse) as wh:
         run_id = wh.execute(
@@ -45,31 +45,37 @@ def test_later_batches_with_new_months_get_their_partitions(etl_env: EtlEnv) -> 
                 "day",
                 "impressions",
                 "clicks",
-                "spend",
+                "spend_cents",
                 "conversions",
                 "change_version",
             ],
         )
         wh.commit()
         loaded = wh.execute(
-            "SELECT ad_id, day FROM warehouse.fact_ad_daily ORDER BY day"
+            "SELECT ad_id, day, (spend_cents / 100.0)::numeric(14, 2) "
+            "FROM warehouse.fact_ad_daily ORDER BY day"
         ).fetchall()
         partitions = wh.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "WHERE i.inhparent = 'warehouse.fact_ad_daily'::regclass ORDER BY 1"
         ).fetchall()
         reasons = wh.execute(
-            "SELECT source_key, reason FROM warehouse.etl_quarantine ORDER BY 1"
+            "SELECT source_key, reason, payload->>'spend', payload ? 'spend_cents' "
+            "FROM warehouse.etl_quarantine ORDER BY 1"
         ).fetchall()
     assert (done.loaded, done.quarantined) == (5, 2)
     assert loaded == [
-        (11, dt.date(2026, 6, 30)),
-        (11, dt.date(2026, 7, 1)),
-        (10, dt.date(2026, 7, 31)),
-        (11, dt.date(2026, 8, 15)),
-        (10, dt.date(2026, 9, 1)),
+        (11, dt.date(2026, 6, 30), Decimal("12.34")),  # stored as cents
+        (11, dt.date(2026, 7, 1), Decimal("1.00")),
+        (10, dt.date(2026, 7, 31), Decimal("1.00")),
+        (11, dt.date(2026, 8, 15), Decimal("1.00")),
+        (10, dt.date(2026, 9, 1), Decimal("1.00")),
     ]
     assert [name for (name,) in partitions] == [
         f"fact_ad_daily_2026_{month:02d}" for month in (6, 7, 8, 9)
     ]
-    assert reasons == [("11/2026-05-31", "negative metric"), ("12/2026-12-01", "unknown ad")]
+    # The quarantine keeps the row as the source view has it: spend in money, not cents.
+    assert reasons == [
+        ("11/2026-05-31", "negative metric", "-1.00", False),
+        ("12/2026-12-01", "unknown ad", "1.00", False),
+    ]

@@ -103,7 +103,8 @@ def test_late_commit_below_the_watermark_is_not_skipped(etl_env: EtlEnv) -> None
     with psycopg.connect(etl_env.warehouse) as conn:
         spends: dict[int, object] = dict(
             conn.execute(
-                "SELECT ad_id, spend FROM warehouse.fact_ad_daily WHERE ad_id IN (2, 3) "
+                "SELECT ad_id, (spend_cents / 100.0)::numeric(14, 2) FROM warehouse.fact_ad_daily "
+                "WHERE ad_id IN (2, 3) "
                 "AND day = (SELECT min(day) FROM warehouse.fact_ad_daily)"
             ).fetchall()
         )

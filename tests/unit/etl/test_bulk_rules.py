@@ -24,7 +24,7 @@ FIELD_VALUES: dict[str, list[list[Any]]] = {
         [DAY, None],
         [0, 5, -1],  # impressions
         [0, -2],  # clicks
-        [Decimal("0.00"), Decimal("1.50"), Decimal("-0.01")],  # spend
+        [0, 150, -1],  # spend_cents: the extract reads ad spend as integer cents
         [0, -1],  # conversions
         [7],  # change_version
     ],

@@ -86,3 +86,24 @@ def test_source_urls_pin_drivers() -> None:
     with pytest.raises(SourceUrlError, match="stand-in"):
         libpq_dsn("mssql+pyodbc://u:p@h/PromptAds")
     assert libpq_dsn("postgresql+psycopg://u:pw@h:5/db") == "postgresql://u:pw@h:5/db"
+
+
+@pytest.mark.parametrize("dialect", [MSSQL, PG], ids=["mssql", "postgresql"])
+def test_metrics_extract_reads_spend_as_exact_cents(dialect: object) -> None:
+    sql = _sql(extract_query("v_ad_metrics_daily", Scope()), dialect)
+    # numeric(14, 2) * 100 is integral: the cast to BIGINT loses nothing on either engine.
+    assert "CAST(etl.v_ad_metrics_daily.spend * 100 AS BIGINT) AS spend_cents" in sql
+    columns = [c.name for c in extract_query("v_ad_metrics_daily", Scope()).selected_columns]
+    assert columns == [
+        "ad_id",
+        "campaign_id",
+        "day",
+        "impressions",
+        "clicks",
+        "spend_cents",
+        "conversions",
+        "change_version",
+    ]
+    # The view itself keeps spend as money: it is the sources' contract.
+    assert "spend" in VIEWS["v_ad_metrics_daily"].c
+    assert "spend_cents" not in VIEWS["v_ad_metrics_daily"].c
