@@ -55,7 +55,7 @@ DIRECT_FACTS: dict[str, DirectFact] = {
             "day",
             "impressions",
             "clicks",
-            "spend_cents",  # the generated spend is not written: COPY lists these columns
+            "spend_cents",  # ad spend in integer cents (see warehouse.sql)
             "conversions",
             "source_version",
         ),

@@ -54,7 +54,8 @@ def stream_tuples(
     """
     sql, args = driver_statement(conn, statement, params)
     fairy = conn.connection
-    if conn.dialect.name == "postgresql":
+    psycopg_rows = conn.dialect.name == "postgresql"  # psycopg's rows are tuples already
+    if psycopg_rows:
         driver = fairy.driver_connection
         assert driver is not None
         cursor = driver.cursor(name=f"etl_extract_{next(_cursor_ids)}")
@@ -64,6 +65,6 @@ def stream_tuples(
     try:
         cursor.execute(sql, args)
         while batch := cursor.fetchmany(batch_rows):
-            yield [tuple(row) for row in batch] if conn.dialect.name != "postgresql" else batch
+            yield batch if psycopg_rows else [tuple(row) for row in batch]
     finally:
         cursor.close()

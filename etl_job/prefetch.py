@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, TypeVar
@@ -95,13 +95,3 @@ class ReadAhead(Generic[T]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def prefetch(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
-    """Yield ``items`` in order, produced by a background thread up to ``depth`` ahead.
-
-    The thread starts at the first ``next``; if the consumer stops early, the reader
-    notices within ``_PUT_TIMEOUT`` and ends, so no thread outlives the load.
-    """
-    with ReadAhead(items, depth) as ahead:
-        yield from ahead

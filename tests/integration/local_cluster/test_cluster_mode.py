@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import certs
 from promptsales.cli import app
 from promptsales.local import cluster as cl
 from promptsales.local.down import down
-from promptsales.local.pki import ensure_pki
+from promptsales.local.pki import LocalPki, ensure_pki
 from promptsales.local.processes import ManagedProcess
 from promptsales.local.settings import LocalSettings
 from tests.support import crd
@@ -61,6 +61,21 @@ def _shared_deployments(api: KubeApi) -> None:
 
 async def _connect(api: KubeApi) -> cl.Cluster:
     return await asyncio.to_thread(cl.connect, api.kubeconfig, NS)
+
+
+def _deploy_examples(
+    cluster: cl.Cluster, home: Path, pki: LocalPki
+) -> Callable[[], cl.ClusterReport]:
+    """``cl.deploy`` of the examples with the local CA, ready to run on a worker thread."""
+    return functools.partial(
+        cl.deploy,
+        cluster,
+        home=home,
+        ca_cert=pki.ca_cert,
+        ca_key=pki.ca_key,
+        examples_dir=EXAMPLES,
+        timeout_s=90,
+    )
 
 
 async def test_install_is_idempotent_and_keeps_an_existing_ca_secret(
@@ -119,15 +134,7 @@ async def test_deploy_runs_the_operator_until_every_campaign_is_ready(
     assert len(names) >= 2
     cluster = await _connect(api)
     try:
-        deploy = functools.partial(
-            cl.deploy,
-            cluster,
-            home=home,
-            ca_cert=pki.ca_cert,
-            ca_key=pki.ca_key,
-            examples_dir=EXAMPLES,
-            timeout_s=90,
-        )
+        deploy = _deploy_examples(cluster, home, pki)
         report = await asyncio.to_thread(deploy)
         assert report.crd == "created"
         assert report.ca_secret == "created"
@@ -175,17 +182,7 @@ async def test_without_shared_deployments_the_wait_says_why_capacity_is_not_read
     pki = ensure_pki(home)
     cluster = await _connect(api)
     try:
-        report = await asyncio.to_thread(
-            functools.partial(
-                cl.deploy,
-                cluster,
-                home=home,
-                ca_cert=pki.ca_cert,
-                ca_key=pki.ca_key,
-                examples_dir=EXAMPLES,
-                timeout_s=90,
-            )
-        )
+        report = await asyncio.to_thread(_deploy_examples(cluster, home, pki))
     finally:
         cluster.close()
     states = {c.outcome.state for c in report.campaigns}
@@ -208,17 +205,7 @@ async def test_campaigns_stalled_by_a_broken_ca_secret_are_reported_with_the_rea
     )
     cluster = await _connect(api)
     try:
-        report = await asyncio.to_thread(
-            functools.partial(
-                cl.deploy,
-                cluster,
-                home=home,
-                ca_cert=pki.ca_cert,
-                ca_key=pki.ca_key,
-                examples_dir=EXAMPLES,
-                timeout_s=90,
-            )
-        )
+        report = await asyncio.to_thread(_deploy_examples(cluster, home, pki))
     finally:
         cluster.close()
     assert report.ca_secret == "kept"  # an existing CA Secret is never replaced

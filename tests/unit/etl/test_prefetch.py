@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from etl_job.prefetch import ReadAhead, prefetch
+from etl_job.prefetch import ReadAhead
 
 
 def test_yields_every_item_in_order() -> None:
-    assert list(prefetch(iter(range(1000)), depth=3)) == list(range(1000))
+    with ReadAhead(iter(range(1000)), depth=3) as ahead:
+        assert list(ahead) == list(range(1000))
 
 
 def test_reader_error_is_raised_in_the_consumer() -> None:
@@ -19,15 +20,15 @@ def test_reader_error_is_raised_in_the_consumer() -> None:
         yield 1
         raise RuntimeError("source went away")
 
-    items = prefetch(broken())
-    assert next(items) == 1
-    with pytest.raises(RuntimeError, match="source went away"):
-        next(items)
+    with ReadAhead(broken()) as items:
+        assert next(items) == 1
+        with pytest.raises(RuntimeError, match="source went away"):
+            next(items)
 
 
 def test_consumer_stopping_early_ends_the_reader() -> None:
     before = {t.ident for t in threading.enumerate()}
-    items = prefetch(iter(range(10_000)), depth=1)
+    items = ReadAhead(iter(range(10_000)), depth=1)
     assert next(items) == 0
     items.close()
     leftovers = [
