@@ -67,6 +67,11 @@ class Campaign:
             return WindowState.AFTER
         return WindowState.ACTIVE
 
+    def next_window_change(self, now: dt.datetime) -> dt.datetime | None:
+        """The next moment :meth:`window_state` changes after ``now`` (None: never)."""
+        upcoming = [t for t in (self.window_start, self.window_end) if t is not None and t > now]
+        return min(upcoming, default=None)
+
 
 def _section(spec: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = spec.get(name) or {}

@@ -23,7 +23,7 @@ def run(
     namespace: str | None = typer.Option(None, help="Namespace to watch (overrides env)."),
     kubeconfig: str | None = typer.Option(None, help="kubeconfig file; default in-cluster."),
     probe_port: int | None = typer.Option(None, help="Port for /healthz, /readyz, /metrics."),
-    resync_seconds: float | None = typer.Option(None, help="Drift/renewal check period."),
+    resync_seconds: float | None = typer.Option(None, help="Drift repair period (safety net)."),
 ) -> None:
     """Reconcile PromptSalesCampaigns until interrupted (settings: PROMPTSALES_OPERATOR_*)."""
     overrides = {

@@ -12,6 +12,7 @@ from promptsales_operator.certificates import PlatformCA, load_platform_ca
 from promptsales_operator.clock import Clock
 from promptsales_operator.kube import KubeClient, path
 from promptsales_operator.metrics import OperatorMetrics
+from promptsales_operator.requeue import RequeueTimers
 from promptsales_operator.settings import OperatorSettings
 
 CAMPAIGN_API = "promptsales.io/v1alpha1"
@@ -33,8 +34,16 @@ class OperatorContext:
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
     demands: dict[str, float] = dataclasses.field(default_factory=dict)
+    requeue: RequeueTimers = dataclasses.field(init=False)
     _ca_cache: tuple[str, PlatformCA] | None = None
     _ca_fetched: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.requeue = RequeueTimers(
+            self.clock,
+            min_delay=self.settings.requeue_min_seconds,
+            limit=self.settings.worker_limit,
+        )
 
     @property
     def namespace(self) -> str:

@@ -50,6 +50,7 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        await ctx.requeue.close()
 
     async def run_pass(body: kopf.Body) -> None:
         result = await reconcile_campaign(ctx, body)
@@ -70,6 +71,7 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
             ctx.note_demand(name, None)  # capacity recomputed without it
             ctx.metrics.set_phase(name, None)
             ctx.locks.pop(name, None)
+            ctx.requeue.cancel(name)
 
     return registry
 

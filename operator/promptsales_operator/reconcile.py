@@ -1,10 +1,11 @@
 """One reconcile pass over one campaign: compare desired with actual, write only differences.
 
-Every handler (create, update, resume, the resync timer) calls :func:`reconcile_campaign`;
-it is idempotent, so a restart mid-pass, a repeated event or a concurrent timer converge on
-the same objects (creates that race end in 409 and the existing object is adopted). An API
-error in one concern does not stop the others; the pass then reports it in the status
-(``Reconciling``) and the caller retries with backoff.
+Every trigger (kopf's create, update and resume handlers, the resync worker, the
+campaign's own timer) calls :func:`reconcile_campaign`; it is idempotent, so a restart
+mid-pass, a repeated event or a concurrent timer converge on the same objects (creates
+that race end in 409 and the existing object is adopted). An API error in one concern does
+not stop the others; the pass then reports it in the status (``Reconciling``) and the
+caller retries with backoff.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +23,7 @@ from promptsales_operator import certificates as certdecide
 from promptsales_operator import events
 from promptsales_operator.campaign import Campaign, SpecError, WindowState, parse_campaign
 from promptsales_operator.certificates import Action, CAUnavailableError
-from promptsales_operator.clock import rfc3339
+from promptsales_operator.clock import parse_rfc3339, rfc3339
 from promptsales_operator.conditions import (
     CAPACITY_SCALED,
     CERTIFICATE_READY,
@@ -45,12 +47,14 @@ STATUS_KEYS = ("observedGeneration", "phase", "conditions", "etl", "certificate"
 
 @dataclasses.dataclass(frozen=True)
 class PassResult:
-    """What a pass concluded; ``retry`` names the reason when the caller must back off."""
+    """What a pass concluded; ``retry`` names the reason when the caller must back off,
+    ``due`` is when the campaign next needs a pass although nothing about it changes."""
 
     phase: str
     status_written: bool
     retry: str | None = None
     permanent: str | None = None
+    due: dt.datetime | None = None
 
 
 def is_subset(wanted: Any, actual: Any) -> bool:
@@ -328,13 +332,38 @@ async def reconcile_campaign(ctx: OperatorContext, body: Mapping[str, Any]) -> P
     async with ctx.locks[name]:
         fresh = await ctx.client.get_or_none(ctx.campaigns_path(name))
         if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
+            ctx.requeue.cancel(name)
             return PassResult("Deleted", False)
         with ctx.metrics.duration.time():
             result = await _reconcile(ctx, fresh)
+        # Under the lock, so the last pass to finish is the one whose due time stands.
+        ctx.requeue.schedule(name, result.due, functools.partial(timed_pass, ctx, name))
     ctx.metrics.set_phase(name, result.phase)
     outcome = "stalled" if result.phase == "Stalled" else "retry" if result.retry else "ok"
     ctx.metrics.reconciles.labels(outcome).inc()
     return result
+
+
+async def timed_pass(ctx: OperatorContext, name: str) -> None:
+    """The pass a campaign's timer runs; failures wait for the next resync, as there."""
+    try:
+        await reconcile_campaign(ctx, {"metadata": {"name": name}})
+    except ApiError as exc:
+        log.warning("timed pass of %s failed: %s %s", name, exc.status, exc.reason)
+
+
+def next_due(
+    campaign: Campaign, now: dt.datetime, cert_status: Mapping[str, Any] | None
+) -> dt.datetime | None:
+    """The earliest of the next window start or end and the certificate's renewal time.
+
+    The renewal time is the one published in the status; X.509 times and the spec's
+    durations are whole seconds, so its RFC 3339 spelling loses nothing.
+    """
+    moments = [campaign.next_window_change(now)]
+    if cert_status is not None:
+        moments.append(parse_rfc3339(str(cert_status["renewalTime"])))
+    return min((m for m in moments if m is not None), default=None)
 
 
 async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResult:
@@ -382,11 +411,13 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
         "certificate": cert_status,
         "capacity": capacity_status,
     }
+    due = next_due(campaign, now, cert_status)
     try:
         written = await write_status(ctx, body, current, status)
     except ApiError as exc:
         ctx.metrics.errors.labels("StatusWriteFailed").inc()
-        return PassResult(phase, False, retry=f"status write failed: {exc.status} {exc.reason}")
+        failed = f"status write failed: {exc.status} {exc.reason}"
+        return PassResult(phase, False, retry=failed, due=due)
     previous_phase = current.get("phase")
     if written and previous_phase != phase:
         await events.normal(
@@ -402,4 +433,4 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
         retry = "; ".join(f"{c.type}: {c.message}" for c in failing)
         for cond in failing:
             ctx.metrics.errors.labels(cond.reason).inc()
-    return PassResult(phase, written, retry=retry)
+    return PassResult(phase, written, retry=retry, due=due)

@@ -1,10 +1,11 @@
 """Periodic resync: every campaign is reconciled again each ``resync_seconds``.
 
-This is what repairs drift (a CronJob edited or deleted by hand), renews certificates at
-their renewal time and notices window starts and ends, none of which produce an event on
-the campaign. One worker lists the campaigns once per period instead of a kopf timer per
-campaign, because kopf timers put a finalizer on every object (deletion would then wait
-for the operator) and cost a task per campaign.
+This is what repairs drift (a CronJob edited or deleted by hand), which produces no event
+on the campaign. Window starts and ends and certificate renewals are acted on at their
+time by each campaign's own timer (``requeue.py``); the resync is their safety net (a
+timed pass that failed, a wall clock that jumped). One worker lists the campaigns once per
+period instead of a kopf timer per campaign, because kopf timers put a finalizer on every
+object (deletion would then wait for the operator) and poll from a task per campaign.
 """
 
 from __future__ import annotations

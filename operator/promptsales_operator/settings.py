@@ -30,7 +30,12 @@ class OperatorSettings(BaseSettings):
     mcp_certificate_renew_before_hours: int = Field(720, ge=1)
     mcp_certificate_validity_hours: int = Field(2160, ge=1)
 
-    resync_seconds: float = Field(60.0, gt=0, description="drift/renewal/window check period")
+    resync_seconds: float = Field(
+        60.0, gt=0, description="drift check period; safety net for the timed passes"
+    )
+    requeue_min_seconds: float = Field(
+        1.0, gt=0, description="least delay before a campaign's timed pass (no spinning)"
+    )
     capacity_debounce_seconds: float = Field(1.0, ge=0)
     retry_backoff_seconds: float = Field(10.0, gt=0)
     worker_limit: int = Field(64, ge=1)
