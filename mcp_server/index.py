@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,17 +20,9 @@ from mcp_server.embeddings import Matrix
 
 IndexArray = npt.NDArray[np.int64]
 
-# Large scans go through torch when it is installed (it is, with the local embedding
-# model). Reason: the embedder's OpenMP pool and numpy's OpenBLAS pool are two separate
-# thread pools whose spinning workers starve each other when a request embeds and then
-# scans; measured on 2 cores, an embed right after a numpy scan took up to 6x longer.
-# One runtime for both removes that. Small filtered subsets stay in numpy.
-_torch: Any
-try:
-    import torch as _torch
-except ImportError:  # pragma: no cover - torch comes with the embeddings extra
-    _torch = None
-TORCH_SCAN_FRACTION = 0.125
+# Above this share of the rows, scoring all rows and picking the candidates is cheaper
+# than gathering the candidates' vectors first (a copy of that share of the matrix).
+SCAN_ALL_FRACTION = 0.125
 
 
 @dataclass
@@ -81,7 +72,6 @@ class VectorIndex:
         self.model_id = model_id
         self.version = version
         self._postings = _postings(self.items)
-        self._torch_vectors = _torch.from_numpy(self.vectors) if _torch is not None else None
 
     @classmethod
     def empty(cls, model_id: str, dimensions: int, version: int = 0) -> VectorIndex:
@@ -118,17 +108,6 @@ class VectorIndex:
             rows = np.intersect1d(rows, other, assume_unique=True)
         return rows
 
-    def _scan(self, query: Matrix) -> npt.NDArray[np.float32]:
-        """Scores of every row."""
-        if self._torch_vectors is None:
-            scores: npt.NDArray[np.float32] = self.vectors @ query
-            return scores
-        with _torch.inference_mode():
-            result: npt.NDArray[np.float32] = _torch.mv(
-                self._torch_vectors, _torch.from_numpy(np.ascontiguousarray(query))
-            ).numpy()
-        return result
-
     def search(self, query: Matrix, filters: ContentFilters, limit: int) -> list[ScoredItem]:
         """The ``limit`` best items by cosine similarity, best first, ties broken by row."""
         if query.shape != (self.dimensions,):
@@ -137,13 +116,13 @@ class VectorIndex:
             )
         rows = self.candidate_rows(filters)
         if rows is None:
-            scores = self._scan(query)
+            scores: npt.NDArray[np.float32] = self.vectors @ query
             candidates: IndexArray = np.arange(len(self.items), dtype=np.int64)
         else:
             if rows.size == 0:
                 return []
-            if rows.size > TORCH_SCAN_FRACTION * len(self.items):
-                scores = self._scan(query)[rows]
+            if rows.size > SCAN_ALL_FRACTION * len(self.items):
+                scores = (self.vectors @ query)[rows]
             else:
                 scores = self.vectors[rows] @ query
             candidates = rows

@@ -4,10 +4,11 @@ One :class:`ContentService` per process holds the embedder (loaded once), the cu
 index snapshot (swapped atomically when the content version moves), the cache and the
 warehouse repository. Blocking work runs off the event loop so it keeps serving other
 callers: I/O (pymongo, generation) in worker threads, and the model and the index scans
-on one dedicated compute thread. Why one: torch's OpenMP runtime keeps a thread team per
-calling thread, and on a small node two teams spinning for the same cores slowed a query
-embedding from 5 ms to 11 ms (measured, see the README's benchmark section). The model is
-serialized by a lock anyway, so a single thread costs no parallelism.
+on one dedicated compute thread. Why one: on a small node, two native thread pools (a
+model runtime's and BLAS's) spinning for the same cores slowed each other several-fold
+when measured; one thread that embeds and then scans keeps them in turn. The local model
+runs single-threaded on that thread (see ``mcp_server.local_model``), so the only pool
+left is numpy's, for the scan.
 """
 
 from __future__ import annotations
