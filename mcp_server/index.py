@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
 from mcp_server.embeddings import Matrix
+from mcp_server.scan import HalfMatrix, RowScanner
 
 IndexArray = npt.NDArray[np.int64]
 
@@ -72,6 +73,7 @@ class VectorIndex:
         self.model_id = model_id
         self.version = version
         self._postings = _postings(self.items)
+        self._half = HalfMatrix.build(self.vectors)
 
     @classmethod
     def empty(cls, model_id: str, dimensions: int, version: int = 0) -> VectorIndex:
@@ -108,24 +110,40 @@ class VectorIndex:
             rows = np.intersect1d(rows, other, assume_unique=True)
         return rows
 
-    def search(self, query: Matrix, filters: ContentFilters, limit: int) -> list[ScoredItem]:
-        """The ``limit`` best items by cosine similarity, best first, ties broken by row."""
+    def search(
+        self,
+        query: Matrix,
+        filters: ContentFilters,
+        limit: int,
+        scanner: RowScanner | None = None,
+    ) -> list[ScoredItem]:
+        """The ``limit`` best items by cosine similarity, best first, ties broken by row.
+
+        ``scanner``: the server's (see :mod:`mcp_server.scan`), which scans in parallel
+        and, on large indexes, in two exact passes; without one numpy scores every row on
+        the calling thread. Either way the answer is the float32 top ``limit``.
+        """
         if query.shape != (self.dimensions,):
             raise ValueError(
                 f"query has {query.shape} dimensions, index {self.model_id} has {self.dimensions}"
             )
         rows = self.candidate_rows(filters)
-        if rows is None:
-            scores: npt.NDArray[np.float32] = self.vectors @ query
-            candidates: IndexArray = np.arange(len(self.items), dtype=np.int64)
+        if rows is not None and rows.size == 0:
+            return []
+        if rows is not None and rows.size <= SCAN_ALL_FRACTION * len(self.items):
+            scores: npt.NDArray[np.float32] = self.vectors[rows] @ query
+            candidates: IndexArray = rows
+        elif scanner is not None and self._half is not None:
+            candidates = self._shortlist(scanner, self._half, query, rows, limit)
+            scores = self.vectors[candidates] @ query
         else:
-            if rows.size == 0:
-                return []
-            if rows.size > SCAN_ALL_FRACTION * len(self.items):
-                scores = (self.vectors @ query)[rows]
+            scores = (
+                self.vectors @ query if scanner is None else scanner.scores(self.vectors, query)
+            )
+            if rows is None:
+                candidates = np.arange(len(self.items), dtype=np.int64)
             else:
-                scores = self.vectors[rows] @ query
-            candidates = rows
+                scores, candidates = scores[rows], rows
         k = min(limit, scores.shape[0])
         if k <= 0:
             return []
@@ -138,3 +156,27 @@ class VectorIndex:
             ScoredItem(score=round(float(scores[i]), 6), item=self.items[int(candidates[i])])
             for i in order
         ]
+
+    def _shortlist(
+        self,
+        scanner: RowScanner,
+        half: HalfMatrix,
+        query: Matrix,
+        rows: IndexArray | None,
+        limit: int,
+    ) -> IndexArray:
+        """Every row that can be in the exact top ``limit`` (the float16 first pass).
+
+        A row's approximate score is within ``error`` of its exact one, so a row more than
+        ``2 * error`` below the ``limit``-th best approximate score cannot beat that row's
+        exact score: everything above that line is kept for the exact second pass.
+        """
+        approximate = scanner.approximate_scores(half, query)
+        if rows is not None:
+            approximate = approximate[rows]
+        k = min(limit, approximate.shape[0])
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64)
+        kth = approximate[np.argpartition(-approximate, k - 1)[k - 1]]
+        keep = np.flatnonzero(approximate >= kth - 2 * half.error(query))
+        return keep if rows is None else rows[keep]

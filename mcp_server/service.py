@@ -4,11 +4,11 @@ One :class:`ContentService` per process holds the embedder (loaded once), the cu
 index snapshot (swapped atomically when the content version moves), the cache and the
 warehouse repository. Blocking work runs off the event loop so it keeps serving other
 callers: I/O (pymongo, generation) in worker threads, and the model and the index scans
-on one dedicated compute thread. Why one: on a small node, two native thread pools (a
-model runtime's and BLAS's) spinning for the same cores slowed each other several-fold
-when measured; one thread that embeds and then scans keeps them in turn. The local model
-runs single-threaded on that thread (see ``mcp_server.local_model``), so the only pool
-left is numpy's, for the scan.
+on one dedicated compute thread. Why one: on a small node, native thread pools (a model
+runtime's, BLAS's) spinning for the same cores slowed each other several-fold when
+measured. The local model runs single-threaded on that thread (see
+``mcp_server.local_model``) and a full scan is split over threads of our own that sleep
+when idle (``mcp_server.scan``), so nothing spins between requests.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from mcp_server.generation import (
 )
 from mcp_server.index import VectorIndex
 from mcp_server.metrics import Metrics
+from mcp_server.scan import RowScanner
 from mcp_server.warehouse import UnknownCampaignError, WarehouseError, WarehouseRepository
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class ContentService:
         self._compute_thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="promptsales-compute"
         )
+        self.scanner = RowScanner()
 
     async def run_compute(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run model or index work on the compute thread (see the module docstring)."""
@@ -265,6 +267,7 @@ class ContentService:
             if self.warehouse is not None:
                 await self.warehouse.close()
             self._compute_thread.shutdown(wait=False, cancel_futures=True)
+            self.scanner.close()
 
     async def health(self) -> dict[str, Any]:
         mongo = await anyio.to_thread.run_sync(self.store.ping)
@@ -363,7 +366,7 @@ class ContentService:
     # --- getContent ----------------------------------------------------------------------
 
     def _exact_search(self, query: str, filters: ContentFilters, limit: int) -> list[ScoredItem]:
-        return self.index.search(self.queries.embed_query(query), filters, limit)
+        return self.index.search(self.queries.embed_query(query), filters, limit, self.scanner)
 
     async def search(self, query: str, filters: ContentFilters, limit: int) -> list[ScoredItem]:
         if not self._use_vector_search:
