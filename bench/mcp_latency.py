@@ -71,17 +71,19 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx2
 import jwt
 import numpy as np
+import orjson
 import pymongo
 import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult
 
 from certs.authority import create_root_ca
 from certs.encoding import private_key_to_pem, to_pem
@@ -94,6 +96,9 @@ from mcp_server.content.models import ContentFilters
 from mcp_server.content.seed import generated_items, seed_items
 from mcp_server.content.store import ContentStore
 from mcp_server.embeddings import LOCAL_DIMENSIONS, LOCAL_MODEL_ID, LocalEmbedder
+from mcp_server.service import ContentResult
+from mcp_server.tools import Limit, Query
+from mcp_server.wire import structured_result
 from tests.support import services
 
 RESULTS = Path(__file__).parent / "results" / "mcp_latency.json"
@@ -103,6 +108,7 @@ BLOCK = 10
 REFERENCES = ("embed", "topk")  # computed in this process, not by the server
 SERIES = (
     "trivial",
+    "echo",
     "embed",
     "topk",
     "embed_own",
@@ -188,10 +194,12 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 def _serve(settings: McpSettings) -> None:
     """The MCP server as production runs it, plus the benchmark's own tools (child process).
 
-    ``ping`` is the no-op floor. ``bench_own_part`` times the server's embedding or search
-    bare on its compute thread; ``bench_clear_local`` empties the in-process answer tier
-    (for ``redis_hit``); ``bench_cache_stats`` reads the cache counters at the end. They
-    exist only in this process, never in the product.
+    ``ping`` is the no-op floor; ``bench_echo`` returns a stored getContent answer as is
+    (same arguments, output schema and bytes as a cached answer, none of the cache);
+    ``bench_own_part`` times the server's embedding or search bare on its compute thread;
+    ``bench_clear_local`` empties the in-process answer tier (for ``redis_hit``);
+    ``bench_cache_stats`` reads the cache counters at the end. They exist only in this
+    process, never in the product.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     application = build_application(settings)
@@ -226,7 +234,27 @@ def _serve(settings: McpSettings) -> None:
             "items": float(len(service.index)),
         }
 
-    for tool in (ping, bench_own_part, bench_clear_local, bench_cache_stats):
+    echo_answer: dict[str, Any] = {}
+
+    async def bench_set_echo(answer: str) -> bool:
+        echo_answer.clear()
+        echo_answer.update(orjson.loads(answer))
+        return True
+
+    async def bench_echo(
+        query: Query, limit: Limit = 10
+    ) -> Annotated[CallToolResult, ContentResult]:
+        """A stored getContent answer, returned as is: no cache, no search."""
+        return structured_result(echo_answer)
+
+    for tool in (
+        ping,
+        bench_own_part,
+        bench_clear_local,
+        bench_cache_stats,
+        bench_set_echo,
+        bench_echo,
+    ):
         application.mcp.add_tool(tool, name=tool.__name__)
         # Listed for the benchmark's role like a real tool: an unlisted tool makes the SDK
         # client re-fetch tools/list on every call, which would inflate the floor.
@@ -395,6 +423,11 @@ async def measure_size(
                     await mcp.call_tool("ping", {})
                 for q in hit_q:  # store the answers the cached series will hit
                     await mcp.call_tool("getContent", {"query": q, "limit": 10})
+                hit = await mcp.call_tool("getContent", {"query": hit_q[0], "limit": 10})
+                if hit.structured_content is None or not hit.structured_content["cached"]:
+                    raise RuntimeError("the echo answer must be a cached getContent answer")
+                answer = orjson.dumps(hit.structured_content).decode()
+                await mcp.call_tool("bench_set_echo", {"answer": answer})
 
                 def tool(query: str, limit: int) -> Callable[[], Awaitable[float]]:
                     args = {"query": query, "limit": limit}
@@ -431,6 +464,9 @@ async def measure_size(
                     warm = i < 0
                     if name == "trivial":
                         return lambda: timed(lambda: mcp.call_tool("ping", {}))
+                    if name == "echo":
+                        args = {"query": hit_q[0], "limit": 10}
+                        return lambda: timed(lambda: mcp.call_tool("bench_echo", args))
                     if name == "embed":
                         return lambda: embed(spare_q[r] if warm else floor_q[i])
                     if name == "topk":
@@ -527,6 +563,10 @@ async def measure_size(
             "cached_over_trivial_p95": ratio(cached95, trivial95),
             "cached_over_trivial_p50": ratio(stats["cached"]["p50_ms"], stats["trivial"]["p50_ms"]),
             "redis_hit_over_trivial_p95": ratio(stats["redis_hit"]["p95_ms"], trivial95),
+            # Not a target: a cached answer against returning the same answer with no
+            # cache at all; what is above 1 is what the cache itself costs.
+            "cached_over_echo_p95": ratio(cached95, stats["echo"]["p95_ms"]),
+            "echo_over_trivial_p95": ratio(stats["echo"]["p95_ms"], trivial95),
             "redis_hit_over_trivial_p50": ratio(
                 stats["redis_hit"]["p50_ms"], stats["trivial"]["p50_ms"]
             ),
@@ -573,6 +613,8 @@ def print_table(results: dict[str, Any]) -> None:
         print(
             f"{size:>8} items: cached/trivial p95 {r['cached_over_trivial_p95']:.2f} "
             f"(p50 {r['cached_over_trivial_p50']:.2f}; target <= 1.2), "
+            f"cached/echo p95 {r['cached_over_echo_p95']:.2f}, "
+            f"echo/trivial p95 {r['echo_over_trivial_p95']:.2f}, "
             f"redis-hit/trivial p95 {r['redis_hit_over_trivial_p95']:.2f} "
             f"(p50 {r['redis_hit_over_trivial_p50']:.2f}), "
             f"uncached/(trivial+embed+topk) p95 {r['uncached_over_floor_sum_p95']:.2f} "
