@@ -19,8 +19,8 @@ keys, so the content version invalidates both tiers at once.
 Round trips are the cost of a cache that sits in front of a few-millisecond answer, so
 a Redis lookup is one: a server-side script returns the answer or, on a miss, takes the lock
 in the same call. Storing a computed answer happens after the caller has it (in the
-background, still under the lock and the in-process shared future, so a concurrent
-identical call never computes twice while the write is in flight).
+background, ``WRITE_BEHIND_SECONDS`` later, still under the lock and the in-process shared
+future, so a concurrent identical call never computes twice while the write is pending).
 When Redis fails, the cache opens a circuit for ``retry_seconds`` and answers are
 computed uncached; health reports the cache as down until a call succeeds again.
 """
@@ -46,6 +46,14 @@ from mcp_server.metrics import Metrics
 log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
+
+# How long a computed answer waits before it is written to Redis. The write shares the
+# event loop with sending this answer and reading the caller's next request; deferred a
+# few milliseconds it lands while the loop idles (a next uncached call is on the compute
+# thread by then). Measured at 100 items, two A/B pairs: uncached p95 9.6/9.0 -> 8.8/8.1
+# ms. Meanwhile the answer is served from the shared future here and other replicas wait
+# on the lock, so nothing is computed twice.
+WRITE_BEHIND_SECONDS = 0.005
 
 # KEYS[1] the answer, KEYS[2] its single-flight lock, ARGV[1] the lock's TTL in ms.
 # Returns {1, answer, its remaining TTL in ms} on a hit, else {0, 1} when this caller
@@ -316,6 +324,7 @@ class ResponseCache:
     async def _store(self, key: str, value: JsonObject, release: str | None) -> None:
         """Write the answer (and drop our lock), then retire the shared future."""
         try:
+            await asyncio.sleep(WRITE_BEHIND_SECONDS)
             if await self._set(key, value, release):
                 # Only answers Redis holds enter the local tier: with Redis down or
                 # disabled nothing is cached anywhere, as health reports.
