@@ -115,7 +115,13 @@ class OnnxSentenceEncoder:
     """Tokenize, run the exported graph, hand back unit-length float32 rows."""
 
     def __init__(self, model_path: Path, *, threads: int) -> None:
+        # ONNX Runtime 1.29+ ships telemetry on Linux too: an uploader, a persistent device
+        # id and an offline cache under $HOME. Opted out before the runtime initializes
+        # (the decision is latched then), unless the operator explicitly set the variable.
+        pass
         import onnxruntime
+
+        onnxruntime.disable_telemetry_events()
 
         if threads < 1:
             raise ValueError("threads: must be at least 1")

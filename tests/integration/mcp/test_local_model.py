@@ -9,6 +9,10 @@ non-Latin text and an empty string.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,3 +58,16 @@ def test_one_query_at_a_time_matches_the_batch(embedder: LocalEmbedder) -> None:
 
 def test_no_texts_gives_an_empty_matrix_of_the_model_width(embedder: LocalEmbedder) -> None:
     assert embedder.embed([]).shape == (0, 384)
+
+
+def test_onnx_runtime_telemetry_stays_off(tmp_path: Path) -> None:
+    """ONNX Runtime 1.29+ keeps a device id and an event cache under $HOME unless opted
+    out before it initializes; the server must neither phone home nor write there."""
+    script = "from mcp_server.embeddings import LocalEmbedder; LocalEmbedder(threads=1)"
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env |= {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / ".cache")}
+    subprocess.run(
+        [sys.executable, "-c", script], env=env, check=True, capture_output=True, timeout=300
+    )
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert not [p for p in written if "Microsoft" in p or "onnxruntime" in p], written
