@@ -5,7 +5,7 @@ For each library size the real server runs in a process of its own, as in produc
 cache, the exact index, the embedder ``build_embedder`` makes), and the SDK's own client
 calls it over HTTPS from this process. Client and server in one process would share one
 GIL: every call then also paid for the other side's thread switches (the no-op tool
-took 2.3 ms in-process against 1.3 ms across processes). Measured in rounds of small
+took 2.3-2.6 ms in-process against 1.4 ms across processes). Measured in rounds of small
 blocks (one block per series), so noise from the other tenants of the machine hits
 every series alike.
 
@@ -13,6 +13,9 @@ Each block starts with one untimed call of its own kind. Reason: the first call 
 a block of model work is slower whatever it is (cold CPU caches after the embedding
 streamed the model's weights), and one sample in ten is exactly the p95. So every series
 is measured warm, and the switch penalty is reported on its own (``first_after_model``).
+After the two reference blocks (computed in this process) the run pauses 0.2 s: their
+BLAS and OpenMP workers spin for up to ~0.1 s and would otherwise slow the server's next
+block.
 
 The issue's three floors:
 
@@ -31,6 +34,8 @@ overhead around them):
 
 - ``embed_own``: the server's query embedding (ONNX Runtime, one thread);
 - ``topk_own``: the server's ``VectorIndex.search`` (the query embedded untimed first).
+- ``echo``: a tool with getContent's arguments and output schema that returns a stored
+  getContent answer as is: moving that answer through the SDK, with no cache or search.
 
 The calls:
 
