@@ -4,9 +4,11 @@ and answering uncached (reported in readiness) when Redis is unreachable."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import httpx2
+import pytest
 import redis
 
 from mcp_server.cache import CacheKeyParts, ResponseCache, cache_key
@@ -25,6 +27,38 @@ from tests.integration.mcp.conftest import (
 from tests.support.services import free_port
 
 QUERY = {"query": "noise-cancelling headphones on a dark desk", "limit": 3}
+
+CacheT = TypeVar("CacheT", bound=ResponseCache)
+
+
+class CacheFactory:
+    """Caches on this test's Redis prefix, each closed at teardown even if the test fails.
+
+    Closing waits for the answers still being written, so no write outlives the test and
+    lands after its prefix was deleted.
+    """
+
+    def __init__(self, redis_url: str, prefix: str) -> None:
+        self._defaults: dict[str, Any] = {"url": redis_url, "prefix": prefix, "ttl_seconds": 60}
+        self.made: list[ResponseCache] = []
+
+    def __call__(self, **overrides: Any) -> ResponseCache:
+        return self.build(ResponseCache, **overrides)
+
+    def build(self, cls: type[CacheT], **overrides: Any) -> CacheT:
+        """A ``cls`` (a ResponseCache subclass) with the test defaults and ``overrides``."""
+        kwargs = {**self._defaults, "metrics": Metrics(), **overrides}
+        cache = cls(**kwargs)
+        self.made.append(cache)
+        return cache
+
+
+@pytest.fixture
+async def cache_factory(redis_url: str, redis_prefix: str) -> AsyncIterator[CacheFactory]:
+    factory = CacheFactory(redis_url, redis_prefix)
+    yield factory
+    for cache in factory.made:
+        await cache.close()
 
 
 async def test_second_identical_call_is_a_cache_hit_and_counted(
@@ -119,8 +153,10 @@ async def test_redis_down_answers_uncached_and_health_says_so(
     assert ready.json()["status"] == "degraded"
 
 
-async def test_concurrent_identical_misses_compute_once(redis_url: str, redis_prefix: str) -> None:
-    cache = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics())
+async def test_concurrent_identical_misses_compute_once(
+    cache_factory: CacheFactory, redis_prefix: str
+) -> None:
+    cache = cache_factory()
     calls = 0
 
     async def compute() -> dict[str, Any]:
@@ -132,7 +168,6 @@ async def test_concurrent_identical_misses_compute_once(redis_url: str, redis_pr
     key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 1}, "user", None, "m", 1))
     results = await asyncio.gather(*(cache.get_or_compute(key, "t", compute) for _ in range(8)))
     again, hit = await cache.get_or_compute(key, "t", compute)
-    await cache.close()
     assert calls == 1
     assert all(value == {"answer": 42} for value, _ in results)
     assert again == {"answer": 42}
@@ -140,12 +175,9 @@ async def test_concurrent_identical_misses_compute_once(redis_url: str, redis_pr
 
 
 async def test_identical_misses_on_two_replicas_compute_once(
-    redis_url: str, redis_prefix: str
+    cache_factory: CacheFactory, redis_prefix: str
 ) -> None:
-    replicas = [
-        ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics())
-        for _ in range(2)
-    ]
+    replicas = [cache_factory() for _ in range(2)]
     calls = 0
 
     async def compute() -> dict[str, Any]:
@@ -158,8 +190,6 @@ async def test_identical_misses_on_two_replicas_compute_once(
     results = await asyncio.gather(
         *(replica.get_or_compute(key, "t", compute) for replica in replicas for _ in range(4))
     )
-    for replica in replicas:
-        await replica.close()
     assert calls == 1
     assert all(value == {"answer": 7} for value, _ in results)
 
@@ -185,14 +215,9 @@ class _LockTakerAnsweredLast(ResponseCache):
 
 
 async def test_identical_misses_compute_once_whatever_order_redis_answers_in(
-    redis_url: str, redis_prefix: str
+    cache_factory: CacheFactory, redis_prefix: str
 ) -> None:
-    replicas = [
-        _LockTakerAnsweredLast(
-            redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics(), lock_wait_seconds=1
-        )
-        for _ in range(2)
-    ]
+    replicas = [cache_factory.build(_LockTakerAnsweredLast, lock_wait_seconds=1) for _ in range(2)]
     calls = 0
 
     async def compute() -> dict[str, Any]:
@@ -205,8 +230,6 @@ async def test_identical_misses_compute_once_whatever_order_redis_answers_in(
     results = await asyncio.gather(
         *(replica.get_or_compute(key, "t", compute) for replica in replicas for _ in range(4))
     )
-    for replica in replicas:
-        await replica.close()
     assert calls == 1
     assert all(value == {"answer": 9} for value, _ in results)
     # One process asks Redis once however many identical calls it has in flight.
@@ -214,16 +237,16 @@ async def test_identical_misses_compute_once_whatever_order_redis_answers_in(
 
 
 async def test_cache_entries_expire_with_the_configured_ttl(
-    redis_url: str, redis_prefix: str, redis_client: redis.Redis
+    cache_factory: CacheFactory, redis_prefix: str, redis_client: redis.Redis
 ) -> None:
-    cache = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=123, metrics=Metrics())
+    cache = cache_factory(ttl_seconds=123)
     key = cache_key(redis_prefix, CacheKeyParts("t", {}, "user", None, "m", 1))
 
     async def compute() -> dict[str, Any]:
         return {"x": 1}
 
     await cache.get_or_compute(key, "t", compute)
-    await cache.close()
+    await cache.flush()  # the answer is written after the caller has it
     assert 0 < int(redis_client.ttl(key)) <= 123
 
 
@@ -264,7 +287,7 @@ class _TcpProxy:
 
 
 async def test_redis_outage_mid_run_degrades_then_recovers(
-    redis_url: str, redis_prefix: str
+    cache_factory: CacheFactory, redis_url: str, redis_prefix: str
 ) -> None:
     from urllib.parse import urlparse
 
@@ -272,10 +295,8 @@ async def test_redis_outage_mid_run_degrades_then_recovers(
     proxy = _TcpProxy(target.hostname or "127.0.0.1", target.port or 6379)
     await proxy.start()
     metrics = Metrics()
-    cache = ResponseCache(
-        f"redis://127.0.0.1:{proxy.port}/0",
-        prefix=redis_prefix,
-        ttl_seconds=60,
+    cache = cache_factory(
+        url=f"redis://127.0.0.1:{proxy.port}/0",
         metrics=metrics,
         retry_seconds=0.1,
         local_entries=0,  # this test is about the Redis tier
@@ -306,16 +327,16 @@ async def test_redis_outage_mid_run_degrades_then_recovers(
         if hit:
             recovered = True
             break
-    await cache.close()
+    await cache.close()  # before its proxy goes away
     await proxy.stop()
     assert recovered
     assert cache.status() == "ok"
 
 
 async def test_a_miss_stores_the_answer_with_ttl_and_drops_its_lock(
-    redis_url: str, redis_prefix: str, redis_client: redis.Redis
+    cache_factory: CacheFactory, redis_prefix: str, redis_client: redis.Redis
 ) -> None:
-    cache = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics())
+    cache = cache_factory()
     key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 2}, "user", None, "m", 1))
 
     async def compute() -> dict[str, Any]:
@@ -325,18 +346,15 @@ async def test_a_miss_stores_the_answer_with_ttl_and_drops_its_lock(
     await cache.flush()
     stored_ttl = redis_client.ttl(key)
     lock_left = redis_client.exists(f"{key}:lock")
-    await cache.close()
     assert (value, hit) == ({"answer": 7}, False)
     assert 0 < stored_ttl <= 60
     assert lock_left == 0
 
 
 async def test_a_failed_computation_releases_the_lock_for_the_next_caller(
-    redis_url: str, redis_prefix: str, redis_client: redis.Redis
+    cache_factory: CacheFactory, redis_prefix: str, redis_client: redis.Redis
 ) -> None:
-    cache = ResponseCache(
-        redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=Metrics(), lock_wait_seconds=30
-    )
+    cache = cache_factory(lock_wait_seconds=30)
     key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 3}, "user", None, "m", 1))
 
     async def broken() -> dict[str, Any]:
@@ -355,17 +373,16 @@ async def test_a_failed_computation_releases_the_lock_for_the_next_caller(
     lock_left = redis_client.exists(f"{key}:lock")
     # With the lock left behind this call would wait lock_wait_seconds (30 s) for nobody.
     value, hit = await asyncio.wait_for(cache.get_or_compute(key, "t", working), timeout=10)
-    await cache.close()
     assert lock_left == 0
     assert (value, hit) == ({"answer": 8}, False)
 
 
 async def test_the_local_tier_serves_repeats_without_redis_and_never_outlives_redis(
-    redis_url: str, redis_prefix: str, redis_client: redis.Redis
+    cache_factory: CacheFactory, redis_prefix: str, redis_client: redis.Redis
 ) -> None:
     metrics = Metrics()
-    writer = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=1, metrics=Metrics())
-    reader = ResponseCache(redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=metrics)
+    writer = cache_factory(ttl_seconds=1)
+    reader = cache_factory(metrics=metrics)
     key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 4}, "user", None, "m", 1))
     calls = 0
 
@@ -385,16 +402,12 @@ async def test_the_local_tier_serves_repeats_without_redis_and_never_outlives_re
     # ...but never for longer than the Redis entry had left to live.
     await asyncio.sleep(1.2)
     assert (await reader.get_or_compute(key, "t", compute)) == ({"n": 2}, False)
-    await writer.close()
-    await reader.close()
     assert calls == 2
 
 
-async def test_the_local_tier_is_bounded(redis_url: str, redis_prefix: str) -> None:
+async def test_the_local_tier_is_bounded(cache_factory: CacheFactory, redis_prefix: str) -> None:
     metrics = Metrics()
-    cache = ResponseCache(
-        redis_url, prefix=redis_prefix, ttl_seconds=60, metrics=metrics, local_entries=2
-    )
+    cache = cache_factory(metrics=metrics, local_entries=2)
     keys = [
         cache_key(redis_prefix, CacheKeyParts("t", {"q": n}, "user", None, "m", 1))
         for n in range(3)
@@ -408,6 +421,5 @@ async def test_the_local_tier_is_bounded(redis_url: str, redis_prefix: str) -> N
         await cache.flush()
     for key in keys:  # all three are hits; the oldest had to come from Redis again
         assert (await cache.get_or_compute(key, "t", compute))[1] is True
-    await cache.close()
     assert len(cache._local) == 2
     assert metrics.cache_local_hits.labels(tool="t")._value.get() < 3
