@@ -42,6 +42,7 @@ class OperatorContext:
         self.requeue = RequeueTimers(
             self.clock,
             min_delay=self.settings.requeue_min_seconds,
+            retry_delay=self.settings.retry_backoff_seconds,
             limit=self.settings.worker_limit,
         )
 

@@ -1,17 +1,22 @@
 """The platform's own serving certificates (the MCP server's), issued and renewed from the CA.
 
 Campaign certificates are driven by campaign events; nothing drives a serving certificate,
-so a worker checks it at start and every resync period with the same decision as campaign
-certificates: missing, signed by a previous CA, renewal due, or a stale trust bundle.
+so a worker checks it at start, at its renewal time and every resync period with the same
+decision as campaign certificates: missing, signed by a previous CA, renewal due, or a
+stale trust bundle. The renewal time is waited for on the operator's clock, as a
+campaign's timer waits (``requeue.py``), and never less than ``REQUEUE_MIN_SECONDS``, so a
+renewal time a pass cannot move (a clock skewed against the certificate) cannot spin; the
+resync period stays the bound for what only a read can see (a rotated CA, a hand edit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import logging
+
+from cryptography import x509
 
 import certs
 from promptsales_operator import certificates as certdecide
@@ -36,6 +41,11 @@ def mcp_dns_names(service: str, namespace: str) -> list[str]:
 
 async def ensure_mcp_certificate(ctx: OperatorContext) -> str:
     """Converge the MCP serving Secret; returns what was done (for logs and tests)."""
+    return (await converge_mcp_certificate(ctx))[0]
+
+
+async def converge_mcp_certificate(ctx: OperatorContext) -> tuple[str, dt.datetime]:
+    """Converge the MCP serving Secret; returns what was done and when it is next due."""
     settings = ctx.settings
     now = ctx.clock.now()
     ca = await ctx.platform_ca()
@@ -48,7 +58,7 @@ async def ensure_mcp_certificate(ctx: OperatorContext) -> str:
     if decision.action is Action.NONE:
         assert decision.current is not None
         ctx.metrics.set_expiry(settings.mcp_tls_secret, decision.current.not_valid_after_utc, now)
-        return "unchanged"
+        return "unchanged", _renewal(decision.current, renew_before)
     if decision.action is Action.REFRESH_BUNDLE and secret is not None:
         await ctx.client.patch(
             url,
@@ -61,7 +71,8 @@ async def ensure_mcp_certificate(ctx: OperatorContext) -> str:
         await events.post_direct(
             ctx.client, secret, decision.reason, "updated the trust bundle", now=rfc3339(now)
         )
-        return "bundle"
+        assert decision.current is not None
+        return "bundle", _renewal(decision.current, renew_before)
     issued = certs.issue_server_certificate(
         ca.authority,
         settings.mcp_service,
@@ -96,18 +107,42 @@ async def ensure_mcp_certificate(ctx: OperatorContext) -> str:
     )
     log.info(message)
     await events.post_direct(ctx.client, created, decision.reason, message, now=rfc3339(now))
-    return "issued"
+    return "issued", _renewal(issued.certificate, renew_before)
+
+
+def _renewal(leaf: x509.Certificate, renew_before: dt.timedelta) -> dt.datetime:
+    return certs.certificate_renewal_time(leaf, renew_before=renew_before)
 
 
 async def platform_certificate_worker(ctx: OperatorContext, stopped: asyncio.Event) -> None:
     while not stopped.is_set():
         delay = ctx.settings.resync_seconds
+        renewal: dt.datetime | None = None
         try:
-            await ensure_mcp_certificate(ctx)
+            _, renewal = await converge_mcp_certificate(ctx)
         except (ApiError, CAUnavailableError) as exc:
             log.warning("MCP serving certificate not converged: %s", exc)
             ctx.metrics.errors.labels("PlatformCertificate").inc()
             delay = min(delay, ctx.settings.retry_backoff_seconds)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await stopped.wait()
+        await _wait(ctx, stopped, delay, renewal)
+
+
+async def _wait(
+    ctx: OperatorContext, stopped: asyncio.Event, delay: float, renewal: dt.datetime | None
+) -> None:
+    """Until ``stopped``, ``delay`` real seconds, or the clock reaching ``renewal``."""
+
+    async def renewal_due() -> None:
+        if renewal is None:
+            await stopped.wait()
+            return
+        await asyncio.sleep(ctx.settings.requeue_min_seconds)
+        await ctx.clock.sleep_until(renewal)
+
+    waits = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(renewal_due())]
+    try:
+        await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)

@@ -35,6 +35,7 @@ from promptsales_operator.conditions import (
 )
 from promptsales_operator.context import OperatorContext
 from promptsales_operator.kube import ApiError, path
+from promptsales_operator.requeue import RetryLater
 from workloads import campaign_certificate as secret_builder
 from workloads.capacity import CampaignDemand
 from workloads.etl_cronjob import EtlCronJobSpec, build_etl_cronjob
@@ -345,11 +346,14 @@ async def reconcile_campaign(ctx: OperatorContext, body: Mapping[str, Any]) -> P
 
 
 async def timed_pass(ctx: OperatorContext, name: str) -> None:
-    """The pass a campaign's timer runs; failures wait for the next resync, as there."""
+    """The pass a campaign's timer runs; it fails (and its timer retries it after
+    ``RETRY_BACKOFF_SECONDS``) when and as kopf's handlers would retry theirs."""
     try:
-        await reconcile_campaign(ctx, {"metadata": {"name": name}})
+        result = await reconcile_campaign(ctx, {"metadata": {"name": name}})
     except ApiError as exc:
-        log.warning("timed pass of %s failed: %s %s", name, exc.status, exc.reason)
+        raise RetryLater(f"{exc.status} {exc.reason}") from exc
+    if result.retry is not None:
+        raise RetryLater(result.retry)
 
 
 def next_due(

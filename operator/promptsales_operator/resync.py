@@ -2,8 +2,9 @@
 
 This is what repairs drift (a CronJob edited or deleted by hand), which produces no event
 on the campaign. Window starts and ends and certificate renewals are acted on at their
-time by each campaign's own timer (``requeue.py``); the resync is their safety net (a
-timed pass that failed, a wall clock that jumped). One worker lists the campaigns once per
+time by each campaign's own timer (``requeue.py``), which also retries a failed timed pass
+after the backoff; the resync is their safety net (a retry dropped because another trigger
+moved the timer, a wall clock that jumped). One worker lists the campaigns once per
 period instead of a kopf timer per campaign, because kopf timers put a finalizer on every
 object (deletion would then wait for the operator) and poll from a task per campaign.
 """

@@ -1,13 +1,20 @@
 """Window edges and certificate renewals are acted on at their time, not at the next resync.
 
 Every test here runs with a resync period of an hour, far longer than the waits (15 s), so
-only the campaign's own timer can make the expected pass happen. Time is a ManualClock:
-moving it past a due time is what fires the timer.
+only the campaign's own timer (or the serving certificate's worker waiting for its renewal
+time) can make the expected pass happen. Time is a ManualClock: moving it past a due time
+is what fires the timer. A failed timed pass is retried after RETRY_BACKOFF_SECONDS of real
+time (0.2 s in these tests), as kopf retries its handlers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime as dt
+from typing import Any
+
+from cryptography import x509
 
 from promptsales_operator.clock import ManualClock
 from tests.integration.operator.conftest import (
@@ -27,6 +34,8 @@ from tests.integration.operator.conftest import (
     wait_campaign,
     wait_for,
 )
+from tests.support.kube import Fault
+from workloads.campaign_certificate import RENEWAL_TIME
 
 NO_RESYNC = 3600.0
 HOUR = dt.timedelta(hours=1)
@@ -34,6 +43,12 @@ HOUR = dt.timedelta(hours=1)
 
 def suspended(platform: Platform, name: str) -> bool:
     return bool(platform.kube.get_object(CRONJOBS, NS, f"{name}-etl")["spec"]["suspend"])
+
+
+def serial(secret: dict[str, Any] | None) -> int:
+    assert secret is not None
+    pem = base64.b64decode(secret["data"]["tls.crt"])
+    return int(x509.load_pem_x509_certificate(pem).serial_number)
 
 
 async def test_window_start_and_end_are_acted_on_at_their_time(
@@ -126,3 +141,75 @@ async def test_timer_follows_spec_edits_and_goes_with_the_campaign(
 
     kube.delete_object(CAMPAIGNS, NS, "moved")
     await wait_for(lambda: running.ctx.requeue.due("moved") is None, "timer cancelled")
+
+
+async def test_mcp_serving_certificate_is_renewed_at_its_renewal_time(
+    platform: Platform, start_operator: StartOperator, clock: ManualClock
+) -> None:
+    kube = platform.kube
+    await start_operator(
+        resync_seconds=NO_RESYNC,
+        mcp_certificate_validity_hours=10,
+        mcp_certificate_renew_before_hours=5,
+    )
+    secret = await wait_for(lambda: kube.find(SECRETS, NS, "promptsales-mcp-tls"), "MCP secret")
+    first = serial(secret)
+    assert secret["metadata"]["annotations"][RENEWAL_TIME] == ("2026-12-10T05:00:00Z")
+
+    clock.advance(5 * HOUR - dt.timedelta(seconds=1))
+    await asyncio.sleep(0.5)  # room for a renewal that would be early
+    assert serial(kube.find(SECRETS, NS, "promptsales-mcp-tls")) == first
+
+    clock.set(START + 5 * HOUR)
+    await wait_for(
+        lambda: serial(kube.find(SECRETS, NS, "promptsales-mcp-tls")) != first,
+        "MCP serving certificate renewed at its renewal time",
+    )
+
+
+async def test_a_failed_timed_pass_is_retried_after_the_backoff_until_it_succeeds(
+    platform: Platform, start_operator: StartOperator, clock: ManualClock
+) -> None:
+    kube = platform.kube
+    running = await start_operator(resync_seconds=NO_RESYNC, retry_backoff_seconds=0.2)
+    start, end = START + HOUR, START + 2 * HOUR
+    kube.create_object(
+        CAMPAIGNS, campaign("retried", window={"start": start.isoformat(), "end": end.isoformat()})
+    )
+    await wait_campaign(kube, "retried", lambda o: phase(o) == "Scheduled", "Scheduled")
+    await wait_for(lambda: running.ctx.requeue.due("retried") == start, "timer at window start")
+
+    # The timed pass reads the campaign first: its first three attempts fail with an exception.
+    fault = kube.inject_fault(
+        Fault("get", "promptsalescampaigns", status=500, name="retried", times=3)
+    )
+    clock.advance(HOUR)
+    await wait_campaign(kube, "retried", lambda o: phase(o) == "Active", "Active after retries")
+    assert not suspended(platform, "retried")
+    assert fault.times == 0
+    await wait_for(lambda: running.ctx.requeue.due("retried") == end, "timer back at window end")
+
+    reads = kube.counts["get", "promptsalescampaigns"]
+    await asyncio.sleep(1.0)  # five backoffs: room for a retry that should not happen
+    assert kube.counts["get", "promptsalescampaigns"] == reads
+    assert running.ctx.requeue.due("retried") == end
+
+
+async def test_a_timed_pass_with_a_failing_concern_is_retried_after_the_backoff(
+    platform: Platform, start_operator: StartOperator, clock: ManualClock
+) -> None:
+    kube = platform.kube
+    running = await start_operator(resync_seconds=NO_RESYNC, retry_backoff_seconds=0.2)
+    start = START + HOUR
+    kube.create_object(CAMPAIGNS, campaign("patchy", window={"start": start.isoformat()}))
+    await wait_campaign(kube, "patchy", lambda o: phase(o) == "Scheduled", "Scheduled")
+    await wait_for(lambda: running.ctx.requeue.due("patchy") == start, "timer at window start")
+
+    # Unsuspending the CronJob fails twice: the pass completes, the campaign Reconciling.
+    fault = kube.inject_fault(Fault("patch", "cronjobs", status=500, name="patchy-etl", times=2))
+    clock.advance(HOUR)
+    await wait_for(lambda: fault.times == 0, "both failing attempts made")
+    await wait_for(lambda: not suspended(platform, "patchy"), "CronJob unsuspended by a retry")
+    await wait_campaign(kube, "patchy", lambda o: phase(o) == "Active", "Active")
+    renewal = START + dt.timedelta(days=60)  # the default 90d validity, renewBefore 30d
+    await wait_for(lambda: running.ctx.requeue.due("patchy") == renewal, "timer at renewal")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from promptsales_operator.campaign import parse_campaign
 from promptsales_operator.clock import ManualClock, SystemClock
 from promptsales_operator.reconcile import next_due
-from promptsales_operator.requeue import RequeueTimers
+from promptsales_operator.requeue import RequeueTimers, RetryLater
 
 NOW = dt.datetime(2026, 12, 10, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -56,7 +57,7 @@ async def test_system_clock_sleeps_until_the_wall_clock_reaches_the_moment() -> 
 
 async def test_a_timer_fires_at_its_due_time_and_a_new_due_time_replaces_it() -> None:
     clock = ManualClock(NOW)
-    timers = RequeueTimers(clock, min_delay=0.01, limit=4)
+    timers = RequeueTimers(clock, min_delay=0.01, retry_delay=0.01, limit=4)
     fired: list[str] = []
     any_fired = asyncio.Event()
 
@@ -83,7 +84,7 @@ async def test_a_timer_fires_at_its_due_time_and_a_new_due_time_replaces_it() ->
 
 async def test_a_due_time_in_the_past_cannot_make_passes_spin() -> None:
     clock = ManualClock(NOW)
-    timers = RequeueTimers(clock, min_delay=0.05, limit=4)
+    timers = RequeueTimers(clock, min_delay=0.05, retry_delay=0.05, limit=4)
     finished = 0
     one_finished = asyncio.Event()
 
@@ -101,3 +102,66 @@ async def test_a_due_time_in_the_past_cannot_make_passes_spin() -> None:
     await asyncio.sleep(0.5)
     await timers.close()
     assert finished <= 12  # at most one pass per min_delay (0.05 s) over about 0.5 s
+
+
+async def test_a_failed_timed_pass_is_retried_after_the_backoff_until_it_succeeds() -> None:
+    clock = ManualClock(NOW)
+    timers = RequeueTimers(clock, min_delay=0.01, retry_delay=0.05, limit=4)
+    attempts = 0
+    succeeded = asyncio.Event()
+
+    async def flaky() -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise RetryLater("503 ServiceUnavailable")
+        if attempts == 2:
+            raise RuntimeError("an unexpected failure is retried too")
+        # A successful pass sets the campaign's next timer, as reconcile_campaign does.
+        timers.schedule("c1", NOW + 2 * HOUR, flaky)
+        succeeded.set()
+
+    timers.schedule("c1", NOW + HOUR, flaky)
+    clock.advance(HOUR)  # the clock stays here: only the backoff can bring the retries
+    async with asyncio.timeout(10):
+        await succeeded.wait()
+    await asyncio.sleep(0.3)  # six backoffs: room for a retry that should not happen
+    assert attempts == 3
+    assert timers.due("c1") == NOW + 2 * HOUR
+    await timers.close()
+
+
+async def test_a_failed_pass_is_not_retried_over_a_newer_pass_or_a_deletion() -> None:
+    clock = ManualClock(NOW)
+    timers = RequeueTimers(clock, min_delay=0.01, retry_delay=0.05, limit=4)
+    calls: list[str] = []
+    started = {"c1": asyncio.Event(), "c2": asyncio.Event()}
+    release = asyncio.Event()
+
+    async def newer() -> None:
+        calls.append("newer")
+
+    def failing(name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            calls.append(name)
+            started[name].set()
+            await release.wait()
+            raise RetryLater("500 InternalError")
+
+        return run
+
+    timers.schedule("c1", NOW + HOUR, failing("c1"))
+    timers.schedule("c2", NOW + HOUR, failing("c2"))
+    clock.advance(HOUR)
+    async with asyncio.timeout(10):
+        await started["c1"].wait()
+        await started["c2"].wait()
+    # While both passes run, another trigger moves c1's timer and c2 is deleted.
+    timers.schedule("c1", NOW + 3 * HOUR, newer)
+    timers.cancel("c2")
+    release.set()
+    await asyncio.sleep(0.3)  # six backoffs: room for a retry that should not happen
+    assert calls == ["c1", "c2"]
+    assert timers.due("c1") == NOW + 3 * HOUR
+    assert timers.due("c2") is None
+    await timers.close()
