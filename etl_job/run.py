@@ -351,7 +351,6 @@ def _run_in_transaction(
         assert row is not None
         summary.run_id = int(row[0])
         wh.execute(load.CREATE_TOUCHED_SQL)
-        wh.execute(load.CREATE_CHANGED_CAMPAIGNS_SQL)
         # First load into empty facts: take the merge lock now and COPY facts directly. The
         # first look goes through its own short connection: a lock on the fact tables held
         # by this transaction while it waits for the merge lock would deadlock with the
@@ -380,6 +379,9 @@ def _run_in_transaction(
         summary.aggregates_changed = bulk.refresh_all_aggregates(wh)
         lap("aggregates")
     else:
+        # Only the merge path collects changed campaigns (a first load versions them all);
+        # made before the merge lock so that it is not held for the catalog write.
+        wh.execute(load.CREATE_CHANGED_CAMPAIGNS_SQL)
         wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
         lap("merge_lock_wait")
         for view in views:
