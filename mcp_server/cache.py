@@ -309,8 +309,12 @@ class ResponseCache:
             future.exception()  # consumed here so a lone caller leaves no warning
             raise
         future.set_result(value)
-        if elsewhere is None:
+        if elsewhere is None and self._usable():
             self._spawn(self._store(key, value, lock if holds_lock else None))
+        elif elsewhere is None:
+            # Redis is down: this answer will not be stored, so a repeat must not be served
+            # this future as a hit during the write-behind delay (health says uncached).
+            self._inflight.pop(key, None)
         else:  # another replica's answer, read from Redis just now: nothing to write
             self._inflight.pop(key, None)
             self._local_put(key, value, self.ttl_seconds)

@@ -153,6 +153,27 @@ async def test_redis_down_answers_uncached_and_health_says_so(
     assert ready.json()["status"] == "degraded"
 
 
+async def test_with_redis_down_a_repeat_right_after_a_miss_is_not_a_hit(
+    cache_factory: CacheFactory,
+) -> None:
+    """A computed answer waits a few ms before its write (write-behind). With Redis down
+    nothing will be written, so a repeat inside that window must be computed again and
+    reported uncached, not served the finished shared future as a hit."""
+    cache = cache_factory(url=f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.2)
+    computed = 0
+
+    async def compute() -> dict[str, Any]:
+        nonlocal computed
+        computed += 1
+        return {"n": computed}
+
+    key = cache_key(cache.prefix, CacheKeyParts("t", {"q": 1}, "user", None, "m", 1))
+    first = await cache.get_or_compute(key, "t", compute)
+    second = await cache.get_or_compute(key, "t", compute)
+    assert (first, second) == (({"n": 1}, False), ({"n": 2}, False))
+    assert cache.status() == "down"
+
+
 async def test_concurrent_identical_misses_compute_once(
     cache_factory: CacheFactory, redis_prefix: str
 ) -> None:
