@@ -118,7 +118,7 @@ class OnnxSentenceEncoder:
         # ONNX Runtime 1.29+ ships telemetry on Linux too: an uploader, a persistent device
         # id and an offline cache under $HOME. Opted out before the runtime initializes
         # (the decision is latched then), unless the operator explicitly set the variable.
-        pass
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime
 
         onnxruntime.disable_telemetry_events()
