@@ -115,6 +115,8 @@ class OnnxSentenceEncoder:
     """Tokenize, run the exported graph, hand back unit-length float32 rows."""
 
     def __init__(self, model_path: Path, *, threads: int) -> None:
+        if threads < 1:
+            raise ValueError("threads: must be at least 1")
         # ONNX Runtime 1.29+ ships telemetry on Linux too: an uploader, a persistent device
         # id and an offline cache under $HOME. Opted out before the runtime initializes
         # (the decision is latched then), unless the operator explicitly set the variable.
@@ -122,9 +124,6 @@ class OnnxSentenceEncoder:
         import onnxruntime
 
         onnxruntime.disable_telemetry_events()
-
-        if threads < 1:
-            raise ValueError("threads: must be at least 1")
         try:
             graph, self._tokenizer, self.max_tokens, reference = _export(model_path)
         except LocalModelError:
@@ -187,5 +186,5 @@ class OnnxSentenceEncoder:
 
 
 def default_threads() -> int:
-    """All cores the process may use (the batch loader's setting)."""
+    """All cores the process may use (the batch loader's and the scan's thread count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

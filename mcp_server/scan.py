@@ -22,7 +22,6 @@ costs half the matrix's memory again; without torch the scan is one float32 pass
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,8 +31,9 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
+from mcp_server.local_model import default_threads
+
 Scores = npt.NDArray[np.float32]
-Rows = npt.NDArray[np.int64]
 
 _torch: Any
 try:
@@ -77,8 +77,7 @@ class HalfMatrix:
     def __init__(self, matrix: npt.NDArray[np.float32]) -> None:
         assert _torch is not None
         self.tensor = _torch.from_numpy(matrix).to(_torch.float16)
-        norms = np.linalg.norm(matrix, axis=1) if matrix.shape[0] else np.zeros(1)
-        self.max_row_norm = float(norms.max())
+        self.max_row_norm = float(np.linalg.norm(matrix, axis=1).max())
         self.dimensions = int(matrix.shape[1])
 
     @classmethod
@@ -96,7 +95,7 @@ class RowScanner:
     """Whole-matrix scores, split into contiguous row shards computed in parallel."""
 
     def __init__(self, threads: int | None = None) -> None:
-        self.threads = max(1, threads or len(os.sched_getaffinity(0)))
+        self.threads = max(1, threads or default_threads())
         # Process-wide on purpose: any BLAS call in the server would otherwise leave its
         # workers spinning (see the module docstring). Kept for the life of the process.
         self._blas_limit = threadpool_limits(limits=1, user_api="blas")

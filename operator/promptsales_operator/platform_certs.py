@@ -39,11 +39,6 @@ def mcp_dns_names(service: str, namespace: str) -> list[str]:
     ]
 
 
-async def ensure_mcp_certificate(ctx: OperatorContext) -> str:
-    """Converge the MCP serving Secret; returns what was done (for logs and tests)."""
-    return (await converge_mcp_certificate(ctx))[0]
-
-
 async def converge_mcp_certificate(ctx: OperatorContext) -> tuple[str, dt.datetime]:
     """Converge the MCP serving Secret; returns what was done and when it is next due."""
     settings = ctx.settings

@@ -8,6 +8,7 @@ from decimal import Decimal
 import psycopg
 
 from etl_job import bulk
+from etl_job.extract import Scope, extract_query
 from tests.integration.etl.env import EtlEnv
 
 
@@ -39,16 +40,8 @@ def test_later_batches_with_new_months_get_their_partitions(etl_env: EtlEnv) -> 
             bulk.rule_for(fact.view, campaigns, ads),
             bulk.accept_for(fact.view, campaigns, ads),
             run_id[0],
-            [
-                "ad_id",
-                "campaign_id",
-                "day",
-                "impressions",
-                "clicks",
-                "spend_cents",
-                "conversions",
-                "change_version",
-            ],
+            # The columns as the run passes them: the extract query's.
+            [c.name for c in extract_query("v_ad_metrics_daily", Scope()).selected_columns],
         )
         wh.commit()
         loaded = wh.execute(

@@ -53,6 +53,25 @@ class CacheFactory:
         return cache
 
 
+class Computation:
+    """A tool's computation that counts its runs.
+
+    Answers ``answer`` after ``seconds`` (long enough for concurrent callers to pile up),
+    or, without one, ``{"n": <this run's number>}`` so a test can tell runs apart.
+    """
+
+    def __init__(self, answer: dict[str, Any] | None = None, seconds: float = 0.0) -> None:
+        self.answer = answer
+        self.seconds = seconds
+        self.calls = 0
+
+    async def __call__(self) -> dict[str, Any]:
+        self.calls += 1
+        if self.seconds:
+            await asyncio.sleep(self.seconds)
+        return dict(self.answer) if self.answer is not None else {"n": self.calls}
+
+
 @pytest.fixture
 async def cache_factory(redis_url: str, redis_prefix: str) -> AsyncIterator[CacheFactory]:
     factory = CacheFactory(redis_url, redis_prefix)
@@ -160,13 +179,7 @@ async def test_with_redis_down_a_repeat_right_after_a_miss_is_not_a_hit(
     nothing will be written, so a repeat inside that window must be computed again and
     reported uncached, not served the finished shared future as a hit."""
     cache = cache_factory(url=f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.2)
-    computed = 0
-
-    async def compute() -> dict[str, Any]:
-        nonlocal computed
-        computed += 1
-        return {"n": computed}
-
+    compute = Computation()
     key = cache_key(cache.prefix, CacheKeyParts("t", {"q": 1}, "user", None, "m", 1))
     first = await cache.get_or_compute(key, "t", compute)
     second = await cache.get_or_compute(key, "t", compute)
@@ -178,18 +191,11 @@ async def test_concurrent_identical_misses_compute_once(
     cache_factory: CacheFactory, redis_prefix: str
 ) -> None:
     cache = cache_factory()
-    calls = 0
-
-    async def compute() -> dict[str, Any]:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.2)
-        return {"answer": 42}
-
+    compute = Computation({"answer": 42}, seconds=0.2)
     key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 1}, "user", None, "m", 1))
     results = await asyncio.gather(*(cache.get_or_compute(key, "t", compute) for _ in range(8)))
     again, hit = await cache.get_or_compute(key, "t", compute)
-    assert calls == 1
+    assert compute.calls == 1
     assert all(value == {"answer": 42} for value, _ in results)
     assert again == {"answer": 42}
     assert hit is True
@@ -199,19 +205,12 @@ async def test_identical_misses_on_two_replicas_compute_once(
     cache_factory: CacheFactory, redis_prefix: str
 ) -> None:
     replicas = [cache_factory() for _ in range(2)]
-    calls = 0
-
-    async def compute() -> dict[str, Any]:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.3)
-        return {"answer": 7}
-
+    compute = Computation({"answer": 7}, seconds=0.3)
     key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 2}, "user", None, "m", 1))
     results = await asyncio.gather(
         *(replica.get_or_compute(key, "t", compute) for replica in replicas for _ in range(4))
     )
-    assert calls == 1
+    assert compute.calls == 1
     assert all(value == {"answer": 7} for value, _ in results)
 
 
@@ -239,19 +238,12 @@ async def test_identical_misses_compute_once_whatever_order_redis_answers_in(
     cache_factory: CacheFactory, redis_prefix: str
 ) -> None:
     replicas = [cache_factory.build(_LockTakerAnsweredLast, lock_wait_seconds=1) for _ in range(2)]
-    calls = 0
-
-    async def compute() -> dict[str, Any]:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.2)
-        return {"answer": 9}
-
+    compute = Computation({"answer": 9}, seconds=0.2)
     key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 9}, "user", None, "m", 1))
     results = await asyncio.gather(
         *(replica.get_or_compute(key, "t", compute) for replica in replicas for _ in range(4))
     )
-    assert calls == 1
+    assert compute.calls == 1
     assert all(value == {"answer": 9} for value, _ in results)
     # One process asks Redis once however many identical calls it has in flight.
     assert [replica.lookups for replica in replicas] == [1, 1]
@@ -322,13 +314,7 @@ async def test_redis_outage_mid_run_degrades_then_recovers(
         retry_seconds=0.1,
         local_entries=0,  # this test is about the Redis tier
     )
-    calls = 0
-
-    async def compute() -> dict[str, Any]:
-        nonlocal calls
-        calls += 1
-        return {"n": calls}
-
+    compute = Computation()
     key = cache_key(redis_prefix, CacheKeyParts("t", {}, "user", None, "m", 1))
     await cache.get_or_compute(key, "t", compute)
     await cache.flush()  # the answer is written after the caller has it
@@ -405,13 +391,7 @@ async def test_the_local_tier_serves_repeats_without_redis_and_never_outlives_re
     writer = cache_factory(ttl_seconds=1)
     reader = cache_factory(metrics=metrics)
     key = cache_key(redis_prefix, CacheKeyParts("t", {"q": 4}, "user", None, "m", 1))
-    calls = 0
-
-    async def compute() -> dict[str, Any]:
-        nonlocal calls
-        calls += 1
-        return {"n": calls}
-
+    compute = Computation()
     # Another replica stored the answer with a 1 s TTL; this one reads it from Redis.
     await writer.get_or_compute(key, "t", compute)
     await writer.flush()
@@ -423,7 +403,7 @@ async def test_the_local_tier_serves_repeats_without_redis_and_never_outlives_re
     # ...but never for longer than the Redis entry had left to live.
     await asyncio.sleep(1.2)
     assert (await reader.get_or_compute(key, "t", compute)) == ({"n": 2}, False)
-    assert calls == 2
+    assert compute.calls == 2
 
 
 async def test_the_local_tier_is_bounded(cache_factory: CacheFactory, redis_prefix: str) -> None:
