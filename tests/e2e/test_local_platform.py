@@ -7,16 +7,18 @@ nothing re-created), then ``promptsales down --delete-data``.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 from promptsales.local.down import down
 from promptsales.local.processes import ManagedProcess
 from promptsales.local.settings import LocalSettings
-from promptsales.local.up import UpOptions, up
+from promptsales.local.up import EXAMPLES_DIR, UpOptions, up
 from tests.support.services import PG_ADMIN_DSN, REDIS_URL, dsn_for_database, free_port
 
 
@@ -37,6 +39,30 @@ def local_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalSett
     )
 
 
+def examples_around_now(directory: Path) -> Path:
+    """The shipped example campaigns with their windows moved next to today.
+
+    The shipped windows are fixed dates, so which examples are active depends on the day
+    the suite runs; here holiday-push opens in a week and loyalty-nightly opened a month
+    ago, whatever the date.
+    """
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    windows = {
+        "holiday-push": {"start": now + dt.timedelta(days=7), "end": now + dt.timedelta(days=37)},
+        "loyalty-nightly": {"start": now - dt.timedelta(days=30)},
+    }
+    directory.mkdir()
+    for source in sorted(EXAMPLES_DIR.glob("*.yaml")):
+        manifest = yaml.safe_load(source.read_text())
+        window = windows.get(manifest["metadata"]["name"])
+        if window is not None:
+            manifest["spec"]["window"] = {
+                edge: moment.isoformat().replace("+00:00", "Z") for edge, moment in window.items()
+            }
+        (directory / source.name).write_text(yaml.safe_dump(manifest))
+    return directory
+
+
 def _databases(names: list[str]) -> list[str]:
     with psycopg.connect(PG_ADMIN_DSN) as conn:
         rows = conn.execute(
@@ -46,9 +72,10 @@ def _databases(names: list[str]) -> list[str]:
 
 
 def test_up_runs_every_step_then_again_idempotently_then_down(
-    local_settings: LocalSettings,
+    local_settings: LocalSettings, tmp_path: Path
 ) -> None:
-    options = UpOptions(campaigns=25, customers=300, days=30)
+    examples = examples_around_now(tmp_path / "examples")
+    options = UpOptions(campaigns=25, customers=300, days=30, examples_dir=examples)
     names = [local_settings.warehouse_db, local_settings.ads_db, local_settings.crm_db]
     try:
         first = up(local_settings, options, echo=False)
