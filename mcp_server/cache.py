@@ -14,7 +14,9 @@ for the winner's answer.
 In front of Redis sits a small in-process tier (an LRU of recent answers, each kept no
 longer than its Redis entry lives): agents repeat the same calls, and a Redis round trip
 plus its client code is a fifth of a cached answer's whole cost. Its keys are the Redis
-keys, so the content version invalidates both tiers at once.
+keys, so the content version invalidates both tiers at once. An entry can also hold the
+answer's wire result as the SDK produced it, per protocol version, which the protocol
+layer replays for a repeat (``mcp_server.hit_path``); it lives and dies with the entry.
 
 Round trips are the cost of a cache that sits in front of a few-millisecond answer, so
 a Redis lookup is one: a server-side script returns the answer or, on a miss, takes the lock
@@ -65,6 +67,17 @@ if answer then return {1, answer, redis.call('PTTL', KEYS[1])} end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return {0, 1} end
 return {0, 0}
 """
+
+
+class _LocalEntry:
+    """An answer in the in-process tier, and its wire results (protocol version -> dict)."""
+
+    __slots__ = ("answer", "expires", "wire")
+
+    def __init__(self, expires: float, answer: JsonObject) -> None:
+        self.expires = expires
+        self.answer = answer
+        self.wire: dict[str, JsonObject] = {}
 
 
 @dataclass(frozen=True)
@@ -137,8 +150,8 @@ class ResponseCache:
         self._last_error: str | None = None
         self._inflight: dict[str, asyncio.Future[JsonObject]] = {}
         self._writes: set[asyncio.Task[None]] = set()
-        # key -> (monotonic expiry, answer); most recently used last.
-        self._local: OrderedDict[str, tuple[float, JsonObject]] = OrderedDict()
+        # Most recently used last; expiry on the monotonic clock.
+        self._local: OrderedDict[str, _LocalEntry] = OrderedDict()
         self._local_entries = local_entries
         self._get_or_lock_script = (
             self._client.register_script(_GET_OR_LOCK) if self._client is not None else None
@@ -227,20 +240,37 @@ class ResponseCache:
             return False
         return True
 
-    def _local_get(self, key: str) -> JsonObject | None:
+    def _local_entry(self, key: str) -> _LocalEntry | None:
         entry = self._local.get(key)
         if entry is None:
             return None
-        if entry[0] <= time.monotonic():
+        if entry.expires <= time.monotonic():
             self._local.pop(key, None)
             return None
         self._local.move_to_end(key)
-        return entry[1]
+        return entry
+
+    def _local_get(self, key: str) -> JsonObject | None:
+        entry = self._local_entry(key)
+        return entry.answer if entry is not None else None
+
+    def local_wire(self, key: str, protocol: str) -> JsonObject | None:
+        """The stored wire result of ``key``'s in-process answer under ``protocol``."""
+        entry = self._local_entry(key)
+        return entry.wire.get(protocol) if entry is not None else None
+
+    def attach_wire(self, key: str, protocol: str, wire: JsonObject) -> bool:
+        """Keep ``wire`` (a hit on ``key``, as sent) with the in-process answer, if held."""
+        entry = self._local_entry(key)
+        if entry is None:
+            return False
+        entry.wire[protocol] = wire
+        return True
 
     def _local_put(self, key: str, value: JsonObject, ttl_seconds: float) -> None:
         if self._local_entries <= 0 or ttl_seconds <= 0:
             return
-        self._local[key] = (time.monotonic() + ttl_seconds, value)
+        self._local[key] = _LocalEntry(time.monotonic() + ttl_seconds, value)
         self._local.move_to_end(key)
         while len(self._local) > self._local_entries:
             self._local.popitem(last=False)

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import anyio.to_thread
@@ -108,6 +109,23 @@ class CampaignMessages(BaseModel):
     content_version: int
     cached: bool = False
     variants: list[MessageVariant]
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    """A cacheable tool call after every check: what keys its answer, and how to compute it.
+
+    Built by the ``plan_*`` methods, which do all of a call's authorization, readiness and
+    input checks (raising as the call would) and normalize its arguments. The tool body
+    and the protocol-layer hit path (``mcp_server.hit_path``) plan through the same
+    methods, so a hit there is exactly the call the tool would have answered.
+    """
+
+    tool: str
+    arguments: dict[str, Any]  # normalized; part of the cache key
+    compute: Callable[[], Awaitable[JsonObject]]
+    kpi_campaign: str | None = None
+    """Built on this campaign's warehouse data: its KPI version joins the key."""
 
 
 class ContentService:
@@ -295,43 +313,41 @@ class ContentService:
 
     # --- instrumentation and caching ------------------------------------------------------
 
-    async def _cached(
-        self,
-        tool: str,
-        arguments: dict[str, Any],
-        principal: Principal,
-        compute: Callable[[], Awaitable[JsonObject]],
-        *,
-        kpi_campaign: str | None = None,
-    ) -> JsonObject:
-        """The tool's answer, already in wire form, with ``cached`` saying whether it was a hit.
+    def answer_key(self, principal: Principal, plan: AnswerPlan) -> str | None:
+        """The cache key of ``plan``'s answer for ``principal``; None: not cacheable now.
 
-        Answers are validated once, when computed (through their pydantic model), and
-        stored as that model's JSON dump. A hit is therefore handed on as the parsed dict,
-        not re-validated into a model and dumped again: on the cached path that round trip
-        was a measurable share of the whole call (see the README's benchmark section).
-
-        ``kpi_campaign``: the answer is built on that campaign's warehouse data, so its KPI
-        version joins the key (0 for a campaign no ETL run has versioned yet). Until the
-        versions have been read once, such answers are computed and not cached.
+        ``plan.kpi_campaign``: the answer is built on that campaign's warehouse data, so
+        its KPI version joins the key (0 for a campaign no ETL run has versioned yet).
+        Until the versions have been read once, such answers are not cached.
         """
         kpi_version: int | None = None
-        if kpi_campaign is not None and self.warehouse is not None:
+        if plan.kpi_campaign is not None and self.warehouse is not None:
             if self.kpi_versions is None:
-                return {**(await compute()), "cached": False}
-            kpi_version = self.kpi_versions.get(kpi_campaign, 0)
+                return None
+            kpi_version = self.kpi_versions.get(plan.kpi_campaign, 0)
         parts = CacheKeyParts(
-            tool=tool,
-            arguments=arguments,
+            tool=plan.tool,
+            arguments=plan.arguments,
             role=principal.role,
             scope=principal.campaign_id,
             model_id=self.model_id,
             content_version=self.index.version,
             kpi_version=kpi_version,
         )
-        data, hit = await self.cache.get_or_compute(
-            cache_key(self.cache.prefix, parts), tool, compute
-        )
+        return cache_key(self.cache.prefix, parts)
+
+    async def answer(self, principal: Principal, plan: AnswerPlan) -> JsonObject:
+        """The tool's answer, already in wire form, with ``cached`` saying whether it was a hit.
+
+        Answers are validated once, when computed (through their pydantic model), and
+        stored as that model's JSON dump. A hit is therefore handed on as the parsed dict,
+        not re-validated into a model and dumped again: on the cached path that round trip
+        was a measurable share of the whole call (see the README's benchmark section).
+        """
+        key = self.answer_key(principal, plan)
+        if key is None:
+            return {**(await plan.compute()), "cached": False}
+        data, hit = await self.cache.get_or_compute(key, plan.tool, plan.compute)
         # A copy: on a miss, ``data`` is shared with concurrent identical callers.
         return {**data, "cached": hit}
 
@@ -349,8 +365,7 @@ class ContentService:
             raise
         finally:
             elapsed = time.perf_counter() - start
-            self.metrics.tool_calls.labels(tool=tool, outcome=outcome).inc()
-            self.metrics.tool_latency.labels(tool=tool).observe(elapsed)
+            self.metrics.record_call(tool, outcome, elapsed)
             # Logged: who and how it went. Never the query text or generated messages.
             log.info(
                 "tool call",
@@ -376,10 +391,10 @@ class ContentService:
             run_vector_search, self.store, vector, filters, limit, self.model_id
         )
 
-    async def get_content(
+    def plan_content(
         self, principal: Principal, query: str, filters: ContentFilters, limit: int
-    ) -> JsonObject:
-        """The answer in its wire form (a :class:`ContentResult` dump), cached or computed."""
+    ) -> AnswerPlan:
+        """getContent; its answer is a :class:`ContentResult` dump."""
         principal.require_tool("getContent")
         self.require_ready()
         if principal.campaign_id is not None:
@@ -402,7 +417,7 @@ class ContentService:
             return result.model_dump(mode="json")
 
         args = {"query": query.lower(), "filters": filters.normalized(), "limit": limit}
-        return await self._cached("getContent", args, principal, compute)
+        return AnswerPlan("getContent", args, compute)
 
     # --- getCampaignPerformance ----------------------------------------------------------
 
@@ -411,10 +426,10 @@ class ContentService:
             raise ToolUnavailableError("the warehouse is not configured on this server")
         return self.warehouse
 
-    async def campaign_performance(
+    def plan_campaign_performance(
         self, principal: Principal, campaign_id: str, date_from: dt.date, date_to: dt.date
-    ) -> JsonObject:
-        """The answer in its wire form (a :class:`CampaignPerformance` dump)."""
+    ) -> AnswerPlan:
+        """getCampaignPerformance; its answer is a :class:`CampaignPerformance` dump."""
         principal.require_tool("getCampaignPerformance")
         principal.require_campaign(campaign_id)
         if date_to < date_from:
@@ -445,9 +460,7 @@ class ContentService:
             "from": date_from.isoformat(),
             "to": date_to.isoformat(),
         }
-        return await self._cached(
-            "getCampaignPerformance", args, principal, compute, kpi_campaign=campaign_id
-        )
+        return AnswerPlan("getCampaignPerformance", args, compute, kpi_campaign=campaign_id)
 
     # --- generateCampaignMessages --------------------------------------------------------
 
@@ -466,7 +479,7 @@ class ContentService:
             raise ToolUnavailableError(str(exc)) from None
         return campaign["name"], totals.as_dict(), f"{start.isoformat()}/{today.isoformat()}"
 
-    async def generate_messages(
+    def plan_messages(
         self,
         principal: Principal,
         *,
@@ -476,8 +489,8 @@ class ContentService:
         count: int,
         tone: Tone,
         language: str,
-    ) -> JsonObject:
-        """The answer in its wire form (a :class:`CampaignMessages` dump)."""
+    ) -> AnswerPlan:
+        """generateCampaignMessages; its answer is a :class:`CampaignMessages` dump."""
         principal.require_tool("generateCampaignMessages")
         principal.require_campaign(campaign_id)
         self.require_ready()
@@ -532,9 +545,7 @@ class ContentService:
             "day": today.isoformat(),
             "generator": self.generator.name,
         }
-        return await self._cached(
-            "generateCampaignMessages", args, principal, compute, kpi_campaign=campaign_id
-        )
+        return AnswerPlan("generateCampaignMessages", args, compute, kpi_campaign=campaign_id)
 
     # --- getCampaignContacts (sales, own campaign, never cached) --------------------------
 

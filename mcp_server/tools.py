@@ -8,6 +8,7 @@ from the HTTP request the SDK attaches to the call, or, on stdio, from local set
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -21,7 +22,9 @@ from starlette.requests import Request
 from mcp_server.auth import TOOL_ROLES, AuthorizationError, Principal, principal_from_access_token
 from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
 from mcp_server.generation import Channel, Tone
+from mcp_server.hit_path import CachedTool, replay_hits
 from mcp_server.service import (
+    AnswerPlan,
     CampaignContacts,
     CampaignMessages,
     CampaignPerformance,
@@ -100,9 +103,51 @@ def _tool_error(exc: Exception) -> ToolError:
 _EXPECTED = (ToolInputError, ToolUnavailableError, AuthorizationError, ValidationError)
 
 
+# Planners: a cacheable tool's validated arguments -> its plan. The tool bodies below and
+# the protocol-layer hit path (hit_path.py) both plan through these, with the arguments
+# the SDK validated against the tool's own signature (so no defaults are repeated here).
+
+
+def plan_get_content(service: ContentService, p: Principal, a: dict[str, Any]) -> AnswerPlan:
+    filters = ContentFilters(
+        campaign_id=a["campaign_id"],
+        tags=a["tags"] or [],
+        media_type=a["media_type"],
+        language=a["language"],
+    )
+    return service.plan_content(p, a["query"], filters, a["limit"])
+
+
+def plan_messages(service: ContentService, p: Principal, a: dict[str, Any]) -> AnswerPlan:
+    return service.plan_messages(
+        p,
+        campaign_id=a["campaign_id"],
+        segment=a["segment"],
+        channel=a["channel"],
+        count=a["count"],
+        tone=a["tone"],
+        language=a["language"],
+    )
+
+
+def plan_performance(service: ContentService, p: Principal, a: dict[str, Any]) -> AnswerPlan:
+    return service.plan_campaign_performance(p, a["campaign_id"], a["date_from"], a["date_to"])
+
+
 def register_tools(server: MCPServer, service: ContentService, stdio: Principal | None) -> None:
     server.middleware.append(tools_for_role(stdio))
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    async def answer(
+        ctx: Context, tool: str, planner: Callable[..., AnswerPlan], arguments: dict[str, Any]
+    ) -> CallToolResult:
+        principal = caller(ctx, stdio)
+        try:
+            async with service.observe(tool, principal):
+                plan = planner(service, principal, arguments)
+                return structured_result(await service.answer(principal, plan))
+        except _EXPECTED as exc:
+            raise _tool_error(exc) from None
 
     @server.tool(
         name="getContent",
@@ -124,19 +169,15 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         language: Language | None = None,
         limit: Limit = 10,
     ) -> Annotated[CallToolResult, ContentResult]:
-        principal = caller(ctx, stdio)
-        try:
-            async with service.observe("getContent", principal):
-                filters = ContentFilters(
-                    campaign_id=campaign_id,
-                    tags=tags or [],
-                    media_type=media_type,
-                    language=language,
-                )
-                data = await service.get_content(principal, query, filters, limit)
-                return structured_result(data)
-        except _EXPECTED as exc:
-            raise _tool_error(exc) from None
+        arguments = {
+            "query": query,
+            "campaign_id": campaign_id,
+            "tags": tags,
+            "media_type": media_type,
+            "language": language,
+            "limit": limit,
+        }
+        return await answer(ctx, "getContent", plan_get_content, arguments)
 
     @server.tool(
         name="generateCampaignMessages",
@@ -159,21 +200,15 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         tone: Tone = "friendly",
         language: Language = "en",
     ) -> Annotated[CallToolResult, CampaignMessages]:
-        principal = caller(ctx, stdio)
-        try:
-            async with service.observe("generateCampaignMessages", principal):
-                data = await service.generate_messages(
-                    principal,
-                    campaign_id=campaign_id,
-                    segment=segment,
-                    channel=channel,
-                    count=count,
-                    tone=tone,
-                    language=language,
-                )
-                return structured_result(data)
-        except _EXPECTED as exc:
-            raise _tool_error(exc) from None
+        arguments = {
+            "campaign_id": campaign_id,
+            "segment": segment,
+            "channel": channel,
+            "count": count,
+            "tone": tone,
+            "language": language,
+        }
+        return await answer(ctx, "generateCampaignMessages", plan_messages, arguments)
 
     @server.tool(
         name="getCampaignPerformance",
@@ -191,15 +226,19 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         date_to: dt.date,
         ctx: Context,
     ) -> Annotated[CallToolResult, CampaignPerformance]:
-        principal = caller(ctx, stdio)
-        try:
-            async with service.observe("getCampaignPerformance", principal):
-                data = await service.campaign_performance(
-                    principal, campaign_id, date_from, date_to
-                )
-                return structured_result(data)
-        except _EXPECTED as exc:
-            raise _tool_error(exc) from None
+        arguments = {"campaign_id": campaign_id, "date_from": date_from, "date_to": date_to}
+        return await answer(ctx, "getCampaignPerformance", plan_performance, arguments)
+
+    cached = {
+        "getContent": CachedTool.of(get_content, "getContent", plan_get_content),
+        "generateCampaignMessages": CachedTool.of(
+            generate_campaign_messages, "generateCampaignMessages", plan_messages
+        ),
+        "getCampaignPerformance": CachedTool.of(
+            get_campaign_performance, "getCampaignPerformance", plan_performance
+        ),
+    }
+    server.middleware.append(replay_hits(service, cached, lambda r: principal_of(r, stdio)))
 
     if service.contacts is None:
         return

@@ -424,3 +424,31 @@ async def test_the_local_tier_is_bounded(cache_factory: CacheFactory, redis_pref
         assert (await cache.get_or_compute(key, "t", compute))[1] is True
     assert len(cache._local) == 2
     assert metrics.cache_local_hits.labels(tool="t")._value.get() < 3
+
+
+async def test_a_wire_result_lives_and_dies_with_its_in_process_answer(
+    cache_factory: CacheFactory, redis_prefix: str
+) -> None:
+    cache = cache_factory(ttl_seconds=1, local_entries=1)
+    key, other = (
+        cache_key(redis_prefix, CacheKeyParts("t", {"q": n}, "user", None, "m", 1)) for n in (1, 2)
+    )
+    wire = {"structuredContent": {"cached": True}}
+    assert cache.attach_wire(key, "2025-11-25", wire) is False  # no answer held: not kept
+    await cache.get_or_compute(key, "t", Computation())
+    await cache.flush()
+    assert cache.attach_wire(key, "2025-11-25", wire) is True
+    assert cache.local_wire(key, "2025-11-25") == wire
+    assert cache.local_wire(key, "2026-07-28") is None  # each protocol version its own
+    cache.clear_local()
+    assert cache.local_wire(key, "2025-11-25") is None
+
+    await cache.get_or_compute(key, "t", Computation())  # a Redis hit: held again, bare
+    assert cache.local_wire(key, "2025-11-25") is None
+    assert cache.attach_wire(key, "2025-11-25", wire) is True
+    await cache.get_or_compute(other, "t", Computation())  # evicts it (one entry)
+    await cache.flush()
+    assert cache.local_wire(key, "2025-11-25") is None
+    assert cache.attach_wire(other, "2025-11-25", wire) is True
+    await asyncio.sleep(1.1)  # expires with the answer
+    assert cache.local_wire(other, "2025-11-25") is None

@@ -77,9 +77,15 @@ async def test_an_etl_run_refreshes_the_changed_campaigns_cached_answer_only(
     ):
         await _until_polled(application, CHANGED, _db_version(env.warehouse, CHANGED))
         before = payload(await client.call_tool("getCampaignPerformance", _range(CHANGED)))
+        await application.service.cache.flush()
         repeat = payload(await client.call_tool("getCampaignPerformance", _range(CHANGED)))
+        # The next repeat is replayed at the protocol layer; the new version must end that too.
+        replayed = payload(await client.call_tool("getCampaignPerformance", _range(CHANGED)))
+        counter = application.service.metrics.cache_replayed_hits
+        assert counter.labels(tool="getCampaignPerformance")._value.get() == 1
         other = payload(await client.call_tool("getCampaignPerformance", _range(UNCHANGED)))
         assert repeat["cached"] is True
+        assert replayed == repeat
 
         _add_clicks(env, CHANGED, 5)
         second = await asyncio.to_thread(env.run)
