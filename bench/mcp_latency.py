@@ -43,8 +43,9 @@ The calls:
 - ``seen``: getContent with a query embedded before but an answer not cached (another
   ``limit``): Redis miss, query-embedding LRU hit, full top-k;
 - ``cached``: getContent repeating an earlier query (the answers were stored by untimed
-  calls before the rounds, so every timed call is a real hit): served by the server's
-  in-process tier, as a repeat on the same replica is;
+  calls before the rounds, so every timed call is a real hit): a repeat of a call just
+  made on this replica, answered from the in-process tier at the protocol layer
+  (``hit_path.py``), as a repeat on the same replica is (``replayed_hits`` counts them);
 - ``redis_hit``: the same, with the in-process tier emptied (untimed) before each call,
   so every timed call is answered by Redis: a repeat landing on another replica;
 - ``generate``: generateCampaignMessages with the offline generator, new segments.
@@ -233,7 +234,9 @@ def _serve(settings: McpSettings) -> None:
         return True
 
     async def bench_cache_stats() -> dict[str, float]:
+        replayed = service.metrics.cache_replayed_hits.labels(tool="getContent")
         return {
+            "replayed": float(replayed._value.get()),
             "hit_ratio": float(service.metrics.hit_ratio),
             "cache_errors": float(service.metrics.cache_error_count),
             "items": float(len(service.index)),
@@ -562,6 +565,9 @@ async def measure_size(
         # the model: what a hit pays when it lands just after a miss.
         "cached_first_after_model": percentiles(first_after_model),
         "cache_hit_ratio_after_run": round(float(server_stats["hit_ratio"]), 3),
+        # getContent hits answered at the protocol layer (hit_path.py): every timed
+        # ``cached`` call and its untimed first call of each block should be one.
+        "replayed_hits": int(server_stats["replayed"]),
         # Non-zero means Redis failed during the run and some "cached" calls were not.
         "cache_errors": int(server_stats["cache_errors"]),
         "ratios": {
@@ -627,8 +633,10 @@ def print_table(results: dict[str, Any]) -> None:
             f"own parts p95 {r['uncached_over_own_parts_p95']:.2f}), "
             f"seen-query/floors p95 {r['seen_over_floor_sum_p95']:.2f} "
             f"(/(trivial+topk) {r['seen_over_trivial_plus_topk_p95']:.2f}), "
-            f"load {result['load_seconds']} s"
+            f"load {result['load_seconds']} s, {result['replayed_hits']} replayed hits"
         )
+        if result["replayed_hits"] < results["samples"]:
+            print(f"WARNING: fewer replayed hits than timed cached calls at {size} items")
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:

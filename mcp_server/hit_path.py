@@ -23,6 +23,10 @@ Why a replay cannot differ from what the SDK would answer:
   and exists only for answers Redis holds;
 - it is kept per protocol version (the wire shape depends on it), and only a successful
   hit (``cached: true``) is stored;
+- the request passes the same spec validation the SDK applies
+  (``mcp_types.methods.validate_client_request``);
+- only HTTP calls are replayed: each stateless HTTP request is complete in itself, while
+  a stdio session has an initialization gate that runs inside the middleware chain;
 - anything unusual (unknown request members, arguments the model rejects, a failed
   check, no principal) goes to the SDK, which answers or rejects it as always.
 
@@ -37,6 +41,7 @@ from typing import Any
 
 from mcp.server.context import CallNext, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver.tools import Tool
+from mcp_types.methods import validate_client_request
 from pydantic import ValidationError
 from starlette.requests import Request
 
@@ -48,7 +53,15 @@ Planner = Callable[[ContentService, Principal, dict[str, Any]], AnswerPlan]
 
 # Request members a replay may ignore; any other member may mean something to the SDK.
 _KNOWN_PARAMS = frozenset({"name", "arguments", "_meta"})
-_PLAN_REFUSED = (ToolInputError, ToolUnavailableError, AuthorizationError, ValidationError)
+# What the SDK's request validation, the argument model and the plan's checks raise.
+_PLAN_REFUSED = (
+    ToolInputError,
+    ToolUnavailableError,
+    AuthorizationError,
+    ValidationError,
+    ValueError,
+    KeyError,
+)
 
 
 @dataclass(frozen=True)
@@ -75,7 +88,7 @@ def _hit(result: object) -> dict[str, Any] | None:
 def replay_hits(
     service: ContentService,
     tools: Mapping[str, CachedTool],
-    principal_of: Callable[[Request | None], Principal | None],
+    principal_of: Callable[[Request], Principal | None],
 ) -> ServerMiddleware[Any]:
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
         planned = _plan(ctx) if ctx.method == "tools/call" else None
@@ -104,11 +117,13 @@ def replay_hits(
         cached = tools.get(name)
         if cached is None:
             return None
-        request = ctx.request if isinstance(ctx.request, Request) else None
-        principal = principal_of(request)
+        if not isinstance(ctx.request, Request):
+            return None
+        principal = principal_of(ctx.request)
         if principal is None:
             return None
         try:
+            validate_client_request("tools/call", ctx.protocol_version, params)
             validated = cached.tool.fn_metadata.validate_arguments(arguments)
             key = service.answer_key(principal, cached.plan(service, principal, validated))
         except _PLAN_REFUSED:

@@ -51,9 +51,10 @@ async def test_stdio_transport_through_the_cli(
     )
     async with Client(params) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
-        found = await client.call_tool(
-            "getContent", {"query": "latte art in a sunny cafe", "limit": 2}
-        )
+        latte = {"query": "latte art in a sunny cafe", "limit": 2}
+        found = await client.call_tool("getContent", latte)
+        # Repeats over stdio are cache hits through the tool (replays are HTTP-only).
+        repeats = [await client.call_tool("getContent", latte) for _ in range(3)]
         denied = await client.call_tool(
             "getCampaignPerformance",
             {"campaign_id": "1001", "date_from": "2026-01-01", "date_to": "2026-01-02"},
@@ -61,6 +62,8 @@ async def test_stdio_transport_through_the_cli(
     assert tools == {"getContent"}  # the local caller is a plain user: one tool listed
     assert not found.is_error, found.content
     assert payload(found)["items"][0]["title"].startswith("Organic coffee")
+    assert [payload(r)["cached"] for r in repeats] == [True, True, True]
+    assert all(payload(r)["items"] == payload(found)["items"] for r in repeats)
     assert denied.is_error  # the local caller was configured as a plain user
 
 
