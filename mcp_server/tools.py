@@ -8,7 +8,6 @@ from the HTTP request the SDK attaches to the call, or, on stdio, from local set
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -22,7 +21,7 @@ from starlette.requests import Request
 from mcp_server.auth import TOOL_ROLES, AuthorizationError, Principal, principal_from_access_token
 from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
 from mcp_server.generation import Channel, Tone
-from mcp_server.hit_path import CachedTool, replay_hits
+from mcp_server.hit_path import CachedTool, Planner, replay_hits
 from mcp_server.service import (
     AnswerPlan,
     CampaignContacts,
@@ -139,7 +138,7 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
     async def answer(
-        ctx: Context, tool: str, planner: Callable[..., AnswerPlan], arguments: dict[str, Any]
+        ctx: Context, tool: str, planner: Planner, arguments: dict[str, Any]
     ) -> CallToolResult:
         principal = caller(ctx, stdio)
         try:
@@ -238,7 +237,8 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
             get_campaign_performance, "getCampaignPerformance", plan_performance
         ),
     }
-    server.middleware.append(replay_hits(service, cached, lambda r: principal_of(r, stdio)))
+    # HTTP only (see hit_path.py), so a request always carries the principal.
+    server.middleware.append(replay_hits(service, cached, lambda r: principal_of(r, None)))
 
     if service.contacts is None:
         return

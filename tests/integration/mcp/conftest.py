@@ -31,6 +31,7 @@ from certs.issue import issue_client_certificate, issue_server_certificate
 from etl_job.warehouse import init_warehouse
 from mcp_server.app import McpApplication, build_application, uvicorn_config
 from mcp_server.config import McpSettings
+from mcp_server.content.models import ContentItem
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
 from mcp_server.embeddings import LOCAL_MODEL_ID, LocalEmbedder, Matrix
@@ -303,6 +304,22 @@ async def mcp_client(
         Client(streamable_http_client(server.mcp_url, http_client=http)) as client,
     ):
         yield client
+
+
+async def add_content(
+    application: McpApplication, store: ContentStore, embedder: LocalEmbedder, item: ContentItem
+) -> None:
+    """Load ``item`` (a new content version) and wait until the server's index has it."""
+    from mcp_server.content.loader import load_content
+
+    service = application.service
+    old = service.index.version
+    await asyncio.to_thread(load_content, store, embedder, [item])
+    for _ in range(600):  # the servers in these tests poll the content version every 0.2 s
+        if service.index.version != old:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the server never loaded the new content version")
 
 
 def error_text(result: CallToolResult) -> str:

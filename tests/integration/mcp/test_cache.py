@@ -12,13 +12,13 @@ import pytest
 import redis
 
 from mcp_server.cache import CacheKeyParts, ResponseCache, cache_key
-from mcp_server.content.loader import load_content
 from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
 from mcp_server.embeddings import LocalEmbedder
 from mcp_server.metrics import Metrics
 from tests.integration.mcp.conftest import (
     TokenIssuer,
+    add_content,
     client_ssl_context,
     mcp_client,
     payload,
@@ -139,12 +139,7 @@ async def test_new_content_bumps_version_and_is_served_fresh(
             media_type="image",
             media_url="https://cdn.promptsales.io/media/lisbon.jpg",
         )
-        await asyncio.to_thread(load_content, seeded_store, embedder, [new])
-        service = server.application.service
-        for _ in range(600):  # the server polls the version every 0.2 s
-            if service.index.version != old_version:
-                break
-            await asyncio.sleep(0.05)
+        await add_content(server.application, seeded_store, embedder, new)
         after = await client.call_tool("getContent", query)
     data = payload(after)
     assert data["content_version"] > old_version

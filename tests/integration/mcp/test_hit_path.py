@@ -11,11 +11,17 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 from mcp_server.app import McpApplication
-from mcp_server.content.loader import load_content
 from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
 from mcp_server.embeddings import LocalEmbedder
-from tests.integration.mcp.conftest import TokenIssuer, error_text, mcp_client, payload, serve
+from tests.integration.mcp.conftest import (
+    TokenIssuer,
+    add_content,
+    error_text,
+    mcp_client,
+    payload,
+    serve,
+)
 
 QUERY = {"query": "cosy knitted scarf for winter evenings", "limit": 4}
 
@@ -87,7 +93,6 @@ async def test_a_replay_never_crosses_roles_campaign_scopes_or_content_versions(
         assert payload(scoped)["cached"] is False
         assert all("1001" in item["campaigns"] for item in payload(scoped)["items"])
 
-        old = application.service.index.version
         new = ContentItem(
             id="img-scarf-new",
             title="Cosy knitted scarf for winter evenings",
@@ -96,11 +101,7 @@ async def test_a_replay_never_crosses_roles_campaign_scopes_or_content_versions(
             media_type="image",
             media_url="https://cdn.promptsales.io/media/scarf.jpg",
         )
-        await asyncio.to_thread(load_content, seeded_store, embedder, [new])
-        for _ in range(600):  # the server polls the content version every 0.2 s
-            if application.service.index.version != old:
-                break
-            await asyncio.sleep(0.05)
+        await add_content(application, seeded_store, embedder, new)
         async with mcp_client(server, token=tokens.token("user")) as client:
             fresh = await client.call_tool("getContent", QUERY)
     assert replayed(application) == 1
