@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from pathlib import Path
@@ -83,7 +84,7 @@ def ec_key_file(tmp_path: Path) -> tuple[ec.EllipticCurvePrivateKey, Path]:
     return key, path
 
 
-def _verifier(path: Path) -> JwtTokenVerifier:
+def _verifier(path: Path, verified_token_seconds: float = 60.0) -> JwtTokenVerifier:
     return JwtTokenVerifier(
         issuer="https://i.test",
         audience="https://mcp.test/mcp",
@@ -92,6 +93,7 @@ def _verifier(path: Path) -> JwtTokenVerifier:
         campaign_claim="promptsales_campaign",
         public_keys_file=path,
         leeway=0,
+        verified_token_seconds=verified_token_seconds,
     )
 
 
@@ -142,3 +144,31 @@ def test_certificate_identity_comes_from_the_spiffe_san() -> None:
     server = issue_server_certificate(ca, "mcp", dns_names=["mcp.test"])
     with pytest.raises(ValueError, match="spiffe"):
         principal_from_certificate(to_pem(server.certificate))
+
+
+async def test_a_verified_token_is_remembered_within_its_bounds(
+    ec_key_file: tuple[ec.EllipticCurvePrivateKey, Path],
+) -> None:
+    key, path = ec_key_file
+    verifier = _verifier(path, verified_token_seconds=0.5)
+    token = _token(key)
+    first = await verifier.verify_token(token)
+    assert first is not None
+    # The signing key is withdrawn: the remembered verification still answers...
+    verifier._static_keys = []
+    assert await verifier.verify_token(token) is first
+    # ...but a token never verified does not, and nothing outlives the bound.
+    assert await verifier.verify_token(_token(key, sub="agent-2")) is None
+    await asyncio.sleep(0.6)
+    assert await verifier.verify_token(token) is None
+
+
+async def test_a_remembered_token_still_expires_at_its_exp(
+    ec_key_file: tuple[ec.EllipticCurvePrivateKey, Path],
+) -> None:
+    key, path = ec_key_file
+    verifier = _verifier(path)
+    token = _token(key, exp=int(time.time()) + 1)
+    assert await verifier.verify_token(token) is not None
+    await asyncio.sleep(2.1)
+    assert await verifier.verify_token(token) is None
