@@ -35,7 +35,7 @@ Metrics and the call log are the same as for a hit served by the tool body.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,9 +87,11 @@ def _hit(result: object) -> dict[str, Any] | None:
 
 def replay_hits(
     service: ContentService,
-    tools: Mapping[str, CachedTool],
+    cached_tools: Iterable[CachedTool],
     principal_of: Callable[[Request], Principal | None],
 ) -> ServerMiddleware[Any]:
+    tools = {cached.tool.name: cached for cached in cached_tools}
+
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
         planned = _plan(ctx) if ctx.method == "tools/call" else None
         if planned is None:

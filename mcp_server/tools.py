@@ -228,15 +228,11 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         arguments = {"campaign_id": campaign_id, "date_from": date_from, "date_to": date_to}
         return await answer(ctx, "getCampaignPerformance", plan_performance, arguments)
 
-    cached = {
-        "getContent": CachedTool.of(get_content, "getContent", plan_get_content),
-        "generateCampaignMessages": CachedTool.of(
-            generate_campaign_messages, "generateCampaignMessages", plan_messages
-        ),
-        "getCampaignPerformance": CachedTool.of(
-            get_campaign_performance, "getCampaignPerformance", plan_performance
-        ),
-    }
+    cached = (
+        CachedTool.of(get_content, "getContent", plan_get_content),
+        CachedTool.of(generate_campaign_messages, "generateCampaignMessages", plan_messages),
+        CachedTool.of(get_campaign_performance, "getCampaignPerformance", plan_performance),
+    )
     # HTTP only (see hit_path.py), so a request always carries the principal.
     server.middleware.append(replay_hits(service, cached, lambda r: principal_of(r, None)))
 
