@@ -18,9 +18,9 @@ from infra.config import StackConfig, load_stack_config
 from infra.resources import declare
 from workloads import cache, databases, mcp
 from workloads import operator as operator_workload
-from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT, Manifest, labels
+from workloads.common import CACHE_DEPLOYMENT, Manifest, labels
 from workloads.pods import CA_SECRET
-from workloads.render import load_crd, platform_manifests
+from workloads.render import platform_manifests
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "Job", "CronJob"})
 
@@ -292,15 +292,12 @@ def build_platform(
 ) -> Platform:
     """Declare every resource of the platform and return the stack outputs."""
     spec = config.platform
-    manifests = platform_manifests(spec, load_crd())
+    manifests = platform_manifests(spec)
     b = _Builder(config, provider)
     for manifest in manifests:
         if manifest["kind"] == "Namespace":
             b.add(manifest)
-    b.platform_ca()
-    b.serving_secret(
-        MCP_DEPLOYMENT, spec.namespace, "mcp", extra_names=tuple(spec.mcp.external_hostnames)
-    )
+    b.platform_ca()  # the operator issues and renews the MCP serving certificate from it
     ads_url, crm_url = b.sqlserver()
     connections = credentials.Connections(
         mongo_uri=b.mongodb(),

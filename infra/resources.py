@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT, Manifest
+from workloads.common import Manifest
 
 ResourceClass = Callable[..., pulumi.CustomResource]
 
@@ -39,9 +39,6 @@ KINDS: dict[tuple[str, str], ResourceClass] = {
     ),
 }
 
-# Deployments whose spec.replicas belongs to the operator after creation.
-OPERATOR_SCALED = frozenset({MCP_DEPLOYMENT, CACHE_DEPLOYMENT})
-
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -50,13 +47,6 @@ def logical_name(manifest: Manifest) -> str:
     meta = manifest["metadata"]
     parts = [manifest["kind"].lower(), meta.get("namespace", ""), meta["name"]]
     return "-".join(part for part in parts if part)
-
-
-def ignored_changes(manifest: Manifest) -> list[str]:
-    """Fields Pulumi must leave alone after creation so it never fights the operator."""
-    if manifest["kind"] == "Deployment" and manifest["metadata"]["name"] in OPERATOR_SCALED:
-        return ["spec.replicas"]
-    return []
 
 
 def _kwargs(manifest: Manifest) -> dict[str, Any]:
@@ -76,7 +66,7 @@ def declare(
         cls = KINDS[key]
     except KeyError:
         raise ValueError(f"no typed resource for apiVersion/kind {key[0]}/{key[1]}") from None
-    own = pulumi.ResourceOptions(ignore_changes=ignored_changes(manifest) or None)
-    return cls(
-        logical_name(manifest), opts=pulumi.ResourceOptions.merge(opts, own), **_kwargs(manifest)
-    )
+    # No ignore_changes for the operator's fields: the builders leave them out (the
+    # Deployments it scales carry no spec.replicas), so Pulumi's server-side apply never
+    # takes ownership of them.
+    return cls(logical_name(manifest), opts=opts, **_kwargs(manifest))

@@ -35,6 +35,23 @@ REDACTED = "[REDACTED]"
 _STANDARD_RECORD_FIELDS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
 )
+# Longest extra value kept in a line; a library that passes an object (kopf hands its whole
+# OperatorSettings to every object logger, about 2 KB) must not multiply the log volume.
+MAX_EXTRA_CHARS = 512
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _loggable(value: Any, depth: int = 0) -> bool:
+    """Plain data (scalars, and small lists and mappings of them) is logged; objects not."""
+    if isinstance(value, _SCALARS):
+        return True
+    if depth >= 2:
+        return False
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _loggable(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_loggable(v, depth + 1) for v in value)
+    return False
 
 
 def redact_text(text: str) -> str:
@@ -70,8 +87,11 @@ class JsonFormatter(logging.Formatter):
             "msg": redact_text(record.getMessage()),
         }
         for name, value in vars(record).items():
-            if name not in _STANDARD_RECORD_FIELDS and not name.startswith("_"):
-                payload[name] = redact(value, name)
+            if name in _STANDARD_RECORD_FIELDS or name.startswith("_") or not _loggable(value):
+                continue
+            cleaned = redact(value, name)
+            text = json.dumps(cleaned, default=str, separators=(",", ":"))
+            payload[name] = cleaned if len(text) <= MAX_EXTRA_CHARS else text[:MAX_EXTRA_CHARS]
         if record.exc_info:
             payload["exc"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(payload, default=str, separators=(",", ":"))

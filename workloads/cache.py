@@ -69,7 +69,6 @@ def redis_conf(memory_limit_mib: int, eviction_policy: str = EVICTION_POLICY) ->
 def cache(
     namespace: str,
     memory_limit_mib: int = 512,
-    replicas: int = 1,
     image: str = CACHE_IMAGE,
     eviction_policy: str = EVICTION_POLICY,
 ) -> list[Manifest]:
@@ -109,7 +108,7 @@ def cache(
         service_account(CACHE_DEPLOYMENT, namespace, meta),
         service(CACHE_DEPLOYMENT, namespace, COMPONENT, meta, [("redis", CACHE_PORT, "redis")]),
         disruption_budget(CACHE_DEPLOYMENT, namespace, COMPONENT, meta, maxUnavailable=1),
-        deployment(CACHE_DEPLOYMENT, namespace, COMPONENT, meta, replicas, container, volumes),
+        deployment(CACHE_DEPLOYMENT, namespace, COMPONENT, meta, container, volumes),
     ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 
+from workloads.campaign_api import API_VERSION, KIND
 from workloads.common import Manifest, labels, owner_reference
 
 ANNOTATION_PREFIX = "promptsales.io/"
@@ -20,6 +21,11 @@ RENEWAL_TIME = ANNOTATION_PREFIX + "certificate-renewal-time"
 ISSUER_FINGERPRINT = ANNOTATION_PREFIX + "issuer-fingerprint"
 BUNDLE_FINGERPRINT = ANNOTATION_PREFIX + "trust-bundle-sha256"
 IDENTITY = ANNOTATION_PREFIX + "certificate-identity"
+
+
+def owner_references(campaign: str, uid: str) -> list[Manifest]:
+    """The campaign as the Secret's controller, so the garbage collector deletes it along."""
+    return [owner_reference(API_VERSION, KIND, campaign, uid)]
 
 
 def build_tls_secret(
@@ -43,9 +49,7 @@ def build_tls_secret(
         "annotations": dict(annotations),
     }
     if campaign is not None and owner_uid is not None:
-        metadata["ownerReferences"] = [
-            owner_reference("promptsales.io/v1alpha1", "PromptSalesCampaign", campaign, owner_uid)
-        ]
+        metadata["ownerReferences"] = owner_references(campaign, owner_uid)
     return {
         "apiVersion": "v1",
         "kind": "Secret",

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from workloads import campaign_api
+
 Manifest = dict[str, Any]
 ManagedBy = Literal["pulumi", "promptsales-operator"]
 
 PART_OF = "promptsales"
-GROUP = "promptsales.io"
-CRD_VERSION = "v1alpha1"
-CRD_KIND = "PromptSalesCampaign"
-CRD_PLURAL = "promptsalescampaigns"
+# The campaign API's names, defined in workloads.campaign_api.
+GROUP = campaign_api.GROUP
+CRD_VERSION = campaign_api.VERSION
+CRD_KIND = campaign_api.KIND
+CRD_PLURAL = campaign_api.PLURAL
 CAMPAIGN_LABEL = "promptsales.io/campaign"
 
 MCP_DEPLOYMENT = "promptsales-mcp"

@@ -6,17 +6,25 @@ source cannot hold a slot forever; credentials only as files from the
 ``promptsales-etl-credentials`` Secret (never environment variables, which leak into
 ``kubectl describe`` and crash dumps); the restricted Pod Security profile throughout.
 
-Campaigns that keep the default "every 11 minutes" are spread over the interval by a
-stable offset derived from the campaign's namespace and name, so a thousand campaigns do
-not hit PromptAds in the same minute.
+A schedule of the form ``*/N * * * *`` (every N minutes; the campaign API's default is
+every 11) is spread over its interval by a stable offset derived from the campaign's
+namespace and name, so a thousand campaigns do not hit PromptAds in the same minute. The
+rule is the schedule's shape, not equality with the default, so changing the default in
+the API keeps the spreading.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from workloads.campaign_api import API_VERSION as CAMPAIGN_API_VERSION
+from workloads.campaign_api import DEFAULT_SCHEDULE
+from workloads.campaign_api import KIND as CAMPAIGN_KIND
 from workloads.common import (
     DEFAULT_IMAGE,
     Manifest,
@@ -31,26 +39,36 @@ from workloads.names import etl_cronjob_name
 from workloads.pods import PII_KEYRING_FILE_ENV, PII_MOUNT, pii_keyring_volume
 
 COMPONENT = "etl"
-DEFAULT_SCHEDULE = "*/11 * * * *"
-DEFAULT_INTERVAL_MINUTES = 11
+# The hash of the spec the operator last wrote, so it can tell a spec it changed on
+# purpose (the campaign changed: "updated") from one changed by hand ("repaired").
+SPEC_HASH_ANNOTATION = "promptsales.io/spec-hash"
+EVERY_N_MINUTES = re.compile(r"^\*/([1-9][0-9]?) \* \* \* \*$")
 ETL_CREDENTIALS_SECRET = "promptsales-etl-credentials"  # noqa: S105 (a Secret's name)
 SECRETS_MOUNT_PATH = "/var/run/secrets/promptsales"
-CAMPAIGN_API_VERSION = "promptsales.io/v1alpha1"
-CAMPAIGN_KIND = "PromptSalesCampaign"
 
 
-def schedule_offset(namespace: str, name: str, interval: int = DEFAULT_INTERVAL_MINUTES) -> int:
+def schedule_offset(namespace: str, name: str, interval: int) -> int:
     """A minute in ``[0, interval)`` that is the same for a campaign on every pass and restart."""
     digest = hashlib.sha256(f"{namespace}/{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % interval
 
 
 def effective_schedule(schedule: str, namespace: str, name: str) -> str:
-    """The default schedule spread by the campaign's offset; any other schedule as written."""
-    if " ".join(schedule.split()) != DEFAULT_SCHEDULE:
+    """``*/N * * * *`` spread by the campaign's offset; any other schedule as written."""
+    match = EVERY_N_MINUTES.fullmatch(" ".join(schedule.split()))
+    if match is None:
         return schedule
-    offset = schedule_offset(namespace, name)
-    return f"{offset}-59/{DEFAULT_INTERVAL_MINUTES} * * * *"
+    interval = int(match.group(1))
+    if interval == 1 or interval > 59:
+        return schedule
+    offset = schedule_offset(namespace, name, interval)
+    return f"{offset}-59/{interval} * * * *"
+
+
+def spec_hash(spec: Mapping[str, Any]) -> str:
+    """A stable digest of a CronJob spec as the builder writes it."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,24 @@ def build_etl_cronjob(spec: EtlCronJobSpec) -> Manifest:
             tmp_volume(),
         ],
     }
+    cron_spec: Manifest = {
+        "schedule": effective_schedule(spec.schedule, spec.namespace, spec.campaign_name),
+        "timeZone": "Etc/UTC",
+        "suspend": spec.suspend,
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": 300,
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 3,
+        "jobTemplate": {
+            "metadata": {"labels": object_labels},
+            "spec": {
+                "backoffLimit": 2,
+                "activeDeadlineSeconds": spec.active_deadline_seconds,
+                "ttlSecondsAfterFinished": 86400,
+                "template": {"metadata": {"labels": object_labels}, "spec": pod_spec},
+            },
+        },
+    }
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -111,28 +147,12 @@ def build_etl_cronjob(spec: EtlCronJobSpec) -> Manifest:
             "name": etl_cronjob_name(spec.campaign_name),
             "namespace": spec.namespace,
             "labels": object_labels,
+            "annotations": {SPEC_HASH_ANNOTATION: spec_hash(cron_spec)},
             "ownerReferences": [
                 owner_reference(
                     CAMPAIGN_API_VERSION, CAMPAIGN_KIND, spec.campaign_name, spec.campaign_uid
                 )
             ],
         },
-        "spec": {
-            "schedule": effective_schedule(spec.schedule, spec.namespace, spec.campaign_name),
-            "timeZone": "Etc/UTC",
-            "suspend": spec.suspend,
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": 300,
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {
-                "metadata": {"labels": object_labels},
-                "spec": {
-                    "backoffLimit": 2,
-                    "activeDeadlineSeconds": spec.active_deadline_seconds,
-                    "ttlSecondsAfterFinished": 86400,
-                    "template": {"metadata": {"labels": object_labels}, "spec": pod_spec},
-                },
-            },
-        },
+        "spec": cron_spec,
     }

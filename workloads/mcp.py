@@ -46,6 +46,10 @@ SERVICE_PORT = 443
 MCP_PATH = "/mcp"
 MCP_CREDENTIALS_SECRET = "promptsales-mcp-credentials"  # noqa: S105 (a Secret\'s name)
 MCP_TLS_SECRET = "promptsales-mcp-tls"  # noqa: S105 (a Secret\'s name)
+# The serving certificate in MCP_TLS_SECRET is the operator's to issue and renew; these
+# are its defaults (the operator's settings and the platform configuration use them).
+MCP_CERTIFICATE_VALIDITY_HOURS = 2160
+MCP_CERTIFICATE_RENEW_BEFORE_HOURS = 720
 MCP_COMMAND = ["promptsales", "mcp", "serve"]
 
 # Files of promptsales-mcp-credentials; the MCP server's settings read them by these names.
@@ -72,7 +76,6 @@ def mcp_environment(namespace: str) -> list[Manifest]:
 def mcp_server(
     namespace: str,
     image: str = DEFAULT_IMAGE,
-    replicas: int = 2,
     cpu: tuple[str, str] = ("250m", "1"),
     memory: tuple[str, str] = ("512Mi", "1Gi"),
     service_type: str = "ClusterIP",
@@ -125,7 +128,7 @@ def mcp_server(
         service_account(MCP_DEPLOYMENT, namespace, meta),
         svc,
         disruption_budget(MCP_DEPLOYMENT, namespace, COMPONENT, meta, maxUnavailable=1),
-        deployment(MCP_DEPLOYMENT, namespace, COMPONENT, meta, replicas, container, volumes),
+        deployment(MCP_DEPLOYMENT, namespace, COMPONENT, meta, container, volumes),
     ]
 
 

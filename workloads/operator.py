@@ -1,17 +1,21 @@
 """The operator's own workload: ServiceAccount, a least-privilege Role, its binding, Deployment.
 
-The operator watches campaigns in one namespace (the platform's), so everything it touches
-is granted by a namespaced Role, except one read: kopf lists and watches Namespaces
-(cluster-scoped) to notice its namespace appearing or going, so a ClusterRole grants
-``list``/``watch`` on namespaces and nothing else. Each rule lists only the verbs the code
-uses (an integration test compares them with every call the running operator makes);
-Deployments are further limited to the two it scales by name.
+The operator works in one namespace (the platform's), so everything it touches is granted
+by a namespaced Role and nothing cluster-wide: kopf runs with its cluster scanning off (it
+would list CustomResourceDefinitions and Namespaces cluster-wide to notice them change),
+and discovery (``/apis``) is open to every authenticated client. Each rule lists only the
+verbs the code uses (the real-cluster suite runs the operator as this ServiceAccount and
+fails on any 403): ``list``/``watch`` feed the operator's caches of campaigns and of the
+children it owns, so converged campaigns cost no reads; ``get`` is the fallback after a
+create that lost a race; Deployments may be patched only by name, the two it scales.
 
 One replica with the ``Recreate`` strategy: kopf runs standalone (no peering objects), and
 two operators at once would race on the same campaigns.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from workloads.common import (
     CACHE_DEPLOYMENT,
@@ -46,53 +50,35 @@ def service_account(namespace: str) -> Manifest:
 def role_rules() -> list[Manifest]:
     """Exactly what the operator's code calls, verb by verb."""
     return [
-        {  # watch and annotate campaigns (kopf keeps its handled-state in annotations)
+        {  # the campaigns' watch (kopf) feeds the cache every pass reads
             "apiGroups": [GROUP],
             "resources": ["promptsalescampaigns"],
-            "verbs": ["get", "list", "watch", "patch"],
+            "verbs": ["list", "watch"],
         },
         {"apiGroups": [GROUP], "resources": ["promptsalescampaigns/status"], "verbs": ["patch"]},
-        {  # per-campaign ETL CronJobs: read, create, repair; deletion is owner-ref GC
+        {  # per-campaign ETL CronJobs: watched, created, repaired; deletion is owner-ref GC
             "apiGroups": ["batch"],
             "resources": ["cronjobs"],
-            "verbs": ["get", "create", "patch"],
+            "verbs": ["get", "list", "watch", "create", "patch"],
         },
-        {  # campaign and MCP serving TLS Secrets; reads the platform CA Secret
+        {  # campaign and MCP serving TLS Secrets, and the platform CA Secret they chain to
             "apiGroups": [""],
             "resources": ["secrets"],
-            "verbs": ["get", "create", "patch"],
+            "verbs": ["get", "list", "watch", "create", "patch"],
+        },
+        {  # the shared Deployments' replicas, watched so a hand edit is put back
+            "apiGroups": ["apps"],
+            "resources": ["deployments"],
+            "verbs": ["list", "watch"],
         },
         {  # scale only the two shared Deployments
             "apiGroups": ["apps"],
             "resources": ["deployments"],
             "resourceNames": [MCP_DEPLOYMENT, CACHE_DEPLOYMENT],
-            "verbs": ["get", "patch"],
+            "verbs": ["patch"],
         },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]
-
-
-def cluster_role_rules() -> list[Manifest]:
-    return [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}]
-
-
-def cluster_role() -> Manifest:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": _meta(NAME, None),
-        "rules": cluster_role_rules(),
-    }
-
-
-def cluster_role_binding(namespace: str) -> Manifest:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": _meta(NAME, None),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
-        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
-    }
 
 
 def role(namespace: str) -> Manifest:
@@ -114,13 +100,21 @@ def role_binding(namespace: str) -> Manifest:
     }
 
 
-def deployment(namespace: str, image: str = DEFAULT_IMAGE) -> Manifest:
-    """The operator Deployment; settings come from env (PROMPTSALES_OPERATOR_*)."""
+def deployment(
+    namespace: str, image: str = DEFAULT_IMAGE, settings: Mapping[str, str] | None = None
+) -> Manifest:
+    """The operator Deployment; settings come from env (PROMPTSALES_OPERATOR_*).
+
+    ``settings`` are further variables of the operator's configuration model (the
+    platform configuration's capacity bounds, serving-certificate lifetime and names).
+    """
     probe = {"port": PROBE_PORT}
     env = [
         {"name": "PROMPTSALES_OPERATOR_NAMESPACE", "value": namespace},
         {"name": "PROMPTSALES_OPERATOR_PROBE_PORT", "value": str(PROBE_PORT)},
+        {"name": "PROMPTSALES_OPERATOR_IMAGE", "value": image},
     ]
+    env += [{"name": key, "value": value} for key, value in sorted((settings or {}).items())]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -169,13 +163,13 @@ def deployment(namespace: str, image: str = DEFAULT_IMAGE) -> Manifest:
     }
 
 
-def operator_manifests(namespace: str, image: str = DEFAULT_IMAGE) -> list[Manifest]:
+def operator_manifests(
+    namespace: str, image: str = DEFAULT_IMAGE, settings: Mapping[str, str] | None = None
+) -> list[Manifest]:
     """Everything the Pulumi program applies for the operator, in dependency order."""
     return [
         service_account(namespace),
         role(namespace),
         role_binding(namespace),
-        cluster_role(),
-        cluster_role_binding(namespace),
-        deployment(namespace, image),
+        deployment(namespace, image, settings),
     ]

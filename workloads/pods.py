@@ -193,22 +193,24 @@ def deployment(
     namespace: str,
     component: str,
     meta_labels: dict[str, str],
-    replicas: int,
     container: Manifest,
     volumes: list[Manifest],
 ) -> Manifest:
     """A stateless Deployment of one container, run as the ServiceAccount ``name``.
 
-    Rolling updates never take a replica away before its successor is ready
-    (``maxUnavailable: 0``): the operator sizes these Deployments to campaign demand, so a
-    rollout must not dip below it.
+    No ``spec.replicas``: the operator owns that field of the Deployments it scales to
+    campaign demand (one owner per field). A manifest that carried it would make every
+    server-side re-apply of the render conflict with the operator's field manager, and a
+    forced or client-side apply reset the operator's count; absent, the API server's
+    default (1) stands until the operator's first plan. Rolling updates never take a
+    replica away before its successor is ready (``maxUnavailable: 0``), so a rollout does
+    not dip below the demand the operator sized for.
     """
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": namespace, "labels": meta_labels},
         "spec": {
-            "replicas": replicas,
             "selector": {"matchLabels": selector_labels(component)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
             "template": pod_template(name, meta_labels, container, volumes),

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from workloads import cache, databases, mcp, namespaces, network_policies
 from workloads import operator as operator_workload
+from workloads.capacity import CapacityPolicy
 from workloads.common import DEFAULT_IMAGE, Manifest
+from workloads.crd import campaign_crd
 
-CRD_FILE = (
-    Path(__file__).resolve().parent.parent / "crds" / "promptsalescampaigns.promptsales.io.yaml"
-)
+_POLICY = CapacityPolicy()  # the capacity policy's defaults, defined once there
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -117,10 +116,23 @@ class SqlServerSpec(DatabaseSpec):
     server_memory_mb: int = Field(default=2048, ge=2000, le=1_048_576)
 
 
-class CacheSpec(_Model):
-    """The Redis response cache (``promptsales-cache``); replicas are the operator's after
-    the first ``up``. With ``external_secret`` a managed Redis replaces it and the sizing
-    fields below are unused."""
+class _ScaledBounds(_Model):
+    """Bounds of a Deployment the operator scales to campaign demand; the operator owns
+    its ``spec.replicas`` and keeps it within these (they become its settings)."""
+
+    min_replicas: int
+    max_replicas: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("max_replicas must not be below min_replicas")
+        return self
+
+
+class CacheSpec(_ScaledBounds):
+    """The Redis response cache (``promptsales-cache``). With ``external_secret`` a managed
+    Redis replaces it and the sizing fields below are unused."""
 
     external_secret: DnsLabel | None = Field(
         default=None,
@@ -135,13 +147,34 @@ class CacheSpec(_Model):
     eviction_policy: Literal["allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu"] = (
         "allkeys-lru"
     )
-    replicas: int = Field(default=1, ge=1, le=50)
+    min_replicas: int = Field(default=_POLICY.cache_min, ge=1, le=50)
+    max_replicas: int = Field(default=_POLICY.cache_max, ge=1, le=50)
 
 
-class McpSpec(_Model):
-    """The MCP server; replicas are the operator's after the first ``up``."""
+class McpSpec(_ScaledBounds):
+    """The MCP server; the operator sizes it between the bounds below and issues and renews
+    its serving certificate (the one lifetime setting of that certificate is here)."""
 
-    replicas: int = Field(default=2, ge=1, le=100)
+    min_replicas: int = Field(default=_POLICY.mcp_min, ge=1, le=100)
+    max_replicas: int = Field(default=_POLICY.mcp_max, ge=1, le=100)
+    certificate_validity_hours: int = Field(
+        default=mcp.MCP_CERTIFICATE_VALIDITY_HOURS, ge=2, le=825 * 24
+    )
+    certificate_renew_before_hours: int = Field(
+        default=mcp.MCP_CERTIFICATE_RENEW_BEFORE_HOURS, ge=1, le=365 * 24
+    )
+    certificate_key_algorithm: Literal["ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"] = (
+        "ecdsa-p256"
+    )
+
+    @model_validator(mode="after")
+    def _renewal_inside_lifetime(self) -> Self:
+        if self.certificate_renew_before_hours >= self.certificate_validity_hours:
+            raise ValueError(
+                "certificate_renew_before_hours must be below certificate_validity_hours"
+            )
+        return self
+
     service_type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
     # Names agents outside the cluster dial; they join the serving certificate's SANs.
     external_hostnames: list[Hostname] = Field(default_factory=list)
@@ -212,7 +245,6 @@ def cache_manifests(spec: PlatformSpec) -> list[Manifest]:
     return cache.cache(
         spec.namespace,
         spec.cache.memory_limit_mib,
-        spec.cache.replicas,
         spec.cache.image,
         spec.cache.eviction_policy,
     )
@@ -230,14 +262,6 @@ def sqlserver_source_ddl() -> str:
         batches.append(f"USE [{database}];\nGO")
         batches.extend(f"{stmt};\nGO" for stmt in source_ddl(source, mssql.dialect()))  # type: ignore[no-untyped-call]
     return "\n".join(batches)
-
-
-def load_crd(path: Path = CRD_FILE) -> Manifest:
-    """The ``PromptSalesCampaign`` CRD exactly as ``crds/`` ships it."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(document, dict) or document.get("kind") != "CustomResourceDefinition":
-        raise ValueError(f"{path} does not hold a CustomResourceDefinition")
-    return document
 
 
 def database_manifests(spec: PlatformSpec) -> list[Manifest]:
@@ -267,22 +291,45 @@ def database_manifests(spec: PlatformSpec) -> list[Manifest]:
     return result
 
 
-def platform_manifests(spec: PlatformSpec, crd: Manifest | None = None) -> list[Manifest]:
+def operator_settings(spec: PlatformSpec) -> dict[str, str]:
+    """The operator's settings (``PROMPTSALES_OPERATOR_*``) the platform configuration
+    decides: the capacity bounds and what the MCP serving certificate names. A test checks
+    every name against the operator's configuration model."""
+    settings = {
+        "PROMPTSALES_OPERATOR_MCP_MIN_REPLICAS": str(spec.mcp.min_replicas),
+        "PROMPTSALES_OPERATOR_MCP_MAX_REPLICAS": str(spec.mcp.max_replicas),
+        "PROMPTSALES_OPERATOR_CACHE_MIN_REPLICAS": str(spec.cache.min_replicas),
+        "PROMPTSALES_OPERATOR_CACHE_MAX_REPLICAS": str(spec.cache.max_replicas),
+        "PROMPTSALES_OPERATOR_MCP_CERTIFICATE_VALIDITY_HOURS": str(
+            spec.mcp.certificate_validity_hours
+        ),
+        "PROMPTSALES_OPERATOR_MCP_CERTIFICATE_RENEW_BEFORE_HOURS": str(
+            spec.mcp.certificate_renew_before_hours
+        ),
+        "PROMPTSALES_OPERATOR_MCP_CERTIFICATE_KEY_ALGORITHM": spec.mcp.certificate_key_algorithm,
+    }
+    if spec.mcp.external_hostnames:
+        settings["PROMPTSALES_OPERATOR_MCP_EXTERNAL_HOSTNAMES"] = ",".join(
+            spec.mcp.external_hostnames
+        )
+    return settings
+
+
+def platform_manifests(spec: PlatformSpec) -> list[Manifest]:
     """Every non-Secret object of the platform, in an order ``kubectl apply`` accepts."""
     ns = spec.namespace
     return [
         *namespaces.platform_namespaces(ns, spec.data_namespace),
-        crd if crd is not None else load_crd(),
+        campaign_crd(),
         *network_policies.network_policies(
             ns, spec.data_namespace, spec.network.peers(external_engines(spec))
         ),
-        *operator_workload.operator_manifests(ns, spec.image),
+        *operator_workload.operator_manifests(ns, spec.image, operator_settings(spec)),
         *database_manifests(spec),
         *cache_manifests(spec),
         *mcp.mcp_server(
             ns,
             spec.image,
-            spec.mcp.replicas,
             (spec.mcp.cpu_request, spec.mcp.cpu_limit),
             (spec.mcp.memory_request, spec.mcp.memory_limit),
             spec.mcp.service_type,
@@ -294,9 +341,10 @@ def platform_manifests(spec: PlatformSpec, crd: Manifest | None = None) -> list[
 def required_secrets(spec: PlatformSpec) -> list[tuple[str, str, str]]:
     """(namespace, name, keys) of each Secret the rendered manifests mount."""
     ns, data = spec.namespace, spec.data_namespace
+    # The MCP serving certificate (promptsales-mcp-tls) is not here: the operator issues
+    # and renews it from the CA.
     secrets = [
         (ns, "promptsales-ca", "tls.crt, tls.key, ca.crt"),
-        (ns, mcp.MCP_TLS_SECRET, "tls.crt, tls.key, ca.crt"),
         (ns, mcp.MCP_CREDENTIALS_SECRET, ", ".join([*mcp.MCP_CREDENTIAL_KEYS, "ca.crt"])),
         (ns, databases.ETL_CREDENTIALS_SECRET, ", ".join([*ETL_CREDENTIAL_KEYS, "ca.crt"])),
         (ns, "promptsales-pii-keyring", "keyring.json (promptsales pii keyring create)"),
@@ -327,7 +375,33 @@ ETL_CREDENTIAL_KEYS = (
 )
 
 
+# Scalars a YAML 1.1 reader (kubectl's, Go's yaml.v2 lineage) takes for booleans or
+# numbers although PyYAML, a YAML 1.1 writer with a narrower resolver, leaves them bare:
+# ``ACCEPT_EULA: Y`` reached the API server as ``true`` and was refused.
+_YAML11_AMBIGUOUS = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+    r"|~|null|Null|NULL|[-+]?(?:0|[1-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?"
+    r"|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+    r"|[0-9]+(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$"
+)
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """Quotes every string some YAML reader could take for another type."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> Any:
+    if _YAML11_AMBIGUOUS.match(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+    return dumper.represent_str(value)
+
+
+_ManifestDumper.add_representer(str, _represent_str)
+
+
 def to_yaml(manifests: list[Manifest], header: str = "") -> str:
     """A multi-document YAML stream; keys keep the builders' order for readable diffs."""
-    body = yaml.safe_dump_all(manifests, sort_keys=False, explicit_start=True)
+    body = yaml.dump_all(
+        manifests, Dumper=_ManifestDumper, sort_keys=False, explicit_start=True, width=100
+    )
     return header + body

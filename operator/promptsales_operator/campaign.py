@@ -1,8 +1,10 @@
-"""A campaign's spec as typed values, with the CRD's defaults applied again.
+"""A campaign object as typed values, parsed with the API's own models.
 
-The API server defaults and validates (the CRD schema), but the operator must not crash on
-an object written before a default existed, so every field has the same default here and a
-value the operator cannot use raises :class:`SpecError` naming the field.
+The API server defaults and validates with the CRD generated from
+:mod:`workloads.campaign_api`; the operator parses with the same models, so an object
+written before a default or a rule existed gets the same defaults here, and a value the
+operator cannot use raises :class:`SpecError` naming the field, in the words kubectl
+would have used.
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from promptsales_operator.clock import parse_rfc3339
+from pydantic import ValidationError
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+from workloads import campaign_api as api
 
 
 class SpecError(ValueError):
@@ -29,12 +30,20 @@ class WindowState(enum.StrEnum):
     AFTER = "after"
 
 
-def parse_duration(text: str, field: str) -> dt.timedelta:
-    match = _DURATION.match(text or "")
-    if not text or not match:
-        raise SpecError(f"{field}: {text!r} is not a duration like 2160h or 90m")
-    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+def _field(location: tuple[int | str, ...]) -> str:
+    path = "spec"
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def spec_error(exc: ValidationError) -> SpecError:
+    """The first validation problem as ``spec.<field>: <what is wrong>``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{_field(tuple(error['loc']))}: {message}")
+    return SpecError("; ".join(problems))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,20 +54,64 @@ class Campaign:
     namespace: str
     uid: str
     generation: int
-    campaign_id: str
-    display_name: str
-    window_start: dt.datetime | None
-    window_end: dt.datetime | None
-    schedule: str
-    etl_suspend: bool
-    sources: tuple[str, ...]
-    active_deadline_seconds: int
-    role: str
-    validity: dt.timedelta
-    renew_before: dt.timedelta
-    key_algorithm: str
-    requests_per_second: float
-    peak_requests_per_second: float | None
+    spec: api.CampaignSpec
+
+    @property
+    def campaign_id(self) -> str:
+        return self.spec.campaign_id
+
+    @property
+    def display_name(self) -> str:
+        return self.spec.display_name
+
+    @property
+    def window_start(self) -> dt.datetime | None:
+        return self.spec.window.start if self.spec.window else None
+
+    @property
+    def window_end(self) -> dt.datetime | None:
+        return self.spec.window.end if self.spec.window else None
+
+    @property
+    def schedule(self) -> str:
+        return self.spec.etl.schedule
+
+    @property
+    def etl_suspend(self) -> bool:
+        return self.spec.etl.suspend
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self.spec.etl.sources)
+
+    @property
+    def active_deadline_seconds(self) -> int:
+        return self.spec.etl.active_deadline_seconds
+
+    @property
+    def role(self) -> str:
+        return self.spec.certificate.role
+
+    @property
+    def validity(self) -> dt.timedelta:
+        return api.parse_duration(self.spec.certificate.validity)
+
+    @property
+    def renew_before(self) -> dt.timedelta:
+        return api.parse_duration(self.spec.certificate.renew_before)
+
+    @property
+    def key_algorithm(self) -> str:
+        """In the spelling of :class:`certs.KeyAlgorithm` (``ecdsa-p256``)."""
+        return self.spec.certificate.key_algorithm.lower()
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.spec.demand.requests_per_second
+
+    @property
+    def peak_requests_per_second(self) -> float | None:
+        return self.spec.demand.peak_requests_per_second
 
     def window_state(self, now: dt.datetime) -> WindowState:
         if self.window_start is not None and now < self.window_start:
@@ -73,64 +126,24 @@ class Campaign:
         return min(upcoming, default=None)
 
 
-def _section(spec: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = spec.get(name) or {}
-    if not isinstance(value, Mapping):
-        raise SpecError(f"spec.{name}: must be an object")
-    return value
-
-
-def _time(value: Any, field: str) -> dt.datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        return parse_rfc3339(str(value))
-    except ValueError:
-        raise SpecError(f"{field}: {value!r} is not an RFC 3339 time") from None
-
-
 def parse_campaign(body: Mapping[str, Any]) -> Campaign:
-    """Read a campaign object (as kopf or the API gives it) into a :class:`Campaign`."""
+    """Read a campaign object (as the API gives it) into a :class:`Campaign`."""
     meta = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    if not spec.get("campaignId"):
-        raise SpecError("spec.campaignId: required")
-    window = _section(spec, "window")
-    etl = _section(spec, "etl")
-    cert = _section(spec, "certificate")
-    demand = _section(spec, "demand")
-    start = _time(window.get("start"), "spec.window.start")
-    end = _time(window.get("end"), "spec.window.end")
-    if start is not None and end is not None and end <= start:
-        raise SpecError("spec.window.end: must be after spec.window.start")
-    validity = parse_duration(str(cert.get("validity", "2160h")), "spec.certificate.validity")
-    renew = parse_duration(str(cert.get("renewBefore", "720h")), "spec.certificate.renewBefore")
-    if renew >= validity:
-        raise SpecError("spec.certificate.renewBefore: must be shorter than validity")
-    role = str(cert.get("role", "marketing"))
-    if role not in {"marketing", "sales", "user"}:
-        raise SpecError(f"spec.certificate.role: {role!r} is not marketing, sales or user")
-    rps = float(demand.get("requestsPerSecond", 1))
-    peak = demand.get("peakRequestsPerSecond")
-    if rps < 0:
-        raise SpecError("spec.demand.requestsPerSecond: must not be negative")
+    name = str(meta.get("name", ""))
+    for rule in api.ROOT_RULES:
+        if not rule.check(name):
+            raise SpecError(rule.message)
+    spec = body.get("spec")
+    if not isinstance(spec, Mapping):
+        raise SpecError("spec: required")
+    try:
+        parsed = api.CampaignSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        raise spec_error(exc) from None
     return Campaign(
-        name=str(meta["name"]),
+        name=name,
         namespace=str(meta.get("namespace", "")),
         uid=str(meta.get("uid", "")),
         generation=int(meta.get("generation", 1)),
-        campaign_id=str(spec["campaignId"]),
-        display_name=str(spec.get("displayName", meta["name"])),
-        window_start=start,
-        window_end=end,
-        schedule=str(etl.get("schedule", "*/11 * * * *")),
-        etl_suspend=bool(etl.get("suspend", False)),
-        sources=tuple(etl.get("sources", ("ads", "crm"))),
-        active_deadline_seconds=int(etl.get("activeDeadlineSeconds", 600)),
-        role=role,
-        validity=validity,
-        renew_before=renew,
-        key_algorithm=str(cert.get("keyAlgorithm", "ECDSA-P256")).lower(),
-        requests_per_second=rps,
-        peak_requests_per_second=None if peak is None else float(peak),
+        spec=parsed,
     )

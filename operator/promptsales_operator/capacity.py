@@ -1,10 +1,13 @@
 """Keeps ``spec.replicas`` of the shared MCP and cache Deployments at the formula's answer.
 
-One worker, not one write per campaign: campaign passes only signal that demand changed;
-the worker waits a short debounce so a burst of a thousand new campaigns becomes one
-recomputation, lists the campaigns (the API, not memory, is the truth after a restart),
-and patches a Deployment only when its replicas differ. A periodic resync catches windows
-that opened or closed while nothing else happened.
+One worker, not one write per campaign: passes only signal that a campaign's demand is not
+yet applied; the worker waits a short debounce so a burst of a thousand new campaigns
+becomes a few recomputations, plans from the cached campaigns (every campaign's parsed
+spec is in the cache, so a plan over ten thousand costs milliseconds and no API read),
+patches a Deployment only when its cached replicas differ, records which demand each
+campaign had in the plan it applied, and queues the campaigns whose recorded demand
+changed, so their passes can report CapacityScaled (and Ready) truthfully. A Deployment
+whose replicas someone changed by hand is put back when its watch event arrives.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import asyncio
 import contextlib
 import logging
 
-from promptsales_operator import events
-from promptsales_operator.campaign import SpecError, WindowState, parse_campaign
+from promptsales_operator import caches, events
+from promptsales_operator.campaign import WindowState
 from promptsales_operator.clock import rfc3339
 from promptsales_operator.context import OperatorContext
 from promptsales_operator.kube import ApiError, path
@@ -24,16 +27,14 @@ from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
 log = logging.getLogger(__name__)
 
 
-async def current_plan(ctx: OperatorContext) -> CapacityPlan:
+def current_demands(ctx: OperatorContext) -> list[CampaignDemand]:
+    """Each live campaign's demand now (an invalid spec counts nothing)."""
     now = ctx.clock.now()
     demands = []
-    for body in await ctx.client.list(ctx.campaigns_path()):
-        if (body.get("metadata") or {}).get("deletionTimestamp"):
+    for entry in ctx.cache.campaigns():
+        if entry.deleting or entry.campaign is None:
             continue
-        try:
-            campaign = parse_campaign(body)
-        except SpecError:
-            continue  # a bad spec contributes nothing; its own status says why
+        campaign = entry.campaign
         demands.append(
             CampaignDemand(
                 campaign.name,
@@ -42,7 +43,7 @@ async def current_plan(ctx: OperatorContext) -> CapacityPlan:
                 active=campaign.window_state(now) is WindowState.ACTIVE,
             )
         )
-    return plan_capacity(demands, ctx.settings.capacity_policy())
+    return demands
 
 
 async def apply_plan(ctx: OperatorContext, plan: CapacityPlan) -> None:
@@ -51,55 +52,85 @@ async def apply_plan(ctx: OperatorContext, plan: CapacityPlan) -> None:
         (CACHE_DEPLOYMENT, plan.cache_replicas),
     ):
         ctx.metrics.replicas.labels(name).set(replicas)
-        url = path("apps/v1", "deployments", ctx.namespace, name)
-        if name == CACHE_DEPLOYMENT:
-            # A platform on a managed Redis (infra's external cache mode) has no cache
-            # Deployment: nothing to scale, and no reason to fail the campaigns' capacity.
-            found = await ctx.client.get_or_none(url)
-            if found is None:
+        cached = ctx.cache.deployment(name)
+        if cached is None:
+            if name == CACHE_DEPLOYMENT:
+                # A platform on a managed Redis (infra's external cache mode) has no cache
+                # Deployment: nothing to scale, and no reason to fail the campaigns.
                 continue
-            deployment = found
-        else:
-            deployment = await ctx.client.get(url)
-        current = (deployment.get("spec") or {}).get("replicas")
-        if current == replicas:
+            raise ApiError(404, "NotFound", f"Deployment {name} not found")
+        if cached.replicas == replicas:
             continue
-        await ctx.client.patch(url, {"spec": {"replicas": replicas}})
+        url = path("apps/v1", "deployments", ctx.namespace, name)
+        answer = await ctx.client.patch(url, {"spec": {"replicas": replicas}})
+        ctx.cache.remember(caches.DEPLOYMENTS, name, caches.deployment_entry(answer))
         ctx.metrics.writes.labels("Deployment").inc()
         message = (
-            f"scaled {name} from {current} to {replicas} replicas for "
+            f"scaled {name} from {cached.replicas} to {replicas} replicas for "
             f"{plan.total_requests_per_second:g} req/s of {plan.active_campaigns} active campaigns"
         )
         log.info(message)
         await events.post_direct(
-            ctx.client, deployment, "Scaled", message, now=rfc3339(ctx.clock.now())
+            ctx.client, answer, "Scaled", message, now=rfc3339(ctx.clock.now())
         )
 
 
 async def reconcile_capacity(ctx: OperatorContext) -> CapacityPlan | None:
+    """Plan, apply, record; queue the campaigns whose applied demand changed."""
+    state = ctx.capacity
+    demands = current_demands(ctx)
+    plan = plan_capacity(demands, ctx.settings.capacity_policy())
     try:
-        plan = await current_plan(ctx)
         await apply_plan(ctx, plan)
     except ApiError as exc:
-        ctx.capacity_error = f"cannot scale shared deployments: {exc.status} {exc.reason}"
+        error = f"cannot scale shared deployments: {exc.status} {exc.reason}"
         ctx.metrics.errors.labels("CapacityScaleFailed").inc()
-        log.warning(ctx.capacity_error)
+        log.warning(error)
+        if state.error != error:
+            state.error = error
+            ctx.enqueue_all()  # their CapacityScaled says why
         return None
-    ctx.capacity_error = None
+    recovered = state.error is not None
+    state.error = None
+    applied = {demand.name: demand.effective for demand in demands}
+    changed = [name for name, rps in applied.items() if state.applied.get(name) != rps]
+    state.applied = applied
+    state.plan = plan
+    state.summary = (
+        f"{MCP_DEPLOYMENT} {plan.mcp_replicas}, {CACHE_DEPLOYMENT} {plan.cache_replicas} replicas"
+    )
+    if recovered:
+        ctx.enqueue_all()
+    else:
+        for name in changed:
+            ctx.queue.add(name)
     return plan
 
 
+def replicas_drifted(ctx: OperatorContext, name: str, replicas: int | None) -> bool:
+    """A watched Deployment's replicas differ from what the last applied plan set."""
+    plan = ctx.capacity.plan
+    if plan is None or name not in {MCP_DEPLOYMENT, CACHE_DEPLOYMENT}:
+        return False
+    target = plan.mcp_replicas if name == MCP_DEPLOYMENT else plan.cache_replicas
+    return replicas != target
+
+
 async def capacity_worker(ctx: OperatorContext, stopped: asyncio.Event) -> None:
-    """Run until ``stopped``: debounce change signals, resync periodically."""
+    """Run until ``stopped``: debounce change signals; retry failures after the backoff;
+    re-plan at the resync period (windows open and close without any event)."""
     settings = ctx.settings
+    await ctx.synced.wait()
+    ctx.capacity.changed.set()  # the first plan right after start (covers restarts)
     while not stopped.is_set():
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(settings.resync_seconds):
-                await ctx.capacity_changed.wait()
+                await ctx.capacity.changed.wait()
         if stopped.is_set():
             return
         await asyncio.sleep(settings.capacity_debounce_seconds)
-        ctx.capacity_changed.clear()
+        ctx.capacity.changed.clear()
         await reconcile_capacity(ctx)
-        if ctx.capacity_error is not None:
+        if ctx.capacity.error is not None:
             await asyncio.sleep(settings.retry_backoff_seconds)
+            ctx.capacity.changed.set()

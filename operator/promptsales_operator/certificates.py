@@ -1,10 +1,12 @@
 """Certificate decisions for campaign and platform Secrets, built on ``certs``.
 
-The decision is pure: given the Secret as stored (or None), the platform CA and the time,
-say whether to issue (and why), only refresh the trust bundle, or do nothing. Facts the
-decision needs are read from annotations the operator wrote and verified against the PEM,
-so a hand-edited Secret is caught: a leaf whose signer is not the current CA, whose key
-does not match, or whose identity differs from the spec is re-issued.
+The decision is pure: given what a Secret holds (or None), the platform CA and the time,
+say whether to issue (and why), only refresh the trust bundle, or do nothing. A Secret is
+read once, when the watch delivers it (:func:`observe_secret`): the PEM is parsed and
+checked then, and only public facts are kept (never the private key), so deciding costs
+no parsing and the operator's cache of thousands of Secrets holds no key material. A
+hand-edited Secret is caught: a leaf whose signer is not the current CA, whose key does
+not match, or whose identity differs from the spec is re-issued.
 """
 
 from __future__ import annotations
@@ -83,6 +85,18 @@ class Wanted:
     renew_before: dt.timedelta
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ObservedSecret:
+    """What a stored TLS Secret holds, as far as the decision needs (no key material).
+
+    ``leaf`` is None when ``tls.crt``/``tls.key`` are missing, unreadable or do not match.
+    """
+
+    leaf: x509.Certificate | None
+    key_algorithm: str | None
+    bundle_sha256: str | None
+
+
 def _decode(secret: Mapping[str, Any], key: str) -> bytes:
     value = (secret.get("data") or {}).get(key)
     if not value:
@@ -90,8 +104,22 @@ def _decode(secret: Mapping[str, Any], key: str) -> bytes:
     return base64.b64decode(value)
 
 
+def observe_secret(secret: Mapping[str, Any]) -> ObservedSecret:
+    """Parse and check a Secret's certificate and key once, keeping the public facts."""
+    annotations = (secret.get("metadata") or {}).get("annotations") or {}
+    bundle = annotations.get(secret_builder.BUNDLE_FINGERPRINT)
+    try:
+        parsed = certs.load_tls_secret(
+            {"tls.crt": _decode(secret, "tls.crt"), "tls.key": _decode(secret, "tls.key")}
+        )
+        algorithm = certs.keys.algorithm_of(parsed.private_key).value
+    except (certs.CertificateError, ValueError):
+        return ObservedSecret(None, None, bundle)
+    return ObservedSecret(parsed.certificate, algorithm, bundle)
+
+
 def decide(
-    secret: Mapping[str, Any] | None,
+    stored: ObservedSecret | None,
     ca: PlatformCA,
     wanted: Wanted,
     now: dt.datetime,
@@ -99,25 +127,20 @@ def decide(
     check_identity: bool = True,
 ) -> Decision:
     """Issue when missing, broken, re-identified, re-keyed, signed by another CA or due."""
-    if secret is None:
+    if stored is None:
         return Decision(Action.ISSUE, "CertificateIssued", "no certificate yet")
-    annotations = (secret.get("metadata") or {}).get("annotations") or {}
-    try:
-        parsed = certs.load_tls_secret(
-            {"tls.crt": _decode(secret, "tls.crt"), "tls.key": _decode(secret, "tls.key")}
-        )
-    except certs.CertificateError:
+    leaf = stored.leaf
+    if leaf is None:
         return Decision(Action.ISSUE, "CertificateReissued", "stored certificate is unreadable")
-    leaf = parsed.certificate
     if check_identity and _identity_or_none(leaf) != wanted.identity:
         return Decision(Action.ISSUE, "CertificateReissued", "identity or role changed", leaf)
-    if certs.keys.algorithm_of(parsed.private_key).value != wanted.key_algorithm:
+    if stored.key_algorithm != wanted.key_algorithm:
         return Decision(Action.ISSUE, "CertificateReissued", "key algorithm changed", leaf)
     if not certs.issued_by(leaf, ca.authority.certificate):
         return Decision(Action.ISSUE, "CertificateReissued", "signed by a previous CA", leaf)
     if certs.is_renewal_due(leaf, now, renew_before=wanted.renew_before):
         return Decision(Action.ISSUE, "CertificateRenewed", "renewal time reached", leaf)
-    if annotations.get(secret_builder.BUNDLE_FINGERPRINT) != ca.bundle_sha256:
+    if stored.bundle_sha256 != ca.bundle_sha256:
         return Decision(
             Action.REFRESH_BUNDLE, "TrustBundleUpdated", "platform CA bundle changed", leaf
         )

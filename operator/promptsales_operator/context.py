@@ -1,25 +1,36 @@
-"""Everything a handler needs, passed explicitly instead of living in module globals."""
+"""Everything a pass and a worker need, passed explicitly instead of living in module globals."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
-import time
 from typing import Any
 
-from promptsales_operator.certificates import PlatformCA, load_platform_ca
+from promptsales_operator.caches import ClusterCache
+from promptsales_operator.certificates import CAUnavailableError, PlatformCA, load_platform_ca
 from promptsales_operator.clock import Clock
 from promptsales_operator.kube import KubeClient, path
 from promptsales_operator.metrics import OperatorMetrics
-from promptsales_operator.requeue import RequeueTimers
+from promptsales_operator.requeue import DueTimes
 from promptsales_operator.settings import OperatorSettings
+from promptsales_operator.workqueue import WorkQueue
+from workloads.capacity import CapacityPlan
 
 CAMPAIGN_API = "promptsales.io/v1alpha1"
 CAMPAIGN_PLURAL = "promptsalescampaigns"
-# A burst of passes (a resync round, a thousand new campaigns) shares one read of the CA;
-# a rotated CA is still seen within a second.
-CA_TTL_SECONDS = 1.0
+MAX_RETRY_SECONDS = 300.0
+
+
+@dataclasses.dataclass
+class CapacityState:
+    """What the capacity worker last applied, so a pass can tell whether the campaign's
+    demand is already reflected in the Deployments' replicas (its CapacityScaled)."""
+
+    changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    error: str | None = None
+    applied: dict[str, float] = dataclasses.field(default_factory=dict)  # name -> demand
+    plan: CapacityPlan | None = None  # the last plan applied
+    summary: str = ""
 
 
 @dataclasses.dataclass
@@ -28,23 +39,20 @@ class OperatorContext:
     clock: Clock
     client: KubeClient
     metrics: OperatorMetrics
-    capacity_changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    capacity_error: str | None = None
-    locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(asyncio.Lock)
-    )
-    demands: dict[str, float] = dataclasses.field(default_factory=dict)
-    requeue: RequeueTimers = dataclasses.field(init=False)
-    _ca_cache: tuple[str, PlatformCA] | None = None
-    _ca_fetched: float = 0.0
+    cache: ClusterCache = dataclasses.field(default_factory=ClusterCache)
+    capacity: CapacityState = dataclasses.field(default_factory=CapacityState)
+    # Set once kopf has listed every watched kind (the first handler call proves it).
+    synced: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    platform_certs_changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    queue: WorkQueue = dataclasses.field(init=False)
+    due: DueTimes = dataclasses.field(init=False)
+    _ca: tuple[str, PlatformCA] | None = None
 
     def __post_init__(self) -> None:
-        self.requeue = RequeueTimers(
-            self.clock,
-            min_delay=self.settings.requeue_min_seconds,
-            retry_delay=self.settings.retry_backoff_seconds,
-            limit=self.settings.worker_limit,
+        self.queue = WorkQueue(
+            base_delay=self.settings.retry_backoff_seconds, max_delay=MAX_RETRY_SECONDS
         )
+        self.due = DueTimes(self.clock, self.queue.add, min_delay=self.settings.requeue_min_seconds)
 
     @property
     def namespace(self) -> str:
@@ -53,31 +61,31 @@ class OperatorContext:
     def campaigns_path(self, name: str | None = None, sub: str | None = None) -> str:
         return path(CAMPAIGN_API, CAMPAIGN_PLURAL, self.namespace, name, sub)
 
-    async def platform_ca(self) -> PlatformCA:
-        """The CA Secret: fetched at most every CA_TTL_SECONDS, parsed once per version."""
-        now = time.monotonic()
-        if self._ca_cache is not None and now - self._ca_fetched < CA_TTL_SECONDS:
-            return self._ca_cache[1]
+    def platform_ca(self) -> PlatformCA:
+        """The CA from the cached Secret, parsed once per resourceVersion."""
         name = self.settings.ca_secret
-        secret = await self.client.get_or_none(path("v1", "secrets", self.namespace, name))
-        version = str(((secret or {}).get("metadata") or {}).get("resourceVersion", ""))
-        if self._ca_cache is not None and secret is not None and self._ca_cache[0] == version:
-            self._ca_fetched = now
-            return self._ca_cache[1]
-        ca = load_platform_ca(secret, name)
-        self._ca_cache = (version, ca)
-        self._ca_fetched = now
+        entry = self.cache.secret(name)
+        if entry is None:
+            raise CAUnavailableError(f"Secret {name} not found")
+        if self._ca is not None and self._ca[0] == entry.resource_version:
+            return self._ca[1]
+        ca = load_platform_ca(entry.body(), name)
+        self._ca = (entry.resource_version, ca)
         return ca
 
-    def note_demand(self, campaign: str, effective: float | None) -> None:
-        """Wake the capacity worker only when a campaign's counted demand changed."""
-        previous = self.demands.get(campaign)
-        if effective is None:
-            self.demands.pop(campaign, None)
-        else:
-            self.demands[campaign] = effective
-        if previous != effective:
-            self.capacity_changed.set()
+    def enqueue_all(self) -> int:
+        """Queue a pass for every cached campaign (CA rotated, resync); returns how many."""
+        count = 0
+        for entry in self.cache.campaigns():
+            self.queue.add(entry.name)
+            count += 1
+        return count
+
+    def is_ca_secret(self, name: str) -> bool:
+        return name == self.settings.ca_secret
+
+    def is_platform_secret(self, name: str) -> bool:
+        return name in {self.settings.ca_secret, self.settings.mcp_tls_secret}
 
 
 Body = dict[str, Any]

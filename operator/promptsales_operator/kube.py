@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -22,6 +22,9 @@ from kubernetes import config as k8s_config
 
 Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
+# Every write names the operator as its field manager (managedFields), so a server-side
+# apply by kubectl, Pulumi or a GitOps tool sees who owns a field instead of "Python".
+FIELD_MANAGER = "promptsales-operator"
 
 
 class ApiError(Exception):
@@ -110,10 +113,17 @@ def path(
 class KubeClient:
     """get / list / create / patch; every error becomes :class:`ApiError`."""
 
-    def __init__(self, connection: Connection, *, limit: int = 64) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        limit: int = 64,
+        on_request: Callable[[str], None] | None = None,
+    ) -> None:
         self._connection = connection
         self._session: aiohttp.ClientSession | None = None
         self._limit = limit
+        self._on_request = on_request  # counts requests by verb (metrics, benchmark)
 
     async def __aenter__(self) -> KubeClient:
         headers = {"Accept": "application/json"}
@@ -137,12 +147,17 @@ class KubeClient:
         method: str,
         url: str,
         *,
+        verb: str,
         body: Any = None,
         content_type: str = "application/json",
         params: Mapping[str, str] | None = None,
     ) -> Obj:
         if self._session is None:
             raise RuntimeError("KubeClient used outside 'async with'")
+        if self._on_request is not None:
+            self._on_request(verb)
+        if method in {"POST", "PATCH", "PUT"}:
+            params = {**(params or {}), "fieldManager": FIELD_MANAGER}
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if body is not None else {}
         try:
@@ -163,7 +178,7 @@ class KubeClient:
             raise ApiError(503, "Unreachable", type(exc).__name__) from None
 
     async def get(self, url: str) -> Obj:
-        return await self._request("GET", url)
+        return await self._request("GET", url, verb="get")
 
     async def get_or_none(self, url: str) -> Obj | None:
         try:
@@ -175,11 +190,12 @@ class KubeClient:
 
     async def list(self, url: str, label_selector: str | None = None) -> list[Obj]:
         params = {"labelSelector": label_selector} if label_selector else None
-        items: list[Obj] = (await self._request("GET", url, params=params)).get("items", [])
+        answer = await self._request("GET", url, verb="list", params=params)
+        items: list[Obj] = answer.get("items", [])
         return items
 
     async def create(self, url: str, body: Obj) -> Obj:
-        return await self._request("POST", url, body=body)
+        return await self._request("POST", url, verb="create", body=body)
 
     async def patch(self, url: str, body: Obj, content_type: str = MERGE_PATCH) -> Obj:
-        return await self._request("PATCH", url, body=body, content_type=content_type)
+        return await self._request("PATCH", url, verb="patch", body=body, content_type=content_type)

@@ -46,6 +46,23 @@ class OperatorMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.requests = Counter(
+            "promptsales_operator_api_requests",
+            "Requests the operator's own client sent, by verb (kopf's watches not counted).",
+            ["verb"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "promptsales_operator_queue_depth",
+            "Campaigns waiting for a pass.",
+            registry=self.registry,
+        )
+        self.cached_objects = Gauge(
+            "promptsales_operator_cached_objects",
+            "Objects in the operator's watch-fed caches, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.phase_gauge = Gauge(
             "promptsales_operator_campaigns",
             "Campaigns by phase.",

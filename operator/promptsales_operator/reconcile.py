@@ -1,11 +1,17 @@
-"""One reconcile pass over one campaign: compare desired with actual, write only differences.
+"""One reconcile pass over one campaign: compare desired with cached actual, write differences.
 
-Every trigger (kopf's create, update and resume handlers, the resync worker, the
-campaign's own timer) calls :func:`reconcile_campaign`; it is idempotent, so a restart
-mid-pass, a repeated event or a concurrent timer converge on the same objects (creates
-that race end in 409 and the existing object is adopted). An API error in one concern does
-not stop the others; the pass then reports it in the status (``Reconciling``) and the
-caller retries with backoff.
+Every trigger only queues the campaign (``workqueue.py``); a worker runs
+:func:`reconcile_campaign`, which reads the campaign and its children from the watch-fed
+caches (``caches.py``) and sends only writes, so a converged campaign costs no API request
+at all. The pass is idempotent: a restart mid-pass, a repeated event or a lagging cache
+converge on the same objects (a create that finds the object already there, 409, reads it
+once and adopts it). An API error in one concern does not stop the others; the pass then
+reports it in the status (``Reconciling``) and the queue retries with backoff.
+
+The status is written once the campaign's demand is reflected in the shared Deployments'
+replicas (the capacity worker applies plans a moment apart and re-queues the campaigns it
+covered), so Ready means every child is in place, capacity included, and a new campaign's
+status is written once, not once before and once after its capacity.
 """
 
 from __future__ import annotations
@@ -13,14 +19,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import certs
+from promptsales_operator import caches, events
 from promptsales_operator import certificates as certdecide
-from promptsales_operator import events
 from promptsales_operator.campaign import Campaign, SpecError, WindowState, parse_campaign
 from promptsales_operator.certificates import Action, CAUnavailableError
 from promptsales_operator.clock import parse_rfc3339, rfc3339
@@ -35,10 +40,9 @@ from promptsales_operator.conditions import (
 )
 from promptsales_operator.context import OperatorContext
 from promptsales_operator.kube import ApiError, path
-from promptsales_operator.requeue import RetryLater
 from workloads import campaign_certificate as secret_builder
 from workloads.capacity import CampaignDemand
-from workloads.etl_cronjob import EtlCronJobSpec, build_etl_cronjob
+from workloads.etl_cronjob import SPEC_HASH_ANNOTATION, EtlCronJobSpec, build_etl_cronjob
 from workloads.names import certificate_secret_name
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,8 @@ STATUS_KEYS = ("observedGeneration", "phase", "conditions", "etl", "certificate"
 @dataclasses.dataclass(frozen=True)
 class PassResult:
     """What a pass concluded; ``retry`` names the reason when the caller must back off,
-    ``due`` is when the campaign next needs a pass although nothing about it changes."""
+    ``permanent`` when retrying cannot help (the spec must change), ``due`` is when the
+    campaign next needs a pass although nothing about it changes."""
 
     phase: str
     status_written: bool
@@ -77,6 +82,10 @@ def _api_failure(concern: str, exc: ApiError, what: str) -> Condition:
     return Condition(concern, False, "ApiError", f"{what}: {exc.status} {exc.reason}")
 
 
+def _owned_by(meta: Mapping[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in meta.get("ownerReferences") or [])
+
+
 # --- ETL CronJob --------------------------------------------------------------------------
 
 
@@ -97,44 +106,63 @@ def desired_cronjob(campaign: Campaign, state: WindowState, image: str) -> dict[
     )
 
 
+async def _create_or_adopt(
+    ctx: OperatorContext, kind: str, collection: str, name: str, manifest: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Create ``manifest``; if it exists already (a lagging cache, a restart mid-pass), read
+    it once instead. Returns the object and whether we created it."""
+    try:
+        return await ctx.client.create(collection, manifest), True
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+    log.info("%s %s existed already; adopting what the API holds", kind, name)
+    return await ctx.client.get(f"{collection}/{name}"), False
+
+
 async def ensure_cronjob(
     ctx: OperatorContext, body: Mapping[str, Any], campaign: Campaign, state: WindowState
 ) -> tuple[Condition, dict[str, Any] | None]:
     desired = desired_cronjob(campaign, state, ctx.settings.image)
     name = desired["metadata"]["name"]
-    item_url = path("batch/v1", "cronjobs", campaign.namespace, name)
+    collection = path("batch/v1", "cronjobs", campaign.namespace)
     try:
-        actual = await ctx.client.get_or_none(item_url)
+        cached = ctx.cache.get(caches.CRONJOBS, name)
+        actual = cached.body() if cached is not None else None
         if actual is None:
-            try:
-                actual = await ctx.client.create(
-                    path("batch/v1", "cronjobs", campaign.namespace), desired
-                )
+            actual, created = await _create_or_adopt(ctx, "CronJob", collection, name, desired)
+            ctx.cache.remember(caches.CRONJOBS, name, caches.cronjob_entry(actual))
+            if created:
                 ctx.metrics.writes.labels("CronJob").inc()
                 await events.normal(ctx, body, "CronJobCreated", f"created ETL CronJob {name}")
-            except ApiError as exc:
-                if exc.status != 409:
-                    raise
-                actual = await ctx.client.get(item_url)  # created by a pass that raced us
         meta = actual.get("metadata") or {}
-        owned = any(r.get("uid") == campaign.uid for r in meta.get("ownerReferences") or [])
         if not (
-            owned
+            _owned_by(meta, campaign.uid)
             and is_subset(desired["metadata"]["labels"], meta.get("labels") or {})
+            and is_subset(desired["metadata"]["annotations"], meta.get("annotations") or {})
             and is_subset(desired["spec"], actual.get("spec"))
         ):
+            ours = (meta.get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
+            updated = ours != desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
             patch = {
                 "metadata": {
                     "labels": desired["metadata"]["labels"],
+                    "annotations": desired["metadata"]["annotations"],
                     "ownerReferences": desired["metadata"]["ownerReferences"],
                 },
                 "spec": desired["spec"],
             }
-            actual = await ctx.client.patch(item_url, patch)
+            actual = await ctx.client.patch(f"{collection}/{name}", patch)
+            ctx.cache.remember(caches.CRONJOBS, name, caches.cronjob_entry(actual))
             ctx.metrics.writes.labels("CronJob").inc()
-            await events.normal(
-                ctx, body, "CronJobRepaired", f"put ETL CronJob {name} back to its spec"
-            )
+            if updated:  # the campaign (or its window) asked for a different CronJob
+                await events.normal(
+                    ctx, body, "CronJobUpdated", f"updated ETL CronJob {name} to the campaign"
+                )
+            else:  # someone changed what the operator had written
+                await events.warning(
+                    ctx, body, "CronJobRepaired", f"put ETL CronJob {name} back to its spec"
+                )
     except ApiError as exc:
         return _api_failure(ETL_SCHEDULED, exc, f"CronJob {name}"), None
     spec = desired["spec"]
@@ -166,7 +194,7 @@ async def ensure_certificate(
     """Returns (CertificateReady, status.certificate, a Stalled condition or None)."""
     secret_name = certificate_secret_name(campaign.name)
     try:
-        ca = await ctx.platform_ca()
+        ca = ctx.platform_ca()
     except CAUnavailableError as exc:
         message = f"platform CA unavailable: {exc}"
         return (
@@ -174,14 +202,13 @@ async def ensure_certificate(
             None,
             Condition(STALLED, True, "CAUnavailable", message),
         )
-    except ApiError as exc:
-        return _api_failure(CERTIFICATE_READY, exc, "reading the platform CA"), None, None
     identity = certdecide.client_identity(campaign.name, campaign.campaign_id, campaign.role)
     wanted = certdecide.Wanted(identity, campaign.key_algorithm, campaign.renew_before)
-    url = path("v1", "secrets", campaign.namespace, secret_name)
+    collection = path("v1", "secrets", campaign.namespace)
+    url = f"{collection}/{secret_name}"
     try:
-        secret = await ctx.client.get_or_none(url)
-        decision = certdecide.decide(secret, ca, wanted, now)
+        cached = ctx.cache.secret(secret_name)
+        decision = certdecide.decide(cached.observed if cached else None, ca, wanted, now)
         leaf = decision.current
         if decision.action is Action.ISSUE:
             try:
@@ -212,7 +239,7 @@ async def ensure_certificate(
                 campaign=campaign.name,
                 owner_uid=campaign.uid,
             )
-            await _write_secret(ctx, url, secret, manifest)
+            await _write_secret(ctx, collection, secret_name, cached is not None, manifest)
             await events.normal(
                 ctx,
                 body,
@@ -220,18 +247,30 @@ async def ensure_certificate(
                 f"{decision.message}: issued certificate {format(leaf.serial_number, 'x')} "
                 f"to {identity}, valid until {rfc3339(leaf.not_valid_after_utc)}",
             )
-        elif decision.action is Action.REFRESH_BUNDLE:
-            await ctx.client.patch(
-                url,
-                {
+        else:
+            patch: dict[str, Any] = {}
+            if decision.action is Action.REFRESH_BUNDLE:
+                patch = {
                     "metadata": {
                         "annotations": {secret_builder.BUNDLE_FINGERPRINT: ca.bundle_sha256}
                     },
                     "data": {"ca.crt": base64.b64encode(ca.bundle_pem.encode()).decode()},
-                },
-            )
-            ctx.metrics.writes.labels("Secret").inc()
-            await events.normal(ctx, body, decision.reason, f"updated ca.crt of {secret_name}")
+                }
+            assert cached is not None  # decide() issues when there is no Secret
+            meta = cached.body().get("metadata") or {}
+            if not _owned_by(meta, campaign.uid):  # a leftover of a previous campaign object
+                built = secret_builder.owner_references(campaign.name, campaign.uid)
+                patch.setdefault("metadata", {})["ownerReferences"] = built
+            if patch:
+                answer = await ctx.client.patch(url, patch)
+                ctx.cache.remember(
+                    caches.SECRETS, secret_name, caches.secret_entry(answer, keep_data=False)
+                )
+                ctx.metrics.writes.labels("Secret").inc()
+                if decision.action is Action.REFRESH_BUNDLE:
+                    await events.normal(
+                        ctx, body, decision.reason, f"updated ca.crt of {secret_name}"
+                    )
     except ApiError as exc:
         return _api_failure(CERTIFICATE_READY, exc, f"Secret {secret_name}"), None, None
     assert leaf is not None
@@ -249,24 +288,26 @@ async def ensure_certificate(
 
 
 async def _write_secret(
-    ctx: OperatorContext, url: str, existing: Mapping[str, Any] | None, manifest: dict[str, Any]
+    ctx: OperatorContext, collection: str, name: str, exists: bool, manifest: dict[str, Any]
 ) -> None:
-    if existing is None:
+    """Create the Secret, or replace its data, labels and annotations."""
+    answer: dict[str, Any] | None = None
+    if not exists:
         try:
-            await ctx.client.create(url.rsplit("/", 1)[0], manifest)
-            ctx.metrics.writes.labels("Secret").inc()
-            return
+            answer = await ctx.client.create(collection, manifest)
         except ApiError as exc:
             if exc.status != 409:
                 raise
-    meta = manifest["metadata"]
-    patch: dict[str, Any] = {
-        "metadata": {"labels": meta["labels"], "annotations": meta["annotations"]},
-        "data": manifest["data"],
-    }
-    if "ownerReferences" in meta:
-        patch["metadata"]["ownerReferences"] = meta["ownerReferences"]
-    await ctx.client.patch(url, patch)
+    if answer is None:
+        meta = manifest["metadata"]
+        patch: dict[str, Any] = {
+            "metadata": {"labels": meta["labels"], "annotations": meta["annotations"]},
+            "data": manifest["data"],
+        }
+        if "ownerReferences" in meta:
+            patch["metadata"]["ownerReferences"] = meta["ownerReferences"]
+        answer = await ctx.client.patch(f"{collection}/{name}", patch)
+    ctx.cache.remember(caches.SECRETS, name, caches.secret_entry(answer, keep_data=False))
     ctx.metrics.writes.labels("Secret").inc()
 
 
@@ -275,27 +316,27 @@ async def _write_secret(
 
 def capacity_condition(
     ctx: OperatorContext, campaign: Campaign, state: WindowState
-) -> tuple[Condition, dict[str, Any]]:
+) -> tuple[Condition | None, dict[str, Any]]:
+    """CapacityScaled, or None while the campaign's current demand is not yet applied (the
+    capacity worker is woken and re-queues the campaign once it is)."""
     demand = CampaignDemand(
         campaign.name,
         campaign.requests_per_second,
         campaign.peak_requests_per_second,
         active=state is WindowState.ACTIVE,
-    )
-    ctx.note_demand(campaign.name, demand.effective)
-    if ctx.capacity_error is not None:
-        return Condition(CAPACITY_SCALED, False, "ScaleFailed", ctx.capacity_error), {
-            "requestsPerSecond": demand.effective
-        }
+    ).effective
+    status = {"requestsPerSecond": demand}
+    capacity = ctx.capacity
+    if capacity.error is not None:
+        return Condition(CAPACITY_SCALED, False, "ScaleFailed", capacity.error), status
+    if capacity.applied.get(campaign.name) != demand:
+        capacity.changed.set()
+        return None, status
     if state is WindowState.ACTIVE:
-        message = f"{demand.effective:g} req/s counted toward the shared MCP and cache capacity"
-        reason = "DemandCounted"
-    else:
-        message = "outside the active window: no demand counted"
-        reason = "NotActive"
-    return Condition(CAPACITY_SCALED, True, reason, message), {
-        "requestsPerSecond": demand.effective
-    }
+        message = f"{demand:g} req/s counted toward the shared capacity ({capacity.summary})"
+        return Condition(CAPACITY_SCALED, True, "DemandCounted", message), status
+    message = f"outside the active window: no demand counted ({capacity.summary})"
+    return Condition(CAPACITY_SCALED, True, "NotActive", message), status
 
 
 # --- the pass -------------------------------------------------------------------------------
@@ -321,39 +362,26 @@ async def write_status(
         return False
     patch = {key: new.get(key) for key in STATUS_KEYS}
     name = str(body["metadata"]["name"])
-    await ctx.client.patch(ctx.campaigns_path(name, "status"), {"status": patch})
+    answer = await ctx.client.patch(ctx.campaigns_path(name, "status"), {"status": patch})
+    ctx.cache.remember(caches.CAMPAIGNS, name, caches.campaign_entry(answer))
     ctx.metrics.writes.labels("PromptSalesCampaignStatus").inc()
     return True
 
 
-async def reconcile_campaign(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResult:
-    """One pass; the campaign is re-read under its lock, so a pass never acts on a copy
-    older than what a previous pass (kopf handler or resync) already wrote."""
-    name = str(body["metadata"]["name"])
-    async with ctx.locks[name]:
-        fresh = await ctx.client.get_or_none(ctx.campaigns_path(name))
-        if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
-            ctx.requeue.cancel(name)
-            return PassResult("Deleted", False)
-        with ctx.metrics.duration.time():
-            result = await _reconcile(ctx, fresh)
-        # Under the lock, so the last pass to finish is the one whose due time stands.
-        ctx.requeue.schedule(name, result.due, functools.partial(timed_pass, ctx, name))
+async def reconcile_campaign(ctx: OperatorContext, name: str) -> PassResult:
+    """One pass over the cached campaign ``name`` (the work queue guarantees no other pass
+    of the same campaign runs meanwhile)."""
+    entry = ctx.cache.campaign(name)
+    if entry is None or entry.deleting:
+        ctx.due.cancel(name)
+        return PassResult("Deleted", False)
+    with ctx.metrics.duration.time():
+        result = await _reconcile(ctx, entry.body())
+    ctx.due.schedule(name, result.due)
     ctx.metrics.set_phase(name, result.phase)
     outcome = "stalled" if result.phase == "Stalled" else "retry" if result.retry else "ok"
     ctx.metrics.reconciles.labels(outcome).inc()
     return result
-
-
-async def timed_pass(ctx: OperatorContext, name: str) -> None:
-    """The pass a campaign's timer runs; it fails (and its timer retries it after
-    ``RETRY_BACKOFF_SECONDS``) when and as kopf's handlers would retry theirs."""
-    try:
-        result = await reconcile_campaign(ctx, {"metadata": {"name": name}})
-    except ApiError as exc:
-        raise RetryLater(f"{exc.status} {exc.reason}") from exc
-    if result.retry is not None:
-        raise RetryLater(result.retry)
 
 
 def next_due(
@@ -370,6 +398,29 @@ def next_due(
     return min((m for m in moments if m is not None), default=None)
 
 
+async def _invalid_spec(
+    ctx: OperatorContext, body: Mapping[str, Any], exc: SpecError, now: dt.datetime
+) -> PassResult:
+    generation = int((body.get("metadata") or {}).get("generation", 1))
+    current: Mapping[str, Any] = body.get("status") or {}
+    invalid = Condition(STALLED, True, "InvalidSpec", str(exc))
+    stalled_status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "phase": "Stalled",
+        "conditions": merge_conditions(
+            current.get("conditions"),
+            summarize({}, stalled=invalid),
+            now=rfc3339(now),
+            generation=generation,
+        ),
+    }
+    written = await write_status(ctx, body, current, stalled_status)
+    if written:
+        await events.warning(ctx, body, "InvalidSpec", str(exc))
+    ctx.metrics.errors.labels("InvalidSpec").inc()
+    return PassResult("Stalled", written, permanent=str(exc))
+
+
 async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResult:
     now = ctx.clock.now()
     generation = int((body.get("metadata") or {}).get("generation", 1))
@@ -377,28 +428,22 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
     try:
         campaign = parse_campaign(body)
     except SpecError as exc:
-        invalid = Condition(STALLED, True, "InvalidSpec", str(exc))
-        conditions = summarize({}, stalled=invalid)
-        stalled_status: dict[str, Any] = {
-            "observedGeneration": generation,
-            "phase": "Stalled",
-            "conditions": merge_conditions(
-                current.get("conditions"),
-                conditions,
-                now=rfc3339(now),
-                generation=generation,
-            ),
-        }
-        written = await write_status(ctx, body, current, stalled_status)
-        if written:
-            await events.warning(ctx, body, "InvalidSpec", str(exc))
-        ctx.metrics.errors.labels("InvalidSpec").inc()
-        return PassResult("Stalled", written, permanent=str(exc))
+        return await _invalid_spec(ctx, body, exc, now)
 
     state = campaign.window_state(now)
     etl_condition, etl_status = await ensure_cronjob(ctx, body, campaign, state)
     cert_condition, cert_status, stalled = await ensure_certificate(ctx, body, campaign, now)
     capacity, capacity_status = capacity_condition(ctx, campaign, state)
+    due = next_due(campaign, now, cert_status)
+    failing = [c for c in (etl_condition, cert_condition) if not c.status]
+    if capacity is None and stalled is None and not failing:
+        # Everything else is in place; the status is written once the capacity worker has
+        # applied this campaign's demand and queued it again.
+        return PassResult("Provisioning", False, due=due)
+    if capacity is None:
+        capacity = Condition(
+            CAPACITY_SCALED, False, "Pending", "waiting for the capacity plan to be applied"
+        )
     concerns = {c.type: c for c in (etl_condition, cert_condition, capacity)}
     failing = [c for c in concerns.values() if not c.status]
     phase = _phase(state, campaign, stalled is not None, bool(failing))
@@ -415,7 +460,6 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
         "certificate": cert_status,
         "capacity": capacity_status,
     }
-    due = next_due(campaign, now, cert_status)
     try:
         written = await write_status(ctx, body, current, status)
     except ApiError as exc:
@@ -433,8 +477,11 @@ async def _reconcile(ctx: OperatorContext, body: Mapping[str, Any]) -> PassResul
         ctx.metrics.errors.labels(stalled.reason).inc()
         if written:
             await events.warning(ctx, body, stalled.reason, stalled.message)
-    elif failing:
-        retry = "; ".join(f"{c.type}: {c.message}" for c in failing)
-        for cond in failing:
-            ctx.metrics.errors.labels(cond.reason).inc()
+    else:
+        # A pending capacity is not a failure: the capacity worker queues the campaign.
+        errors = [c for c in failing if c.reason != "Pending"]
+        if errors:
+            retry = "; ".join(f"{c.type}: {c.message}" for c in errors)
+            for cond in errors:
+                ctx.metrics.errors.labels(cond.reason).inc()
     return PassResult(phase, written, retry=retry, due=due)

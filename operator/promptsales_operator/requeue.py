@@ -1,133 +1,110 @@
-"""One pending timer per campaign: its next pass runs exactly when it is next due.
+"""When each campaign next needs a pass although nothing about it changes.
 
-A window start or end and a certificate's renewal time produce no event on the campaign,
-so without a timer they would be acted on at the next resync, up to ``RESYNC_SECONDS``
-late. After every pass the campaign's next due time is handed to :meth:`RequeueTimers.schedule`
-(controller-runtime's ``RequeueAfter``); the periodic resync stays as the safety net.
+A window start or end and a certificate's renewal time produce no event, so after every
+pass the campaign's next due time is handed to :meth:`DueTimes.schedule`
+(controller-runtime's ``RequeueAfter``); when it comes, the campaign's name is added to
+the work queue like any other trigger, so failures back off there and a timer never runs
+a pass itself.
 
-- A pass that computes the same due time keeps the pending timer, so converged campaigns
-  cause no churn; a converged campaign costs one sleeping task (about 1.4 KB).
-- A timer waits on the operator's clock, so a test moving a ``ManualClock`` forward
-  fires it; and never less than ``min_delay`` real seconds, so a due time that a pass
+- One heap and one task for all campaigns (a converged campaign costs a heap entry, not a
+  sleeping task), waiting on the operator's clock, so a test moving a ``ManualClock``
+  forward fires the due times it passes.
+- A pass that computes the same due time leaves it alone, so converged campaigns cause no
+  churn; rescheduling replaces the old time (stale heap entries are skipped lazily).
+- Never sooner than ``min_delay`` real seconds after scheduling, so a due time that a pass
   cannot move (a clock skewed against a certificate's times) cannot make passes spin.
-- A firing timer leaves the registry before its pass, so the pass (which schedules the
-  next timer) never cancels itself; :meth:`cancel` and :meth:`close` stop the rest.
-- A pass that raises is run again ``retry_delay`` real seconds later (kopf's handlers
-  back off the same way), so an API error at a window edge does not wait for the resync.
-  Only if nothing else touched the campaign's timer meanwhile: a pass from another trigger
-  that scheduled or cancelled it (a newer due time, a deletion) knows better. Each retry
-  follows a failure by ``retry_delay``, so a campaign that keeps failing cannot spin.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import contextlib
+import dataclasses
 import datetime as dt
-import logging
-from collections.abc import Awaitable, Callable
+import heapq
+import itertools
+import time
+from collections.abc import Callable
 
 from promptsales_operator.clock import Clock
 
-log = logging.getLogger(__name__)
 
-Action = Callable[[], Awaitable[object]]
+@dataclasses.dataclass(frozen=True, order=True)
+class _Due:
+    due: dt.datetime
+    not_before: float  # time.monotonic()
+    seq: int
+    name: str = dataclasses.field(compare=False)
 
 
-class RetryLater(Exception):  # noqa: N818 (an instruction, not an error report)
-    """An expected failure of a timed pass: logged without a traceback, then retried."""
-
-
-class RequeueTimers:
-    def __init__(self, clock: Clock, *, min_delay: float, retry_delay: float, limit: int) -> None:
+class DueTimes:
+    def __init__(self, clock: Clock, on_due: Callable[[str], None], *, min_delay: float) -> None:
         self._clock = clock
+        self._on_due = on_due
         self._min_delay = min_delay
-        self._retry_delay = max(retry_delay, min_delay)
-        self._limit = asyncio.Semaphore(limit)  # a thousand windows opening at once
-        self._pending: dict[str, tuple[dt.datetime, asyncio.Task[None]]] = {}
-        self._firing: dict[str, set[asyncio.Task[None]]] = {}
-        # Firing timers whose campaign another trigger has scheduled or cancelled since.
-        self._superseded: set[asyncio.Task[None]] = set()
+        self._current: dict[str, _Due] = {}
+        self._heap: list[_Due] = []
+        self._seq = itertools.count()
+        self._changed = asyncio.Event()
 
     def due(self, name: str) -> dt.datetime | None:
-        """When ``name``'s pending timer fires (None: no timer)."""
-        entry = self._pending.get(name)
-        return entry[0] if entry is not None else None
+        entry = self._current.get(name)
+        return entry.due if entry is not None else None
 
-    def schedule(self, name: str, due: dt.datetime | None, action: Action) -> None:
-        """Run ``action`` at ``due``, replacing ``name``'s pending timer; None cancels it."""
-        self._supersede(name)
-        entry = self._pending.get(name)
-        if entry is not None and entry[0] == due:
+    def __len__(self) -> int:
+        return len(self._current)
+
+    def schedule(self, name: str, due: dt.datetime | None) -> None:
+        """Add ``name`` to the queue at ``due``, replacing its pending time; None cancels."""
+        current = self._current.get(name)
+        if current is not None and current.due == due:
             return
-        self._drop(name)
         if due is None:
+            self._current.pop(name, None)
             return
-        self._start(name, due, action, self._min_delay)
+        entry = _Due(due, time.monotonic() + self._min_delay, next(self._seq), name)
+        self._current[name] = entry
+        heapq.heappush(self._heap, entry)
+        if self._heap[0] is entry:
+            self._changed.set()
 
     def cancel(self, name: str) -> None:
-        self._supersede(name)
-        self._drop(name)
+        self._current.pop(name, None)
 
-    async def close(self) -> None:
-        """Cancel every pending timer and running timed pass (operator shutdown)."""
-        tasks = [task for _, task in self._pending.values()]
-        tasks += [task for firing in self._firing.values() for task in firing]
-        self._pending.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    def _head(self) -> _Due | None:
+        while self._heap and self._current.get(self._heap[0].name) is not self._heap[0]:
+            heapq.heappop(self._heap)  # replaced or cancelled
+        return self._heap[0] if self._heap else None
 
-    def _start(self, name: str, due: dt.datetime, action: Action, delay: float) -> None:
-        # A fresh context: a pass scheduled from a kopf handler must not keep that handler's
-        # context variables (its cause, hence a copy of the body) alive until the timer fires.
-        task = asyncio.create_task(
-            self._fire(name, due, action, delay),
-            name=f"requeue {name}",
-            context=contextvars.Context(),
-        )
-        self._pending[name] = (due, task)
+    async def run(self) -> None:
+        """Fire due times until cancelled."""
+        while True:
+            self._changed.clear()
+            head = self._head()
+            if head is None:
+                await self._changed.wait()
+                continue
+            if self._clock.now() >= head.due and time.monotonic() >= head.not_before:
+                heapq.heappop(self._heap)
+                del self._current[head.name]
+                self._on_due(head.name)
+                continue
+            await self._wait(head)
 
-    def _drop(self, name: str) -> None:
-        entry = self._pending.pop(name, None)
-        if entry is not None:
-            entry[1].cancel()
+    async def _wait(self, head: _Due) -> None:
+        """Until the clock reaches ``head.due`` and real time ``head.not_before``, or an
+        earlier due time is scheduled."""
 
-    def _supersede(self, name: str) -> None:
-        """Another trigger decided ``name``'s timer: its firing pass must not retry over it.
+        async def reached() -> None:
+            await self._clock.sleep_until(head.due)
+            await asyncio.sleep(max(0.0, head.not_before - time.monotonic()))
 
-        A timed pass scheduling its own next timer (from its own task) supersedes nothing.
-        """
-        current = asyncio.current_task()
-        self._superseded.update(t for t in self._firing.get(name, ()) if t is not current)
-
-    async def _fire(self, name: str, due: dt.datetime, action: Action, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self._clock.sleep_until(due)
-        task = asyncio.current_task()
-        assert task is not None
-        entry = self._pending.get(name)
-        if entry is not None and entry[1] is task:
-            del self._pending[name]
-        self._firing.setdefault(name, set()).add(task)
-        failed = True
+        waits = [asyncio.ensure_future(reached()), asyncio.ensure_future(self._changed.wait())]
         try:
-            async with self._limit:
-                await action()
-            failed = False
-        except RetryLater as exc:
-            log.warning("timed pass of %s failed: %s", name, exc)
-        except Exception:  # a timer has no caller to raise to
-            log.exception("timed pass of %s failed", name)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            firing = self._firing[name]
-            firing.discard(task)
-            if not firing:
-                del self._firing[name]
-            superseded = task in self._superseded
-            self._superseded.discard(task)
-        if failed and not superseded:
-            # Replaces the timer the failed pass may have set itself; the retry sets it again.
-            log.info("retrying the timed pass of %s in %g s", name, self._retry_delay)
-            self._drop(name)
-            self._start(name, self._clock.now(), action, self._retry_delay)
+            for waiting in waits:
+                waiting.cancel()
+            for waiting in waits:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting

@@ -4,17 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 
 import kopf
 
 from promptsales_operator.clock import Clock, SystemClock
-from promptsales_operator.context import OperatorContext
+from promptsales_operator.context import CAMPAIGN_API, CAMPAIGN_PLURAL, OperatorContext
 from promptsales_operator.handlers import build_registry, kopf_settings
-from promptsales_operator.kube import Connection, KubeClient, load_connection
+from promptsales_operator.kube import ApiError, Connection, KubeClient, load_connection
 from promptsales_operator.metrics import OperatorMetrics
 from promptsales_operator.probes import Probes
 from promptsales_operator.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+CRD_POLL_SECONDS = 2.0
+
+
+async def wait_for_crd(
+    client: KubeClient, stop_flag: asyncio.Event | threading.Event | None
+) -> bool:
+    """Wait until the API server serves the campaign resource (discovery, which every
+    authenticated client may read); kopf, with cluster scanning off, serves only resources
+    that exist when it starts. Returns False if stopped first."""
+    url = f"/apis/{CAMPAIGN_API}"
+    warned = False
+    while not (stop_flag is not None and stop_flag.is_set()):
+        try:
+            resources = (await client.get(url)).get("resources") or []
+            if any(r.get("name") == CAMPAIGN_PLURAL for r in resources):
+                return True
+        except ApiError as exc:
+            if exc.status not in {404, 503}:
+                raise
+        if not warned:
+            log.warning(
+                "the API server does not serve %s %s yet (is the CRD installed?); waiting",
+                CAMPAIGN_API,
+                CAMPAIGN_PLURAL,
+            )
+            warned = True
+        await asyncio.sleep(CRD_POLL_SECONDS)
+    return False
 
 
 class Operator:
@@ -37,14 +68,21 @@ class Operator:
 
     async def run(self, stop_flag: asyncio.Event | threading.Event | None = None) -> None:
         connection = self.connection or load_connection(self.settings.kubeconfig)
-        async with KubeClient(connection, limit=self.settings.worker_limit) as client:
-            self.ctx = OperatorContext(self.settings, self.clock, client, self.metrics)
-            registry = build_registry(self.ctx, connection)
+        counter = self.metrics.requests
+        async with KubeClient(
+            connection,
+            limit=self.settings.worker_limit,
+            on_request=lambda verb: counter.labels(verb).inc(),
+        ) as client:
             if self.settings.probe_port:
                 self.probe_port = await self.probes.start(
                     self.settings.probe_host, self.settings.probe_port
                 )
             try:
+                if not await wait_for_crd(client, stop_flag):
+                    return
+                self.ctx = OperatorContext(self.settings, self.clock, client, self.metrics)
+                registry = build_registry(self.ctx, connection)
                 await kopf.operator(
                     registry=registry,
                     settings=kopf_settings(self.ctx),

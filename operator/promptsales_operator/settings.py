@@ -1,16 +1,24 @@
 """The operator's one configuration model (env prefix ``PROMPTSALES_OPERATOR_``).
 
 Loaded through :func:`promptsales.config.load_settings` so a bad value stops the process
-with the variable's name, before kopf connects to anything.
+with the variable's name, before kopf connects to anything. Defaults that other parts of
+the platform share (the capacity policy, the MCP serving certificate's lifetime) are
+defined once, in ``workloads``, and read from there.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
 
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from certs.keys import KeyAlgorithm
 from workloads.capacity import CapacityPolicy
 from workloads.common import DEFAULT_IMAGE
+from workloads.mcp import MCP_CERTIFICATE_RENEW_BEFORE_HOURS, MCP_CERTIFICATE_VALIDITY_HOURS
+
+_POLICY = CapacityPolicy()
 
 
 class OperatorSettings(BaseSettings):
@@ -27,28 +35,44 @@ class OperatorSettings(BaseSettings):
     ca_secret: str = "promptsales-ca"  # noqa: S105 (a Secret name)
     mcp_tls_secret: str = "promptsales-mcp-tls"  # noqa: S105 (a Secret name)
     mcp_service: str = "promptsales-mcp"
-    mcp_certificate_renew_before_hours: int = Field(720, ge=1)
-    mcp_certificate_validity_hours: int = Field(2160, ge=1)
+    mcp_external_hostnames: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="extra DNS names of the MCP serving certificate"
+    )
+    mcp_certificate_renew_before_hours: int = Field(MCP_CERTIFICATE_RENEW_BEFORE_HOURS, ge=1)
+    mcp_certificate_validity_hours: int = Field(MCP_CERTIFICATE_VALIDITY_HOURS, ge=1)
+    mcp_certificate_key_algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA_P256
 
     resync_seconds: float = Field(
-        60.0, gt=0, description="drift check period; safety net for the timed passes"
+        600.0,
+        gt=0,
+        description="safety-net pass over every campaign, from the caches (no API reads); "
+        "drift is seen through the watches, timed passes act on window edges and renewals",
     )
     requeue_min_seconds: float = Field(
         1.0, gt=0, description="least delay before a campaign's timed pass (no spinning)"
     )
     capacity_debounce_seconds: float = Field(1.0, ge=0)
-    retry_backoff_seconds: float = Field(10.0, gt=0)
+    retry_backoff_seconds: float = Field(
+        10.0, gt=0, description="first retry delay of a failed pass; doubles up to 5 minutes"
+    )
     worker_limit: int = Field(64, ge=1)
 
-    mcp_rps_per_replica: float = Field(50.0, gt=0)
-    cache_rps_per_replica: float = Field(500.0, gt=0)
-    capacity_headroom: float = Field(0.2, ge=0)
-    mcp_min_replicas: int = Field(1, ge=0)
-    mcp_max_replicas: int = Field(20, ge=0)
-    cache_min_replicas: int = Field(1, ge=0)
-    cache_max_replicas: int = Field(6, ge=0)
+    mcp_rps_per_replica: float = Field(_POLICY.mcp_rps_per_replica, gt=0)
+    cache_rps_per_replica: float = Field(_POLICY.cache_rps_per_replica, gt=0)
+    capacity_headroom: float = Field(_POLICY.headroom, ge=0)
+    mcp_min_replicas: int = Field(_POLICY.mcp_min, ge=0)
+    mcp_max_replicas: int = Field(_POLICY.mcp_max, ge=0)
+    cache_min_replicas: int = Field(_POLICY.cache_min, ge=0)
+    cache_max_replicas: int = Field(_POLICY.cache_max, ge=0)
 
     log_level: str = "INFO"
+
+    @field_validator("mcp_external_hostnames", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     @field_validator("mcp_max_replicas", "cache_max_replicas", "mcp_certificate_validity_hours")
     @classmethod

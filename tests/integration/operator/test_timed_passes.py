@@ -67,7 +67,7 @@ async def test_window_start_and_end_are_acted_on_at_their_time(
     )
     await wait_campaign(kube, "timed", lambda o: phase(o) == "Scheduled", "Scheduled")
     assert suspended(platform, "timed")
-    await wait_for(lambda: running.ctx.requeue.due("timed") == start, "timer at window start")
+    await wait_for(lambda: running.ctx.due.due("timed") == start, "timer at window start")
 
     clock.advance(HOUR)
     await wait_for(lambda: not suspended(platform, "timed"), "CronJob unsuspended at start")
@@ -76,7 +76,7 @@ async def test_window_start_and_end_are_acted_on_at_their_time(
         lambda: kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 4,
         "scaled up at window start",
     )
-    await wait_for(lambda: running.ctx.requeue.due("timed") == end, "timer at window end")
+    await wait_for(lambda: running.ctx.due.due("timed") == end, "timer at window end")
 
     clock.advance(HOUR)
     await wait_for(lambda: suspended(platform, "timed"), "CronJob suspended at end")
@@ -89,7 +89,7 @@ async def test_window_start_and_end_are_acted_on_at_their_time(
     # The pass that wrote Completed schedules its next timer after posting its Event, so
     # the timer can lag the status by an API round trip.
     renewal = dt.datetime.fromisoformat(obj["status"]["certificate"]["renewalTime"])
-    await wait_for(lambda: running.ctx.requeue.due("timed") == renewal, "timer at renewal")
+    await wait_for(lambda: running.ctx.due.due("timed") == renewal, "timer at renewal")
 
 
 async def test_certificate_is_renewed_at_its_renewal_time(
@@ -104,7 +104,7 @@ async def test_certificate_is_renewed_at_its_renewal_time(
     first = kube.get_object(SECRETS, NS, "timedcert-client-tls")
     renewal = START + 24 * HOUR
     assert obj["status"]["certificate"]["renewalTime"] == "2026-12-11T00:00:00Z"
-    await wait_for(lambda: running.ctx.requeue.due("timedcert") == renewal, "timer at renewal")
+    await wait_for(lambda: running.ctx.due.due("timedcert") == renewal, "timer at renewal")
 
     clock.set(renewal)
     await wait_for(
@@ -121,7 +121,7 @@ async def test_certificate_is_renewed_at_its_renewal_time(
         "status shows the next renewal time",
     )
     await wait_for(
-        lambda: running.ctx.requeue.due("timedcert") == renewal + 24 * HOUR, "next renewal timer"
+        lambda: running.ctx.due.due("timedcert") == renewal + 24 * HOUR, "next renewal timer"
     )
     await wait_for(
         lambda: "CertificateRenewed" in {e["reason"] for e in events_for(kube, "timedcert")},
@@ -135,14 +135,14 @@ async def test_timer_follows_spec_edits_and_goes_with_the_campaign(
     kube = platform.kube
     running = await start_operator(resync_seconds=NO_RESYNC)
     kube.create_object(CAMPAIGNS, campaign("moved", window={"start": (START + HOUR).isoformat()}))
-    await wait_for(lambda: running.ctx.requeue.due("moved") == START + HOUR, "first timer")
+    await wait_for(lambda: running.ctx.due.due("moved") == START + HOUR, "first timer")
 
     later = START + 3 * HOUR
     kube.patch_object(CAMPAIGNS, NS, "moved", {"spec": {"window": {"start": later.isoformat()}}})
-    await wait_for(lambda: running.ctx.requeue.due("moved") == later, "timer moved by the edit")
+    await wait_for(lambda: running.ctx.due.due("moved") == later, "timer moved by the edit")
 
     kube.delete_object(CAMPAIGNS, NS, "moved")
-    await wait_for(lambda: running.ctx.requeue.due("moved") is None, "timer cancelled")
+    await wait_for(lambda: running.ctx.due.due("moved") is None, "timer cancelled")
 
 
 async def test_mcp_serving_certificate_is_renewed_at_its_renewal_time(
@@ -179,22 +179,29 @@ async def test_a_failed_timed_pass_is_retried_after_the_backoff_until_it_succeed
         CAMPAIGNS, campaign("retried", window={"start": start.isoformat(), "end": end.isoformat()})
     )
     await wait_campaign(kube, "retried", lambda o: phase(o) == "Scheduled", "Scheduled")
-    await wait_for(lambda: running.ctx.requeue.due("retried") == start, "timer at window start")
+    await wait_for(lambda: running.ctx.due.due("retried") == start, "timer at window start")
 
-    # The timed pass reads the campaign first: its first three attempts fail with an exception.
+    # The timed pass's status write fails three times: the queue retries it with backoff.
     fault = kube.inject_fault(
-        Fault("get", "promptsalescampaigns", status=500, name="retried", times=3)
+        Fault(
+            "patch",
+            "promptsalescampaigns",
+            status=500,
+            name="retried",
+            subresource="status",
+            times=3,
+        )
     )
     clock.advance(HOUR)
     await wait_campaign(kube, "retried", lambda o: phase(o) == "Active", "Active after retries")
     assert not suspended(platform, "retried")
     assert fault.times == 0
-    await wait_for(lambda: running.ctx.requeue.due("retried") == end, "timer back at window end")
+    await wait_for(lambda: running.ctx.due.due("retried") == end, "timer back at window end")
 
-    reads = kube.counts["get", "promptsalescampaigns"]
+    writes = kube.write_requests
     await asyncio.sleep(1.0)  # five backoffs: room for a retry that should not happen
-    assert kube.counts["get", "promptsalescampaigns"] == reads
-    assert running.ctx.requeue.due("retried") == end
+    assert kube.write_requests == writes
+    assert running.ctx.due.due("retried") == end
 
 
 async def test_a_timed_pass_with_a_failing_concern_is_retried_after_the_backoff(
@@ -205,7 +212,7 @@ async def test_a_timed_pass_with_a_failing_concern_is_retried_after_the_backoff(
     start = START + HOUR
     kube.create_object(CAMPAIGNS, campaign("patchy", window={"start": start.isoformat()}))
     await wait_campaign(kube, "patchy", lambda o: phase(o) == "Scheduled", "Scheduled")
-    await wait_for(lambda: running.ctx.requeue.due("patchy") == start, "timer at window start")
+    await wait_for(lambda: running.ctx.due.due("patchy") == start, "timer at window start")
 
     # Unsuspending the CronJob fails twice: the pass completes, the campaign Reconciling.
     fault = kube.inject_fault(Fault("patch", "cronjobs", status=500, name="patchy-etl", times=2))
@@ -214,4 +221,4 @@ async def test_a_timed_pass_with_a_failing_concern_is_retried_after_the_backoff(
     await wait_for(lambda: not suspended(platform, "patchy"), "CronJob unsuspended by a retry")
     await wait_campaign(kube, "patchy", lambda o: phase(o) == "Active", "Active")
     renewal = START + dt.timedelta(days=60)  # the default 90d validity, renewBefore 30d
-    await wait_for(lambda: running.ctx.requeue.due("patchy") == renewal, "timer at renewal")
+    await wait_for(lambda: running.ctx.due.due("patchy") == renewal, "timer at renewal")

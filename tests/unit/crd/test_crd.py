@@ -50,7 +50,8 @@ def test_names_short_name_and_status_subresource() -> None:
 def test_every_field_has_a_description() -> None:
     schema = crd.version_schema(crd.load_crd())
     missing = [path for path, node in _walk(schema, "") if not node.get("description")]
-    assert missing == []
+    # The API server refuses anything but the bare type on the root's metadata.
+    assert missing == [".metadata"]
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)

@@ -11,8 +11,9 @@ from pymongo.uri_parser import parse_uri
 from sqlalchemy.engine import make_url
 
 from infra import policy
-from infra.resources import KINDS, declare, ignored_changes, logical_name
+from infra.resources import KINDS, declare
 from workloads import cache, databases
+from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
 from workloads.render import PlatformSpec, platform_manifests, sqlserver_source_ddl
 
 # Printable passwords, including every character a URL or DSN would need escaped.
@@ -101,16 +102,17 @@ def test_every_rendered_kind_has_a_typed_resource() -> None:
         assert (manifest["apiVersion"], manifest["kind"]) in KINDS
 
 
-def test_only_operator_scaled_deployments_ignore_replicas() -> None:
-    ignored = {
-        logical_name(m): ignored_changes(m)
+def test_no_manifest_sets_the_replicas_the_operator_owns() -> None:
+    """One owner per field: a rendered spec.replicas would conflict with the operator's
+    field manager on every server-side re-apply (or reset its count on a forced one)."""
+    deployments = {
+        m["metadata"]["name"]: m["spec"]
         for m in platform_manifests(PlatformSpec())
-        if ignored_changes(m)
+        if m["kind"] == "Deployment"
     }
-    assert ignored == {
-        "deployment-promptsales-promptsales-mcp": ["spec.replicas"],
-        "deployment-promptsales-promptsales-cache": ["spec.replicas"],
-    }
+    for name in (MCP_DEPLOYMENT, CACHE_DEPLOYMENT):
+        assert "replicas" not in deployments[name]
+    assert deployments["promptsales-operator"]["replicas"] == 1  # not scaled by anyone
 
 
 def test_unknown_kinds_are_refused_by_name() -> None:

@@ -56,7 +56,11 @@ def test_pulumi_project_points_into_infra_with_the_repo_venv() -> None:
             {"platform": {"postgres": {"storage": "ten gigs"}}},
             "promptsales:platform.postgres.storage",
         ),
-        ({"platform": {"mcp": {"replicas": 0}}}, "promptsales:platform.mcp.replicas"),
+        ({"platform": {"mcp": {"min_replicas": 0}}}, "promptsales:platform.mcp.min_replicas"),
+        (
+            {"platform": {"mcp": {"min_replicas": 4, "max_replicas": 3}}},
+            "max_replicas must not be below min_replicas",
+        ),
         (
             {"platform": {"network": {"agent_cidrs": ["10.0.0.0/33"]}}},
             "promptsales:platform.network.agent_cidrs.0",

@@ -42,7 +42,6 @@ def test_declares_every_platform_object(run_program: Runner) -> None:
         ("Job", "promptsales-warehouse-init", PLATFORM),
         ("Job", "promptsales-sqlserver-init", DATA),
         ("Secret", "promptsales-ca", PLATFORM),
-        ("Secret", "promptsales-mcp-tls", PLATFORM),
         ("Secret", "promptsales-mcp-credentials", PLATFORM),
         ("Secret", "promptsales-etl-credentials", PLATFORM),
         ("NetworkPolicy", "promptsales-default-deny", PLATFORM),
@@ -72,16 +71,12 @@ def test_namespaces_enforce_restricted_pod_security(run_program: Runner) -> None
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_operator_scaled_deployments_ignore_replicas_and_nothing_else_does(
-    run_program: Runner,
-) -> None:
+def test_only_create_once_secrets_ignore_changes(run_program: Runner) -> None:
     run = run_program()
     ignored = {
         name: opts.ignore_changes for name, opts in run.options.items() if opts.ignore_changes
     }
     assert ignored == {
-        "deployment-promptsales-promptsales-mcp": ["spec.replicas"],
-        "deployment-promptsales-promptsales-cache": ["spec.replicas"],
         # the CA Secret is written once; a rollover tool owns its data afterwards
         "secret-promptsales-promptsales-ca": ["stringData", "data"],
         # so is the PII keyring; `promptsales pii rotate-kek` owns it afterwards
@@ -89,10 +84,47 @@ def test_operator_scaled_deployments_ignore_replicas_and_nothing_else_does(
     }
 
 
-def test_configured_replicas_reach_the_first_up(run_program: Runner) -> None:
-    run = run_program({"platform": {"mcp": {"replicas": 5}, "cache": {"replicas": 3}}})
-    assert run.mocks.find("Deployment", "promptsales-mcp").plain["spec"]["replicas"] == 5
-    assert run.mocks.find("Deployment", "promptsales-cache").plain["spec"]["replicas"] == 3
+def test_replica_bounds_reach_the_operator_not_the_deployments(run_program: Runner) -> None:
+    run = run_program(
+        {"platform": {"mcp": {"min_replicas": 5, "max_replicas": 9}, "cache": {"min_replicas": 3}}}
+    )
+    for name in ("promptsales-mcp", "promptsales-cache"):
+        assert "replicas" not in run.mocks.find("Deployment", name).plain["spec"]
+    operator = run.mocks.find("Deployment", "promptsales-operator").plain
+    env = {
+        e["name"]: e["value"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["PROMPTSALES_OPERATOR_MCP_MIN_REPLICAS"] == "5"
+    assert env["PROMPTSALES_OPERATOR_MCP_MAX_REPLICAS"] == "9"
+    assert env["PROMPTSALES_OPERATOR_CACHE_MIN_REPLICAS"] == "3"
+
+
+def test_the_mcp_serving_certificate_is_the_operators_alone(run_program: Runner) -> None:
+    """Pulumi never creates promptsales-mcp-tls (one owner: the operator issues and renews
+    it); its lifetime and names reach the operator as settings."""
+    run = run_program(
+        {
+            "platform": {
+                "mcp": {
+                    "certificate_validity_hours": 720,
+                    "certificate_renew_before_hours": 240,
+                    "external_hostnames": ["m.example.com"],
+                }
+            }
+        }
+    )
+    secrets = {
+        r.plain["metadata"]["name"]
+        for r in run.mocks.kubernetes()
+        if r.typ == "kubernetes:core/v1:Secret"
+    }
+    assert "promptsales-mcp-tls" not in secrets
+    operator = run.mocks.find("Deployment", "promptsales-operator").plain
+    env = {
+        e["name"]: e["value"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["PROMPTSALES_OPERATOR_MCP_CERTIFICATE_VALIDITY_HOURS"] == "720"
+    assert env["PROMPTSALES_OPERATOR_MCP_EXTERNAL_HOSTNAMES"] == "m.example.com"
 
 
 def test_ca_is_protected_and_serving_certificates_chain_to_it(run_program: Runner) -> None:
@@ -105,7 +137,6 @@ def test_ca_is_protected_and_serving_certificates_chain_to_it(run_program: Runne
     assert run.outputs["ca_bundle"] == ca_data["ca.crt"]
 
     for name, namespace in (
-        ("promptsales-mcp-tls", PLATFORM),
         ("promptsales-cache-tls", PLATFORM),
         ("promptsales-mongodb-tls", DATA),
         ("promptsales-sqlserver-tls", DATA),
@@ -125,7 +156,7 @@ def test_ca_is_protected_and_serving_certificates_chain_to_it(run_program: Runne
 def test_every_secret_value_is_a_pulumi_secret(run_program: Runner) -> None:
     run = run_program()
     secrets = [r for r in run.mocks.kubernetes() if r.typ == "kubernetes:core/v1:Secret"]
-    assert len(secrets) == 13
+    assert len(secrets) == 12  # promptsales-mcp-tls is the operator's
     for secret in secrets:
         # Pulumi collapses secret values into one secret stringData on the wire.
         assert is_secret(secret.inputs["stringData"]), f"{secret.name} has plain stringData"
@@ -216,7 +247,7 @@ def test_jobs_wait_for_their_databases_and_workloads_for_their_secrets(run_progr
     assert "statefulset-promptsales-data-promptsales-postgres" in wh_init
     assert "secret-promptsales-promptsales-etl-credentials" in wh_init
     mcp = depends("deployment-promptsales-promptsales-mcp")
-    assert {"secret-promptsales-promptsales-mcp-tls", "namespace-promptsales"} <= mcp
+    assert {"secret-promptsales-promptsales-mcp-credentials", "namespace-promptsales"} <= mcp
     operator = depends("deployment-promptsales-promptsales-operator")
     assert "customresourcedefinition-promptsalescampaigns.promptsales.io" in operator
 
@@ -341,9 +372,6 @@ def test_exposed_mcp_gets_a_load_balancer_and_its_external_name_in_the_certifica
     assert service["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
     # Local keeps the agent's address, so the NetworkPolicy ipBlock can match it.
     assert service["externalTrafficPolicy"] == "Local"
-    leaf = load_certificates(string_data(run, "promptsales-mcp-tls", PLATFORM)["tls.crt"])[0]
-    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert "mcp.example.com" in sans.get_values_for_type(x509.DNSName)
     assert run.outputs["mcp_endpoint"] == "https://mcp.example.com/mcp"
 
 

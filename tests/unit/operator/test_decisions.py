@@ -113,6 +113,13 @@ def platform(*authorities: certs.CertificateAuthority) -> certdecide.PlatformCA:
 
 def issued_secret(
     ca: certs.CertificateAuthority, pca: certdecide.PlatformCA, role: str = "marketing"
+) -> certdecide.ObservedSecret:
+    """A Secret as the operator writes it, observed as the watch would deliver it."""
+    return certdecide.observe_secret(issued_manifest(ca, pca, role))
+
+
+def issued_manifest(
+    ca: certs.CertificateAuthority, pca: certdecide.PlatformCA, role: str = "marketing"
 ) -> dict[str, Any]:
     issued = certs.issue_client_certificate(
         ca,
@@ -140,6 +147,28 @@ WANTED = certdecide.Wanted("c1/42/marketing", "ecdsa-p256", dt.timedelta(hours=2
 def test_missing_secret_is_issued(ca: certs.CertificateAuthority) -> None:
     decision = certdecide.decide(None, platform(ca), WANTED, NOW)
     assert decision.action is certdecide.Action.ISSUE
+
+
+def test_observing_keeps_no_key_material_and_catches_a_broken_secret(
+    ca: certs.CertificateAuthority,
+) -> None:
+    pca = platform(ca)
+    manifest = issued_manifest(ca, pca)
+    observed = certdecide.observe_secret(manifest)
+    assert observed.leaf is not None
+    assert observed.key_algorithm == "ecdsa-p256"
+    assert not any(isinstance(v, bytes | str) and "PRIVATE" in v for v in vars_of(observed))
+    other = issued_manifest(ca, pca, role="sales")
+    manifest["data"]["tls.key"] = other["data"]["tls.key"]  # a key that is not the cert's
+    broken = certdecide.decide(certdecide.observe_secret(manifest), pca, WANTED, NOW)
+    assert (broken.action, broken.message) == (
+        certdecide.Action.ISSUE,
+        "stored certificate is unreadable",
+    )
+
+
+def vars_of(observed: certdecide.ObservedSecret) -> list[object]:
+    return [getattr(observed, name) for name in observed.__slots__]
 
 
 def test_fresh_certificate_is_left_alone_until_renewal_time(

@@ -1,23 +1,28 @@
-"""Timed passes: due-time arithmetic, clocks that can be slept on, the per-campaign timers."""
+"""Timed passes and the work queue: due-time arithmetic, clocks that can be slept on, the
+heap of due times, and the queue's dedup, exclusivity and backoff guarantees."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from promptsales_operator.campaign import parse_campaign
 from promptsales_operator.clock import ManualClock, SystemClock
 from promptsales_operator.reconcile import next_due
-from promptsales_operator.requeue import RequeueTimers, RetryLater
+from promptsales_operator.requeue import DueTimes
+from promptsales_operator.workqueue import WorkQueue
 
 NOW = dt.datetime(2026, 12, 10, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
 
 
 def body(**spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": "c1"}, "spec": {"campaignId": "42", **spec}}
+    return {"metadata": {"name": "c1"}, "spec": {"campaignId": "42", "displayName": "C", **spec}}
 
 
 def window(start: dt.datetime | None, end: dt.datetime | None) -> dict[str, str]:
@@ -55,113 +60,123 @@ async def test_system_clock_sleeps_until_the_wall_clock_reaches_the_moment() -> 
     assert clock.now() >= moment
 
 
-async def test_a_timer_fires_at_its_due_time_and_a_new_due_time_replaces_it() -> None:
+@contextlib.asynccontextmanager
+async def running(times: DueTimes) -> AsyncIterator[DueTimes]:
+    task = asyncio.create_task(times.run())
+    try:
+        yield times
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_due_time_fires_once_and_a_new_due_time_replaces_it() -> None:
     clock = ManualClock(NOW)
-    timers = RequeueTimers(clock, min_delay=0.01, retry_delay=0.01, limit=4)
     fired: list[str] = []
-    any_fired = asyncio.Event()
+    one_fired = asyncio.Event()
 
-    async def record(label: str) -> None:
-        fired.append(label)
-        any_fired.set()
+    def record(name: str) -> None:
+        fired.append(name)
+        one_fired.set()
 
-    timers.schedule("c1", NOW + HOUR, lambda: record("first"))
-    timers.schedule("c1", NOW + HOUR, lambda: record("same due: kept"))
-    timers.schedule("c1", NOW + 2 * HOUR, lambda: record("replaced"))
-    assert timers.due("c1") == NOW + 2 * HOUR
-    timers.schedule("c2", NOW + HOUR, lambda: record("cancelled"))
-    timers.cancel("c2")
-    assert timers.due("c2") is None
+    times = DueTimes(clock, record, min_delay=0.01)
+    times.schedule("c1", NOW + HOUR)
+    times.schedule("c1", NOW + HOUR)  # same due time: kept, not duplicated
+    times.schedule("c1", NOW + 2 * HOUR)  # replaced
+    assert times.due("c1") == NOW + 2 * HOUR
+    times.schedule("c2", NOW + HOUR)
+    times.cancel("c2")
+    assert times.due("c2") is None
+    async with running(times):
+        clock.advance(HOUR)
+        await asyncio.sleep(0.1)
+        assert fired == []  # c1 moved to 2 h, c2 cancelled
+        clock.advance(HOUR)
+        async with asyncio.timeout(10):
+            await one_fired.wait()
+        await asyncio.sleep(0.1)
+    assert fired == ["c1"]
+    assert times.due("c1") is None
+    assert len(times) == 0
 
-    clock.advance(2 * HOUR)
-    async with asyncio.timeout(10):
-        await any_fired.wait()
-    await asyncio.sleep(0.1)  # room for a timer that should have been cancelled
-    assert fired == ["replaced"]
-    assert timers.due("c1") is None  # a fired timer leaves the registry
-    await timers.close()
+
+async def test_an_earlier_due_time_wakes_the_waiting_heap() -> None:
+    clock = ManualClock(NOW)
+    fired: list[str] = []
+    one_fired = asyncio.Event()
+
+    def record(name: str) -> None:
+        fired.append(name)
+        one_fired.set()
+
+    times = DueTimes(clock, record, min_delay=0.0)
+    times.schedule("late", NOW + 10 * HOUR)
+    async with running(times):
+        await asyncio.sleep(0.05)  # now waiting for the late one
+        times.schedule("early", NOW + HOUR)
+        clock.advance(HOUR)
+        async with asyncio.timeout(10):
+            await one_fired.wait()
+    assert fired == ["early"]
 
 
 async def test_a_due_time_in_the_past_cannot_make_passes_spin() -> None:
     clock = ManualClock(NOW)
-    timers = RequeueTimers(clock, min_delay=0.05, retry_delay=0.05, limit=4)
-    finished = 0
-    one_finished = asyncio.Event()
+    fired: list[str] = []
 
-    async def reschedule_in_the_past() -> None:
-        nonlocal finished
-        # What a pass does: schedule the next timer (here one already due), then go on.
-        timers.schedule("c1", NOW - HOUR, reschedule_in_the_past)
-        await asyncio.sleep(0)
-        finished += 1
-        one_finished.set()
+    def pass_that_reschedules(name: str) -> None:
+        # What a pass does with a due time it cannot move: schedule it again.
+        fired.append(name)
+        times.schedule(name, NOW - HOUR)
 
-    timers.schedule("c1", NOW - HOUR, reschedule_in_the_past)
-    async with asyncio.timeout(10):
-        await one_finished.wait()  # the pass ran to its end: it did not cancel itself
-    await asyncio.sleep(0.5)
-    await timers.close()
-    assert finished <= 12  # at most one pass per min_delay (0.05 s) over about 0.5 s
+    times = DueTimes(clock, pass_that_reschedules, min_delay=0.05)
+    times.schedule("c1", NOW - HOUR)
+    async with running(times):
+        await asyncio.sleep(0.5)
+    assert 1 <= len(fired) <= 12  # at most one per min_delay (0.05 s) over about 0.5 s
 
 
-async def test_a_failed_timed_pass_is_retried_after_the_backoff_until_it_succeeds() -> None:
-    clock = ManualClock(NOW)
-    timers = RequeueTimers(clock, min_delay=0.01, retry_delay=0.05, limit=4)
-    attempts = 0
-    succeeded = asyncio.Event()
-
-    async def flaky() -> None:
-        nonlocal attempts
-        attempts += 1
-        if attempts == 1:
-            raise RetryLater("503 ServiceUnavailable")
-        if attempts == 2:
-            raise RuntimeError("an unexpected failure is retried too")
-        # A successful pass sets the campaign's next timer, as reconcile_campaign does.
-        timers.schedule("c1", NOW + 2 * HOUR, flaky)
-        succeeded.set()
-
-    timers.schedule("c1", NOW + HOUR, flaky)
-    clock.advance(HOUR)  # the clock stays here: only the backoff can bring the retries
-    async with asyncio.timeout(10):
-        await succeeded.wait()
-    await asyncio.sleep(0.3)  # six backoffs: room for a retry that should not happen
-    assert attempts == 3
-    assert timers.due("c1") == NOW + 2 * HOUR
-    await timers.close()
+async def test_the_queue_holds_a_key_once_however_often_it_is_added() -> None:
+    queue = WorkQueue(base_delay=0.01, max_delay=1)
+    for _ in range(5):
+        queue.add("c1")
+    queue.add("c2")
+    assert len(queue) == 2
+    assert await queue.get() == "c1"
+    assert await queue.get() == "c2"
+    assert len(queue) == 0
 
 
-async def test_a_failed_pass_is_not_retried_over_a_newer_pass_or_a_deletion() -> None:
-    clock = ManualClock(NOW)
-    timers = RequeueTimers(clock, min_delay=0.01, retry_delay=0.05, limit=4)
-    calls: list[str] = []
-    started = {"c1": asyncio.Event(), "c2": asyncio.Event()}
-    release = asyncio.Event()
+async def test_a_key_added_while_processed_runs_again_after_not_alongside() -> None:
+    queue = WorkQueue(base_delay=0.01, max_delay=1)
+    queue.add("c1")
+    key = await queue.get()
+    assert key == "c1"
+    queue.add("c1")  # an event arrives during the pass
+    assert len(queue) == 0  # not handed to a second worker meanwhile
+    waiting = asyncio.create_task(queue.get())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    queue.done(key)
+    async with asyncio.timeout(5):
+        assert await waiting == "c1"
 
-    async def newer() -> None:
-        calls.append("newer")
 
-    def failing(name: str) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
-            calls.append(name)
-            started[name].set()
-            await release.wait()
-            raise RetryLater("500 InternalError")
+async def test_failures_back_off_exponentially_and_a_success_forgets_them() -> None:
+    queue = WorkQueue(base_delay=0.02, max_delay=0.08)
+    delays = [queue.retry("c1") for _ in range(5)]
+    assert delays == pytest.approx([0.02, 0.04, 0.08, 0.08, 0.08])
+    queue.forget("c1")
+    assert queue.retry("c1") == pytest.approx(0.02)
+    async with asyncio.timeout(5):
+        assert await queue.get() == "c1"  # the delayed add arrives
 
-        return run
 
-    timers.schedule("c1", NOW + HOUR, failing("c1"))
-    timers.schedule("c2", NOW + HOUR, failing("c2"))
-    clock.advance(HOUR)
-    async with asyncio.timeout(10):
-        await started["c1"].wait()
-        await started["c2"].wait()
-    # While both passes run, another trigger moves c1's timer and c2 is deleted.
-    timers.schedule("c1", NOW + 3 * HOUR, newer)
-    timers.cancel("c2")
-    release.set()
-    await asyncio.sleep(0.3)  # six backoffs: room for a retry that should not happen
-    assert calls == ["c1", "c2"]
-    assert timers.due("c1") == NOW + 3 * HOUR
-    assert timers.due("c2") is None
-    await timers.close()
+async def test_close_releases_waiting_workers() -> None:
+    queue = WorkQueue(base_delay=0.01, max_delay=1)
+    workers = [asyncio.create_task(queue.get()) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    queue.close()
+    async with asyncio.timeout(5):
+        assert await asyncio.gather(*workers) == [None, None, None]

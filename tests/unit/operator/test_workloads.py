@@ -65,10 +65,22 @@ def test_default_schedule_is_spread_stably_and_custom_schedules_are_kept() -> No
     assert first == again
     assert first.endswith("-59/11 * * * *")
     assert etl_cronjob.effective_schedule("30 2 * * *", "promptsales", "a") == "30 2 * * *"
+    assert etl_cronjob.effective_schedule("0-59/11 * * * *", "promptsales", "a") == (
+        "0-59/11 * * * *"
+    )
+
+
+@pytest.mark.parametrize("interval", [2, 5, 11, 15, 30, 59])
+def test_any_every_n_minutes_schedule_is_spread_not_only_the_default(interval: int) -> None:
+    """The rule is the schedule's shape: changing the API's default keeps the spreading."""
+    spread = etl_cronjob.effective_schedule(f"*/{interval} * * * *", "promptsales", "a")
+    offset = etl_cronjob.schedule_offset("promptsales", "a", interval)
+    assert spread == f"{offset}-59/{interval} * * * *"
+    assert etl_cronjob.effective_schedule("*/1 * * * *", "p", "a") == "*/1 * * * *"
 
 
 def test_a_thousand_default_campaigns_use_every_offset_evenly() -> None:
-    offsets = [etl_cronjob.schedule_offset("promptsales", f"campaign-{i}") for i in range(1000)]
+    offsets = [etl_cronjob.schedule_offset("promptsales", f"campaign-{i}", 11) for i in range(1000)]
     counts = [offsets.count(minute) for minute in range(11)]
     assert min(counts) > 1000 / 11 * 0.7
     assert max(counts) < 1000 / 11 * 1.3
@@ -113,16 +125,19 @@ def test_operator_manifests_are_valid(manifest: dict[str, Any]) -> None:
     _validate(manifest)
 
 
-def test_role_grants_no_wildcards_and_no_delete() -> None:
-    for rule in operator_workloads.role_rules() + operator_workloads.cluster_role_rules():
+def test_role_grants_no_wildcards_no_delete_and_nothing_cluster_wide() -> None:
+    for rule in operator_workloads.role_rules():
         assert "*" not in rule["verbs"]
         assert "*" not in rule["resources"]
         assert "delete" not in rule["verbs"]
-    assert operator_workloads.cluster_role_rules() == [
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}
+    kinds = {m["kind"] for m in operator_workloads.operator_manifests("promptsales")}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
+    patchable = [
+        r
+        for r in operator_workloads.role_rules()
+        if r["apiGroups"] == ["apps"] and "patch" in r["verbs"]
     ]
-    deployments = next(r for r in operator_workloads.role_rules() if r["apiGroups"] == ["apps"])
-    assert deployments["resourceNames"] == ["promptsales-mcp", "promptsales-cache"]
+    assert [r["resourceNames"] for r in patchable] == [["promptsales-mcp", "promptsales-cache"]]
 
 
 def test_capacity_formula_examples() -> None:

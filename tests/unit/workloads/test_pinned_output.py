@@ -24,7 +24,6 @@ def rendered() -> dict[str, list[Manifest]]:
         "cache_custom": cache.cache(
             "other",
             memory_limit_mib=1024,
-            replicas=3,
             image="x/redis:1",
             eviction_policy="allkeys-lfu",
         ),
@@ -32,7 +31,6 @@ def rendered() -> dict[str, list[Manifest]]:
         "mcp_lb": mcp.mcp_server(
             "ns2",
             image="i:1",
-            replicas=4,
             cpu=("1", "2"),
             memory=("1Gi", "2Gi"),
             service_type="LoadBalancer",

@@ -1,0 +1,249 @@
+"""What the operator knows of the cluster: watch-fed caches of everything a pass reads.
+
+A converged platform must cost the API server nothing: controllers in this field
+(controller-runtime's informers, CloudNativePG, cert-manager) read from caches that watch
+streams keep current and send only writes. kopf's indexes are those caches here
+(``handlers.py`` registers them): kopf lists and watches campaigns, the CronJobs and
+Secrets the operator owns, the platform CA Secret and the two Deployments it scales, and
+it holds every handler back until all of them are listed, which is controller-runtime's
+"wait for cache sync". Each index keeps a compact entry per object (:class:`Entry`), not
+the object: the fields a pass compares, as JSON bytes, and for Secrets only the public
+facts of the certificate (:func:`certificates.observe_secret`), never a private key but
+the signing CA's.
+
+A cache lags the operator's own writes by one watch event. So every write's answer is
+remembered (:meth:`ClusterCache.remember`) and served in place of the cached entry until
+the watch delivers that same resourceVersion (or something deletes the object); the event
+that delivers it is the echo of our own write and triggers nothing
+(:meth:`ClusterCache.observe`). This is client-go's "expectations" idea, keyed by
+resourceVersion equality only (resourceVersions are opaque: never compared for order), with
+a time limit in case a relist skips the remembered version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import kopf
+import orjson
+
+from promptsales_operator import certificates as certdecide
+from promptsales_operator.campaign import Campaign, SpecError, parse_campaign
+
+Obj = dict[str, Any]
+REMEMBER_SECONDS = 30.0
+
+CAMPAIGNS = "campaigns"
+CRONJOBS = "cronjobs"
+SECRETS = "secrets"
+DEPLOYMENTS = "deployments"
+KINDS = (CAMPAIGNS, CRONJOBS, SECRETS, DEPLOYMENTS)
+
+
+def _meta(body: Mapping[str, Any], keep: tuple[str, ...]) -> Obj:
+    meta = body.get("metadata") or {}
+    return {key: meta[key] for key in keep if key in meta}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    """One cached object: identity and version, plus the parts a pass reads as JSON bytes
+    (a few hundred bytes where a parsed dict of a CronJob's pod template is tens of KB)."""
+
+    name: str
+    uid: str
+    resource_version: str
+    raw: bytes
+
+    def body(self) -> Obj:
+        body: Obj = orjson.loads(self.raw)
+        return body
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CampaignEntry(Entry):
+    """A campaign, with its parsed spec kept for the capacity plan (which reads them all)."""
+
+    generation: int
+    observed_generation: int | None
+    deleting: bool
+    campaign: Campaign | None  # None: the spec is invalid (its status says why)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecretEntry(Entry):
+    """A TLS Secret the operator owns: the public facts of its certificate."""
+
+    observed: certdecide.ObservedSecret
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeploymentEntry(Entry):
+    replicas: int | None
+
+
+def campaign_entry(body: Mapping[str, Any]) -> CampaignEntry:
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    trimmed = {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": _meta(body, ("name", "namespace", "uid", "generation", "resourceVersion")),
+        "spec": body.get("spec"),
+        "status": status,
+    }
+    try:
+        campaign: Campaign | None = parse_campaign(body)
+    except SpecError:
+        campaign = None
+    observed = status.get("observedGeneration")
+    return CampaignEntry(
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        resource_version=str(meta.get("resourceVersion", "")),
+        raw=orjson.dumps(trimmed),
+        generation=int(meta.get("generation") or 1),
+        observed_generation=int(observed) if observed is not None else None,
+        deleting=bool(meta.get("deletionTimestamp")),
+        campaign=campaign,
+    )
+
+
+def cronjob_entry(body: Mapping[str, Any]) -> Entry:
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    trimmed = {
+        "metadata": _meta(
+            body, ("name", "namespace", "uid", "resourceVersion", "labels", "annotations")
+        )
+        | {"ownerReferences": meta.get("ownerReferences") or []},
+        "spec": body.get("spec"),
+        "status": {
+            key: status[key] for key in ("lastScheduleTime", "lastSuccessfulTime") if key in status
+        },
+    }
+    return Entry(
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        resource_version=str(meta.get("resourceVersion", "")),
+        raw=orjson.dumps(trimmed),
+    )
+
+
+def secret_entry(body: Mapping[str, Any], *, keep_data: bool) -> SecretEntry:
+    """``keep_data`` only for the platform CA, whose key the operator signs with."""
+    meta = body.get("metadata") or {}
+    trimmed: Obj = {
+        "metadata": _meta(
+            body, ("name", "namespace", "uid", "resourceVersion", "labels", "annotations")
+        )
+        | {"ownerReferences": meta.get("ownerReferences") or []},
+    }
+    if keep_data:
+        trimmed["data"] = body.get("data") or {}
+        observed = certdecide.ObservedSecret(None, None, None)
+    else:
+        observed = certdecide.observe_secret(body)
+    return SecretEntry(
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        resource_version=str(meta.get("resourceVersion", "")),
+        raw=orjson.dumps(trimmed),
+        observed=observed,
+    )
+
+
+def deployment_entry(body: Mapping[str, Any]) -> DeploymentEntry:
+    meta = body.get("metadata") or {}
+    replicas = (body.get("spec") or {}).get("replicas")
+    return DeploymentEntry(
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        resource_version=str(meta.get("resourceVersion", "")),
+        raw=orjson.dumps({"metadata": _meta(body, ("name", "namespace", "uid"))}),
+        replicas=int(replicas) if replicas is not None else None,
+    )
+
+
+@dataclasses.dataclass
+class _Remembered:
+    entry: Entry | None  # None: we deleted it
+    until: float
+
+
+class ClusterCache:
+    """Reads of the four kinds, served from kopf's indexes plus our own recent writes.
+
+    The indexes are handed over by kopf once it runs (:meth:`attach`); before that nothing
+    reads (the workers wait for :attr:`synced`).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._indexes: dict[str, Mapping[str, kopf.Store[Any]]] = {}
+        self._remembered: dict[tuple[str, str], _Remembered] = {}
+        self._clock = clock
+
+    def attach(self, kind: str, index: Mapping[str, kopf.Store[Any]]) -> None:
+        self._indexes[kind] = index
+
+    def _indexed(self, kind: str, name: str) -> Entry | None:
+        index = self._indexes.get(kind)
+        if index is None:
+            return None
+        store = index.get(name)
+        return next(iter(store), None) if store else None
+
+    def get(self, kind: str, name: str) -> Entry | None:
+        remembered = self._remembered.get((kind, name))
+        if remembered is not None:
+            if remembered.until > self._clock():
+                return remembered.entry
+            del self._remembered[(kind, name)]
+        return self._indexed(kind, name)
+
+    def campaign(self, name: str) -> CampaignEntry | None:
+        entry = self.get(CAMPAIGNS, name)
+        return entry if isinstance(entry, CampaignEntry) else None
+
+    def secret(self, name: str) -> SecretEntry | None:
+        entry = self.get(SECRETS, name)
+        return entry if isinstance(entry, SecretEntry) else None
+
+    def deployment(self, name: str) -> DeploymentEntry | None:
+        entry = self.get(DEPLOYMENTS, name)
+        return entry if isinstance(entry, DeploymentEntry) else None
+
+    def campaigns(self) -> Iterator[CampaignEntry]:
+        """Every cached campaign (our own newer writes preferred)."""
+        index = self._indexes.get(CAMPAIGNS) or {}
+        for name in list(index):
+            entry = self.campaign(name)
+            if entry is not None:
+                yield entry
+
+    def remember(self, kind: str, name: str, entry: Entry | None) -> None:
+        """Serve ``entry`` (our write's answer; None after a delete) until the watch
+        delivers the same version."""
+        self._remembered[(kind, name)] = _Remembered(entry, self._clock() + REMEMBER_SECONDS)
+
+    def observe(self, kind: str, name: str, resource_version: str | None) -> bool:
+        """The watch delivered ``name`` at ``resource_version`` (None: deleted).
+
+        Returns True when that is the echo of our own last write (nothing to react to).
+        """
+        remembered = self._remembered.get((kind, name))
+        if remembered is None:
+            return False
+        if resource_version is None:
+            del self._remembered[(kind, name)]
+            return remembered.entry is None
+        if remembered.entry is not None and remembered.entry.resource_version == resource_version:
+            del self._remembered[(kind, name)]
+            return True
+        return False
+
+    def sizes(self) -> dict[str, int]:
+        return {kind: len(self._indexes.get(kind) or {}) for kind in KINDS}
