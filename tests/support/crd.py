@@ -5,6 +5,13 @@ with ``jsonschema`` and its ``x-kubernetes-validations`` rules with ``cel-python
 Kubernetes extensions jsonschema does not know are translated (``list-type: set`` means
 unique items); transition rules (those naming ``oldSelf``) run only on updates where the old
 value exists, as in Kubernetes.
+
+:func:`definition_violations` checks the CRD itself the way kube-apiserver does when it is
+created, for the rules a real server refused this project's CRD on (the emulator runs it
+on every CRD it stores): the root ``metadata`` may specify nothing but its type, a
+structural schema never combines ``properties`` with ``additionalProperties``, and every
+``default`` must pass its own schema and CEL rules as written (the server does not apply
+the nested defaults inside a default before checking it).
 """
 
 from __future__ import annotations
@@ -133,6 +140,65 @@ def schema_violations(schema: Schema, obj: dict[str, Any]) -> list[Violation]:
         Violation("." + ".".join(str(p) for p in err.absolute_path), err.message, "schema")
         for err in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
     ]
+
+
+def _walk_schema(schema: Schema, path: str) -> Iterator[tuple[str, Schema]]:
+    yield path, schema
+    for name, prop in schema.get("properties", {}).items():
+        yield from _walk_schema(prop, f"{path}.properties[{name}]")
+    if "items" in schema:
+        yield from _walk_schema(schema["items"], f"{path}.items")
+
+
+def definition_violations(crd: dict[str, Any]) -> list[str]:
+    """What kube-apiserver would refuse in this CRD (the rules above), as its messages."""
+    problems: list[str] = []
+    for version in crd["spec"]["versions"]:
+        root = version["schema"]["openAPIV3Schema"]
+        base = "spec.validation.openAPIV3Schema"
+        metadata = root.get("properties", {}).get("metadata")
+        if metadata is not None and set(metadata) - {"type"}:
+            problems.append(
+                f"{base}.properties[metadata]: Forbidden: must not specify anything other "
+                "than name and generateName, but metadata is implicitly specified"
+            )
+        for path, node in _walk_schema(root, base):
+            if "properties" in node and "additionalProperties" in node:
+                problems.append(
+                    f"{path}: Forbidden: additionalProperties and properties are mutual exclusive"
+                )
+            if "default" not in node:
+                continue
+            value = copy.deepcopy(node["default"])
+            for violation in schema_violations(node, value):
+                problems.append(f"{path}.default: Invalid value: {violation.message}")
+            for path_, rule, self_value, _ in _walk_rules(node, value, None, ""):
+                if "oldSelf" in rule["rule"]:
+                    continue
+                try:
+                    result = _program(rule["rule"]).evaluate({"self": json_to_cel(self_value)})
+                except Exception as exc:  # celpy raises what a server reports as an error
+                    result = exc
+                if isinstance(result, Exception):
+                    problems.append(
+                        f"{path}.default{path_}: Invalid value: {result} evaluating rule: "
+                        f"{rule.get('message', rule['rule'])}"
+                    )
+                elif not bool(result):
+                    problems.append(f"{path}.default{path_}: Invalid value: {rule.get('message')}")
+    return problems
+
+
+class DefinitionError(ValueError):
+    """The CustomResourceDefinition itself would be refused (HTTP 422)."""
+
+
+def admit_definition(crd: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Admission for CustomResourceDefinition objects (see :func:`definition_violations`)."""
+    problems = definition_violations(crd)
+    if problems:
+        raise DefinitionError("; ".join(problems))
+    return crd
 
 
 def admit(

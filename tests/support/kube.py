@@ -282,7 +282,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         ``admission_for(crd)`` gives the admission hook for that kind (e.g. schema + CEL).
         Opt-in: kopf would otherwise discover and watch CRDs in every other test.
         """
-        self.register(CRD_RESOURCE)
+        from tests.support.crd import admit_definition
+
+        self.register(CRD_RESOURCE, admit_definition)  # refuses what kube-apiserver refuses
         self.crd_admission = admission_for
 
     def _crd_stored(self, crd: Obj) -> None:
@@ -569,11 +571,17 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 raise ApiStatusError(422, "Invalid", f"the test operation failed: {exc}") from None
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
                 raise ApiStatusError(422, "Invalid", f"invalid JSON patch: {exc}") from None
-        elif content_type in {
-            "application/merge-patch+json",
-            "application/strategic-merge-patch+json",
-            "application/json",
-        }:
+        elif content_type == "application/strategic-merge-patch+json":
+            # A real API server refuses it for custom resources, and for built-in kinds it
+            # merges lists by their patchMergeKey, which this emulator does not implement:
+            # refused here so no test trusts merge semantics the server would not give.
+            raise ApiStatusError(
+                415,
+                "UnsupportedMediaType",
+                "strategic merge patch is not emulated (custom resources refuse it); "
+                "use application/merge-patch+json or a real API server",
+            )
+        elif content_type in {"application/merge-patch+json", "application/json"}:
             if not isinstance(body, dict):
                 raise ApiStatusError(400, "BadRequest", "merge patch must be an object")
             new = merge_patch(old, body)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import functools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,9 +25,12 @@ from promptsales.local.down import down
 from promptsales.local.pki import LocalPki, ensure_pki
 from promptsales.local.processes import ManagedProcess
 from promptsales.local.settings import LocalSettings
+from promptsales_operator.campaign import WindowState, parse_campaign
+from promptsales_operator.settings import OperatorSettings
 from tests.support import crd
 from tests.support.kube import KubeApi, running_kube_api, write_kubeconfig
 from tests.support.services import free_port
+from workloads.capacity import CampaignDemand, plan_capacity
 from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
 from workloads.names import certificate_secret_name, etl_cronjob_name
 
@@ -151,11 +155,27 @@ async def test_deploy_runs_the_operator_until_every_campaign_is_ready(
             assert certs.issued_by(leaf, ca)  # signed by the CA `up` installed
             assert item.certificate_subject == leaf.subject.rfc4514_string()
             assert item.secret_keys == ("ca.crt", "tls.crt", "tls.key")
-        expected = {
-            name: api.emulator.get_object("apps/v1/deployments", NS, name)["spec"]["replicas"]
-            for name in (MCP_DEPLOYMENT, CACHE_DEPLOYMENT)
+        # What the operator's formula asks for these campaigns, not merely what the API
+        # held when `up` looked: Ready includes the capacity, so `up` prints the scaled
+        # replicas (it once printed 1 while the operator set 2 a moment later).
+        now = dt.datetime.now(dt.UTC)
+        plan = plan_capacity(
+            [
+                CampaignDemand(
+                    c.name,
+                    c.requests_per_second,
+                    c.peak_requests_per_second,
+                    active=c.window_state(now) is WindowState.ACTIVE,
+                )
+                for c in map(parse_campaign, manifests)
+            ],
+            OperatorSettings().capacity_policy(),
+        )
+        assert plan.mcp_replicas > 1  # the examples' demand does scale the MCP server
+        assert report.replicas == {
+            MCP_DEPLOYMENT: plan.mcp_replicas,
+            CACHE_DEPLOYMENT: plan.cache_replicas,
         }
-        assert report.replicas == expected
         text = cl.render(report)
         assert "PRIVATE KEY" not in text
         assert all(name in text for name in names)

@@ -156,6 +156,10 @@ async def test_update_reissues_certificate_and_reschedules(
     assert str(certs.client_identity_from_certificate(leaf).role) == "sales"
     assert kube.get_object(CRONJOBS, NS, "upd-etl")["spec"]["schedule"] == "5 * * * *"
     assert obj["status"]["etl"]["schedule"] == "5 * * * *"
+    # An ordinary spec edit is an update, not the drift repair a hand edit gets.
+    reasons = [e["reason"] for e in events_for(kube, "upd")]
+    assert "CronJobUpdated" in reasons
+    assert "CronJobRepaired" not in reasons
 
 
 async def test_window_start_and_end_move_phase_and_suspension(

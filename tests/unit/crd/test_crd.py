@@ -122,3 +122,55 @@ def test_window_boundaries(start: str, end: str, ok: bool) -> None:
     else:
         with pytest.raises(crd.AdmissionError, match=r"window\.end must be after"):
             crd.admit(obj)
+
+
+# --- the CRD is generated from the typed API, and a real API server accepts it -------------
+
+
+def test_crds_directory_is_what_the_typed_api_generates() -> None:
+    """``crds/`` is generated output: a model change without regenerating fails here."""
+    from workloads import crd as generator
+
+    assert generator.main(["--check"]) == 0
+    assert crd.load_crd() == generator.campaign_crd()
+
+
+def test_the_api_servers_own_rules_for_a_crd_hold() -> None:
+    assert crd.definition_violations(crd.load_crd()) == []
+
+
+def _broken(mutate: Any) -> list[str]:
+    definition = copy.deepcopy(crd.load_crd())
+    mutate(crd.version_schema(definition))
+    return crd.definition_violations(definition)
+
+
+def test_a_description_on_metadata_is_refused_as_kube_apiserver_refused_it() -> None:
+    def describe_metadata(schema: dict[str, Any]) -> None:
+        schema["properties"]["metadata"]["description"] = "Standard object metadata"
+
+    assert any("metadata is implicitly specified" in p for p in _broken(describe_metadata))
+
+
+def test_an_object_default_that_fails_its_own_cel_rule_is_refused() -> None:
+    """``default: {}`` on ``certificate`` (the nested defaults are not applied first) fails
+    ``duration(self.renewBefore) < duration(self.validity)``, as the real server said."""
+
+    def empty_default(schema: dict[str, Any]) -> None:
+        schema["properties"]["spec"]["properties"]["certificate"]["default"] = {}
+
+    problems = _broken(empty_default)
+    assert any(
+        "properties[certificate].default" in p and "renewBefore must be shorter" in p
+        for p in problems
+    ), problems
+
+
+def test_date_columns_show_only_times_in_the_past() -> None:
+    """kubectl prints a ``date`` column as an age; a future time prints ``<invalid>``."""
+    (version,) = crd.load_crd()["spec"]["versions"]
+    past = {".metadata.creationTimestamp", ".status.etl.lastSuccessfulTime"}
+    dates = {c["jsonPath"] for c in version["additionalPrinterColumns"] if c["type"] == "date"}
+    assert dates <= past
+    expiry = next(c for c in version["additionalPrinterColumns"] if c["name"] == "Cert Expiry")
+    assert expiry["type"] == "string"
