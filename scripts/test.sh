@@ -13,5 +13,28 @@ step "ruff format --check"
 ruff format --check .
 step "mypy (strict)"
 mypy
-step "pytest (unit, integration, e2e)"
-exec python -m pytest -n 2 --dist loadgroup -p no:cacheprovider "$@"
+# The real-cluster suite (tests/cluster) runs when a control plane can be started here:
+# kube-apiserver and kube-controller-manager in $PROMPTSALES_KUBE_BIN_DIR (default
+# /opt/kubernetes/bin), etcd there or on PATH, and kubectl. Nothing in this repository
+# builds them; without them the emulator-based suite runs alone, and this says so.
+CONTROL_PLANE="$ROOT/scripts/kube-control-plane.sh"
+if [ -z "${PROMPTSALES_TEST_KUBECONFIG:-}" ] && command -v kubectl >/dev/null \
+    && bash "$CONTROL_PLANE" available; then
+    # Its own state directory and ports, so a control plane someone runs by hand goes on.
+    export PROMPTSALES_KUBE_STATE_DIR="${PROMPTSALES_KUBE_STATE_DIR:-${TMPDIR:-/tmp}/promptsales-kube-ci}"
+    export PROMPTSALES_KUBE_PORT="${PROMPTSALES_KUBE_PORT:-26443}"
+    export PROMPTSALES_KUBE_ETCD_PORT="${PROMPTSALES_KUBE_ETCD_PORT:-33790}"
+    bash "$CONTROL_PLANE" stop --wipe >/dev/null 2>&1 || true
+    PROMPTSALES_TEST_KUBECONFIG="$(bash "$CONTROL_PLANE" start)"
+    export PROMPTSALES_TEST_KUBECONFIG
+    export PROMPTSALES_TEST_KUBE_AUDIT_LOG="$PROMPTSALES_KUBE_STATE_DIR/audit.log"
+    trap 'bash "$CONTROL_PLANE" stop --wipe >/dev/null 2>&1 || true' EXIT
+fi
+if [ -n "${PROMPTSALES_TEST_KUBECONFIG:-}" ]; then
+    echo "real-cluster suite: RUNS against $PROMPTSALES_TEST_KUBECONFIG ($("$(command -v kubectl)" --kubeconfig "$PROMPTSALES_TEST_KUBECONFIG" version -o json 2>/dev/null | python -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])' 2>/dev/null || echo "version unknown"))" >&2
+else
+    echo "real-cluster suite: skipped (no control-plane binaries in ${PROMPTSALES_KUBE_BIN_DIR:-/opt/kubernetes/bin}, or no kubectl); emulator-based suite only" >&2
+fi
+
+step "pytest (unit, integration, e2e, cluster)"
+python -m pytest -n 2 --dist loadgroup -p no:cacheprovider "$@"

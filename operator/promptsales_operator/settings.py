@@ -51,7 +51,12 @@ class OperatorSettings(BaseSettings):
     requeue_min_seconds: float = Field(
         1.0, gt=0, description="least delay before a campaign's timed pass (no spinning)"
     )
-    capacity_debounce_seconds: float = Field(1.0, ge=0)
+    capacity_debounce_seconds: float = Field(
+        0.2,
+        ge=0,
+        description="how long the capacity worker gathers demand changes before planning; "
+        "a new campaign's Ready waits for that plan",
+    )
     retry_backoff_seconds: float = Field(
         10.0, gt=0, description="first retry delay of a failed pass; doubles up to 5 minutes"
     )
