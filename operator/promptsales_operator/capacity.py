@@ -17,7 +17,6 @@ import contextlib
 import logging
 
 from promptsales_operator import caches, events
-from promptsales_operator.campaign import WindowState
 from promptsales_operator.clock import rfc3339
 from promptsales_operator.context import OperatorContext
 from promptsales_operator.kube import ApiError, path
@@ -30,20 +29,7 @@ log = logging.getLogger(__name__)
 def current_demands(ctx: OperatorContext) -> list[CampaignDemand]:
     """Each live campaign's demand now (an invalid spec counts nothing)."""
     now = ctx.clock.now()
-    demands = []
-    for entry in ctx.cache.campaigns():
-        if entry.deleting or entry.campaign is None:
-            continue
-        campaign = entry.campaign
-        demands.append(
-            CampaignDemand(
-                campaign.name,
-                campaign.requests_per_second,
-                campaign.peak_requests_per_second,
-                active=campaign.window_state(now) is WindowState.ACTIVE,
-            )
-        )
-    return demands
+    return [e.demand(now) for e in ctx.cache.campaigns() if e.valid and not e.deleting]
 
 
 async def apply_plan(ctx: OperatorContext, plan: CapacityPlan) -> None:
@@ -130,7 +116,11 @@ async def capacity_worker(ctx: OperatorContext, stopped: asyncio.Event) -> None:
             return
         await asyncio.sleep(settings.capacity_debounce_seconds)
         ctx.capacity.changed.clear()
-        await reconcile_capacity(ctx)
+        try:
+            await reconcile_capacity(ctx)
+        except Exception:  # the worker must outlive any failure: campaigns wait on it
+            log.exception("capacity plan failed")
+            ctx.capacity.error = "capacity plan failed unexpectedly; retrying"
         if ctx.capacity.error is not None:
             await asyncio.sleep(settings.retry_backoff_seconds)
             ctx.capacity.changed.set()

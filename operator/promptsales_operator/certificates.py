@@ -95,6 +95,7 @@ class ObservedSecret:
     leaf: x509.Certificate | None
     key_algorithm: str | None
     bundle_sha256: str | None
+    identity: str | None = None  # campaign/id/role from the subject and SPIFFE URI
 
 
 def _decode(secret: Mapping[str, Any], key: str) -> bytes:
@@ -115,7 +116,8 @@ def observe_secret(secret: Mapping[str, Any]) -> ObservedSecret:
         algorithm = certs.keys.algorithm_of(parsed.private_key).value
     except (certs.CertificateError, ValueError):
         return ObservedSecret(None, None, bundle)
-    return ObservedSecret(parsed.certificate, algorithm, bundle)
+    leaf = parsed.certificate
+    return ObservedSecret(leaf, algorithm, bundle, _identity_or_none(leaf))
 
 
 def decide(
@@ -132,7 +134,7 @@ def decide(
     leaf = stored.leaf
     if leaf is None:
         return Decision(Action.ISSUE, "CertificateReissued", "stored certificate is unreadable")
-    if check_identity and _identity_or_none(leaf) != wanted.identity:
+    if check_identity and stored.identity != wanted.identity:
         return Decision(Action.ISSUE, "CertificateReissued", "identity or role changed", leaf)
     if stored.key_algorithm != wanted.key_algorithm:
         return Decision(Action.ISSUE, "CertificateReissued", "key algorithm changed", leaf)

@@ -44,6 +44,8 @@ class OperatorContext:
     # Set once kopf has listed every watched kind (the first handler call proves it).
     synced: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     platform_certs_changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    # The background workers (handlers.py); a finished one means the operator is stuck.
+    workers: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
     queue: WorkQueue = dataclasses.field(init=False)
     due: DueTimes = dataclasses.field(init=False)
     _ca: tuple[str, PlatformCA] | None = None
@@ -72,6 +74,10 @@ class OperatorContext:
         ca = load_platform_ca(entry.body(), name)
         self._ca = (entry.resource_version, ca)
         return ca
+
+    def workers_alive(self) -> bool:
+        """Liveness: every background worker still runs (none ended by an exception)."""
+        return all(not task.done() for task in self.workers)
 
     def enqueue_all(self) -> int:
         """Queue a pass for every cached campaign (CA rotated, resync); returns how many."""

@@ -75,3 +75,5 @@ async def post_direct(
         await client.create(path("v1", "events", namespace), event)
     except ApiError as exc:  # an Event is best effort; never fail the action for it
         log.debug("event not posted: %s %s", exc.status, exc.reason)
+    except Exception:  # not even an unexpected failure
+        log.exception("event not posted")

@@ -10,13 +10,13 @@ session that kopf's event loop already runs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 import kopf
+import orjson
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -119,11 +119,13 @@ class KubeClient:
         *,
         limit: int = 64,
         on_request: Callable[[str], None] | None = None,
+        read_timeout: float = 30.0,
     ) -> None:
         self._connection = connection
         self._session: aiohttp.ClientSession | None = None
         self._limit = limit
         self._on_request = on_request  # counts requests by verb (metrics, benchmark)
+        self._read_timeout = read_timeout
 
     async def __aenter__(self) -> KubeClient:
         headers = {"Accept": "application/json"}
@@ -133,7 +135,11 @@ class KubeClient:
             base_url=self._connection.server,
             headers=headers,
             connector=aiohttp.TCPConnector(ssl=self._connection.ssl_context(), limit=self._limit),
-            timeout=aiohttp.ClientTimeout(total=30),
+            # No total: waiting for a free pooled connection during a burst is not a failure;
+            # connecting and each read are bounded instead.
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=10, sock_read=self._read_timeout
+            ),
         )
         return self
 
@@ -158,13 +164,17 @@ class KubeClient:
             self._on_request(verb)
         if method in {"POST", "PATCH", "PUT"}:
             params = {**(params or {}), "fieldManager": FIELD_MANAGER}
-        data = None if body is None else json.dumps(body)
+        data = None if body is None else orjson.dumps(body)
         headers = {"Content-Type": content_type} if body is not None else {}
         try:
             async with self._session.request(
                 method, url, data=data, headers=headers, params=params
             ) as response:
-                payload = await response.json(content_type=None)
+                raw = await response.read()
+                try:
+                    payload = orjson.loads(raw) if raw else {}
+                except orjson.JSONDecodeError:
+                    payload = {}
                 if response.status >= 400:
                     payload = payload if isinstance(payload, dict) else {}
                     raise ApiError(
@@ -174,6 +184,8 @@ class KubeClient:
                     )
                 result: Obj = payload
                 return result
+        except TimeoutError:  # aiohttp's socket timeouts are TimeoutErrors too
+            raise ApiError(504, "Timeout", f"{method} took longer than the read timeout") from None
         except aiohttp.ClientError as exc:
             raise ApiError(503, "Unreachable", type(exc).__name__) from None
 

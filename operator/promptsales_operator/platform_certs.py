@@ -141,6 +141,10 @@ async def platform_certificate_worker(ctx: OperatorContext, stopped: asyncio.Eve
             log.warning("MCP serving certificate not converged: %s", exc)
             ctx.metrics.errors.labels("PlatformCertificate").inc()
             delay = min(delay, ctx.settings.retry_backoff_seconds)
+        except Exception:  # the worker must outlive any failure
+            log.exception("MCP serving certificate not converged")
+            ctx.metrics.errors.labels("PlatformCertificate").inc()
+            delay = min(delay, ctx.settings.retry_backoff_seconds)
         await _wait(ctx, stopped, delay, renewal)
 
 

@@ -1,13 +1,16 @@
 """Liveness, readiness and /metrics on one small aiohttp server.
 
 Liveness fails when the operator's event loop stops turning (the probe handler itself runs
-on it); readiness waits until the operator has connected and its startup handlers ran, so
-a rollout does not count a still-connecting operator as available.
+on it) or one of its background workers has ended (the kubelet then restarts the pod
+rather than leave a stuck operator running); readiness waits until the operator has
+connected and its startup handlers ran, so a rollout does not count a still-connecting
+operator as available.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,6 +22,7 @@ class Probes:
     def __init__(self, metrics: OperatorMetrics) -> None:
         self.metrics = metrics
         self.ready = asyncio.Event()
+        self.alive: Callable[[], bool] = lambda: True
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
@@ -29,7 +33,9 @@ class Probes:
         return app
 
     async def _healthz(self, _: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        if self.alive():
+            return web.json_response({"status": "ok"})
+        return web.json_response({"status": "a background worker stopped"}, status=500)
 
     async def _readyz(self, _: web.Request) -> web.Response:
         if self.ready.is_set():

@@ -257,8 +257,7 @@ async def ensure_certificate(
                     "data": {"ca.crt": base64.b64encode(ca.bundle_pem.encode()).decode()},
                 }
             assert cached is not None  # decide() issues when there is no Secret
-            meta = cached.body().get("metadata") or {}
-            if not _owned_by(meta, campaign.uid):  # a leftover of a previous campaign object
+            if campaign.uid not in cached.owner_uids:  # left by an earlier campaign object
                 built = secret_builder.owner_references(campaign.name, campaign.uid)
                 patch.setdefault("metadata", {})["ownerReferences"] = built
             if patch:

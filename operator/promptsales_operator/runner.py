@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 CRD_POLL_SECONDS = 2.0
 
 
+def quiet_kopf_objects() -> None:
+    """kopf logs "Handler '...' succeeded." at INFO for every watch event of every object
+    (four lines per new campaign); failures, which it logs at WARNING and above, stay."""
+    objects = logging.getLogger("kopf.objects")
+    objects.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+
+
 async def wait_for_crd(
     client: KubeClient, stop_flag: asyncio.Event | threading.Event | None
 ) -> bool:
@@ -67,11 +74,12 @@ class Operator:
         self.probe_port: int | None = None
 
     async def run(self, stop_flag: asyncio.Event | threading.Event | None = None) -> None:
+        quiet_kopf_objects()
         connection = self.connection or load_connection(self.settings.kubeconfig)
         counter = self.metrics.requests
         async with KubeClient(
             connection,
-            limit=self.settings.worker_limit,
+            limit=self.settings.api_connections,
             on_request=lambda verb: counter.labels(verb).inc(),
         ) as client:
             if self.settings.probe_port:
@@ -82,6 +90,7 @@ class Operator:
                 if not await wait_for_crd(client, stop_flag):
                     return
                 self.ctx = OperatorContext(self.settings, self.clock, client, self.metrics)
+                self.probes.alive = self.ctx.workers_alive
                 registry = build_registry(self.ctx, connection)
                 await kopf.operator(
                     registry=registry,

@@ -60,7 +60,10 @@ class OperatorSettings(BaseSettings):
     retry_backoff_seconds: float = Field(
         10.0, gt=0, description="first retry delay of a failed pass; doubles up to 5 minutes"
     )
-    worker_limit: int = Field(64, ge=1)
+    worker_limit: int = Field(64, ge=1, description="campaign passes run at once")
+    api_connections: int = Field(
+        16, ge=1, description="pooled connections to the API server for the operator's writes"
+    )
 
     mcp_rps_per_replica: float = Field(_POLICY.mcp_rps_per_replica, gt=0)
     cache_rps_per_replica: float = Field(_POLICY.cache_rps_per_replica, gt=0)
