@@ -10,13 +10,14 @@ For each size N, two runs against the same API server, each in a namespace of it
 
 - **operator**: the operator runs as ``python -m promptsales_operator run`` (the
   container's command) with its own ServiceAccount and the rendered Role; a creator
-  creates the N campaigns (64 requests in flight); measured until every campaign is Ready:
+  creates the N campaigns (16 requests in flight, ``BENCH_CONCURRENCY``; the operator gets
+  as many API connections); measured until every campaign is Ready:
   seconds, the operator's requests by verb per campaign (from the API server's audit log),
   its CPU and peak memory; then an idle minute: the operator's reads and writes (target 0)
   and its resident memory.
 - **reference**: a plain loop that does *the same writes* (create the campaign, its
   CronJob and its certificate Secret with the same builders and certificate code, patch
-  its status, post the same three Events), with the same 64 requests in flight, reading
+  its status, post the same three Events), with the same 16 requests in flight, reading
   nothing, as a separate process like the operator. ``ratio`` = operator seconds /
   reference seconds: what watching, caching, queueing and checking cost on top of the
   work itself.
@@ -51,7 +52,7 @@ from workloads import operator as operator_workload
 from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
 
 RESULTS = Path(__file__).parent / "results" / "operator_converge.json"
-CONCURRENCY = 64
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 GROUP_VERSION = "promptsales.io/v1alpha1"
 PLURAL = "promptsalescampaigns"
 
@@ -229,6 +230,8 @@ async def operator_run(
         "PROMPTSALES_OPERATOR_PROBE_PORT": str(port),
         "PROMPTSALES_OPERATOR_PROBE_HOST": "127.0.0.1",
         "PROMPTSALES_OPERATOR_LOG_LEVEL": os.environ.get("BENCH_OPERATOR_LOG_LEVEL", "WARNING"),
+        # The same number of requests in flight as the reference and the creator.
+        "PROMPTSALES_OPERATOR_API_CONNECTIONS": str(CONCURRENCY),
     }
     log_path = workdir / f"operator-{n}.log"
     # BENCH_OPERATOR_PREFIX wraps the command, e.g. "py-spy record -o op.svg --" to profile.

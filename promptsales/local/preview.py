@@ -20,7 +20,7 @@ import certs
 from promptsales_operator.campaign import Campaign, parse_campaign
 from promptsales_operator.reconcile import desired_cronjob
 from promptsales_operator.settings import OperatorSettings
-from workloads.capacity import CampaignDemand, CapacityPlan, CapacityPolicy, plan_capacity
+from workloads.capacity import CampaignDemand, CapacityPlan, plan_capacity
 from workloads.common import CRD_KIND, GROUP
 from workloads.names import certificate_secret_name
 
@@ -104,15 +104,7 @@ def preview(
                 secret_name=certificate_secret_name(campaign.name),
             )
         )
-    policy = CapacityPolicy(
-        mcp_rps_per_replica=settings.mcp_rps_per_replica,
-        cache_rps_per_replica=settings.cache_rps_per_replica,
-        headroom=settings.capacity_headroom,
-        mcp_min=settings.mcp_min_replicas,
-        mcp_max=settings.mcp_max_replicas,
-        cache_min=settings.cache_min_replicas,
-        cache_max=settings.cache_max_replicas,
-    )
+    policy = settings.capacity_policy()  # the operator's own policy, defaults included
     demands = [
         CampaignDemand(
             name=c.campaign.name,
