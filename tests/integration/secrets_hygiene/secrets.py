@@ -78,9 +78,16 @@ class Run:
     output: str  # stdout and stderr together
     stdout: str
 
-    @property
-    def command_missing(self) -> bool:
-        return self.returncode == 2 and bool(re.search(r"No such command", self.output))
+    def assert_registered(self) -> None:
+        """Fail (never skip) when the command does not exist.
+
+        A renamed or dropped command exits 2 with "No such command"; a check that only
+        asserts a non-zero exit or the absence of secrets would pass on that, and the
+        secret-leak check would silently stop covering the command.
+        """
+        assert not (self.returncode == 2 and re.search(r"No such command", self.output)), (
+            f"promptsales {' '.join(self.argv)} is not registered: {self.output[-300:]}"
+        )
 
 
 def run_cli(*argv: str, env: Mapping[str, str], cwd: Path) -> Run:

@@ -44,8 +44,7 @@ def keyring(workdir: Path, env: dict[str, str]) -> list[str]:
     """A real keyring created through the CLI; yields its key material."""
     created = run_cli("pii", "keyring", "create", "--file", str(workdir / "keyring.json"),
                       env=env, cwd=workdir)  # fmt: skip
-    if created.command_missing:
-        pytest.skip("promptsales pii keyring create is not registered")
+    created.assert_registered()
     assert created.returncode == 0, created.output
     material = keyring_secrets(workdir / "keyring.json")
     assert not leaks(created.output, material)
@@ -53,8 +52,7 @@ def keyring(workdir: Path, env: dict[str, str]) -> list[str]:
 
 
 def _assert_clean(run: Run, secrets: list[str]) -> None:
-    if run.command_missing:
-        pytest.skip(f"promptsales {' '.join(run.argv)} is not registered")
+    run.assert_registered()
     found = leaks(run.output, secrets)
     assert not found, f"promptsales {' '.join(run.argv)} printed secrets {found}"
 
@@ -78,6 +76,7 @@ def test_failing_commands_print_no_secret(
     argv: tuple[str, ...], env: dict[str, str], workdir: Path, keyring: list[str]
 ) -> None:
     run = run_cli(*argv, env=env, cwd=workdir)
+    run.assert_registered()
     assert run.returncode != 0, "the server is unreachable: the command must fail"
     _assert_clean(run, [*STATIC_SECRETS, *keyring])
 
@@ -119,8 +118,7 @@ def test_certs_commands_never_print_private_keys(env: dict[str, str], workdir: P
     runs = []
     for argv in steps:
         run = run_cli(*argv, env=env, cwd=workdir)
-        if run.command_missing:
-            pytest.skip(f"promptsales {' '.join(argv)} is not registered")
+        run.assert_registered()
         runs.append(run)
     assert runs[0].returncode == 0, runs[0].output
     keys = [path for d in (out, leaf) for path in d.iterdir() if path.suffix == ".key"]

@@ -10,12 +10,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
-import pytest
 
 from promptsales import dbtls
-
-databases = pytest.importorskip("workloads.databases")
-cache = pytest.importorskip("workloads.cache")
+from workloads import cache, databases
 
 PLATFORM_CA = dbtls.TLSFiles(ca_file=databases.CONSUMER_CA_FILE)
 
