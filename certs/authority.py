@@ -1,8 +1,9 @@
 """Certificate authorities: a self-signed root and optional intermediates below it.
 
 A CA is only a certificate, its key and the chain up to the root; issuing is done by
-the functions in :mod:`certs.issue`. The CA caches its subject key identifier so every
-leaf's authorityKeyIdentifier costs nothing (it is otherwise a SHA-1 over the key).
+the functions in :mod:`certs.issue`. Facts every issuance asks of the same immutable CA
+(its authorityKeyIdentifier, which chain certificates a leaf sends) are computed once
+per CA object.
 """
 
 from __future__ import annotations
@@ -80,17 +81,6 @@ class CertificateAuthority:
         except x509.ExtensionNotFound:
             return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key())
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
-
-    @functools.cached_property
-    def validity_window(self) -> tuple[dt.datetime, dt.datetime]:
-        """(notBefore, notAfter) of the CA, read once: every issuance caps against it."""
-        return self.certificate.not_valid_before_utc, self.certificate.not_valid_after_utc
-
-    @functools.cached_property
-    def authority_key_identifier_extension(self) -> x509.Extension[x509.ExtensionType]:
-        """The AKI wrapped as a ready (non-critical) extension for the leaf builder."""
-        aki = self.authority_key_identifier
-        return x509.Extension(aki.oid, False, aki)
 
     @functools.cached_property
     def chain_without_root(self) -> tuple[x509.Certificate, ...]:

@@ -39,35 +39,6 @@ def _pem(certificate: x509.Certificate) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-# id -> (certificate, PEM). Keyed by identity, not by value: hashing a certificate costs
-# about a microsecond (it digests the DER), as much as the rest of the lookup. Holding
-# the certificate keeps its id from being reused while the entry lives.
-_CA_PEM: dict[int, tuple[x509.Certificate, str]] = {}
-_CA_PEM_LIMIT = 256
-
-
-def _ca_pem(certificate: x509.Certificate) -> str:
-    """PEM of CA certificates, which every issued Secret repeats (chain and ``ca.crt``)."""
-    hit = _CA_PEM.get(id(certificate))
-    if hit is not None and hit[0] is certificate:
-        return hit[1]
-    pem = _pem(certificate)
-    if len(_CA_PEM) >= _CA_PEM_LIMIT:
-        _CA_PEM.clear()
-    _CA_PEM[id(certificate)] = (certificate, pem)
-    return pem
-
-
-def _pem_block(der: bytes, label: str) -> str:
-    """RFC 7468 PEM of DER bytes, byte-identical to what ``cryptography`` writes.
-
-    48 input bytes are one 64-character base64 line, which ``b2a_base64`` ends with a
-    newline itself.
-    """
-    body = b"".join([binascii.b2a_base64(der[i : i + 48]) for i in range(0, len(der), 48)])
-    return f"-----BEGIN {label}-----\n{body.decode('ascii')}-----END {label}-----\n"
-
-
 def private_key_to_pem(key: PrivateKey, password: bytes | None = None) -> str:
     """PKCS#8 PEM, encrypted with the best available scheme when a password is given."""
     encryption: serialization.KeySerializationEncryption
@@ -164,17 +135,13 @@ def tls_secret_data(
     bundle = tuple(trust_bundle)
     if not bundle:
         raise CertificateError("trust_bundle must hold at least one CA certificate")
-    chain: tuple[x509.Certificate, ...]
-    if isinstance(issued, CertificateAuthority):
-        chain, der = issued.chain_without_root[1:], None
-    else:
-        # PKCS#8 bytes issuance already made (for the SKI): no second key serialization.
-        chain, der = issued.chain, issued._pkcs8_der
-    key = private_key_to_pem(issued.private_key) if der is None else _pem_block(der, "PRIVATE KEY")
+    chain = (
+        issued.chain_without_root[1:] if isinstance(issued, CertificateAuthority) else issued.chain
+    )
     return {
-        TLS_CRT: _pem(issued.certificate) + "".join([_ca_pem(c) for c in chain]),
-        TLS_KEY: key,
-        CA_CRT: "".join([_ca_pem(c) for c in bundle]),
+        TLS_CRT: to_pem((issued.certificate, *chain)),
+        TLS_KEY: private_key_to_pem(issued.private_key),
+        CA_CRT: to_pem(bundle),
     }
 
 

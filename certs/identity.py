@@ -31,20 +31,6 @@ class Role(enum.StrEnum):
     USER = "user"
 
 
-# Constant name parts, built once (a third of the subject's construction cost).
-_ORGANIZATION = x509.RelativeDistinguishedName(
-    [x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION)]
-)
-_ROLE_UNITS = {
-    role: x509.RelativeDistinguishedName(
-        [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role.value)]
-    )
-    for role in Role
-}
-
-# Role lookup by value without the Enum call machinery (every issuance parses a role).
-_ROLES = {role.value: role for role in Role}
-
 # Campaign resource names (DNS-1123, at most 63 characters: the CRD enforces the same
 # limit) become the subject CN, which X.509 caps at 64 characters.
 _CAMPAIGN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
@@ -81,24 +67,22 @@ class ClientIdentity:
 
     def subject(self) -> x509.Name:
         """The subject name written into the certificate."""
-        common_name = x509.NameAttribute(NameOID.COMMON_NAME, self.campaign_name)
         return x509.Name(
-            [_ORGANIZATION, _ROLE_UNITS[self.role], x509.RelativeDistinguishedName([common_name])]
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, self.role.value),
+                x509.NameAttribute(NameOID.COMMON_NAME, self.campaign_name),
+            ]
         )
 
 
 def parse_role(value: str) -> Role:
     """A role from text, or IdentityError listing the allowed ones."""
-    if isinstance(value, Role):
-        return value
     try:
-        role = _ROLES.get(value)
-    except TypeError:  # unhashable: not a role either
-        role = None
-    if role is None:
+        return Role(value)
+    except ValueError:
         allowed = ", ".join(r.value for r in Role)
-        raise IdentityError(f"role must be one of {allowed}")
-    return role
+        raise IdentityError(f"role must be one of {allowed}") from None
 
 
 def _single_attribute(name: x509.Name, oid: x509.ObjectIdentifier, label: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import TypeAlias
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from certs.errors import CertificateError
@@ -62,41 +62,3 @@ def algorithm_of(key: PrivateKey | PublicKey) -> KeyAlgorithm:
         raise CertificateError(
             f"unsupported RSA key size {key.key_size}; allowed 2048, 3072, 4096"
         ) from None
-
-
-def pkcs8_der(key: PrivateKey) -> bytes:
-    """Unencrypted PKCS#8 DER: the one key serialization an issuance pays for.
-
-    Every serialization of a key or its public half costs about 4 us in OpenSSL 3 (the
-    encoder set-up, not the bytes), as much as all the Python around an issuance. The
-    issuer takes the SKI from these bytes and the Secret's ``tls.key`` is this DER as PEM.
-    """
-    return key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-# A P-256 PKCS#8 key as OpenSSL writes it (RFC 5208 wrapping an RFC 5915 ECPrivateKey):
-# fixed header, 32-byte scalar, then the optional [1] publicKey BIT STRING.
-_P256_PKCS8_HEADER = bytes.fromhex(
-    "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420"
-)
-_P256_PKCS8_PUBLIC_KEY = bytes.fromhex("a144034200")
-_P256_PKCS8_LENGTH = 138
-_P256_POINT_AT = _P256_PKCS8_LENGTH - 65
-
-
-def p256_public_point(pkcs8: bytes) -> bytes | None:
-    """The uncompressed public point ``04||X||Y`` inside a P-256 PKCS#8 DER, if present.
-
-    The whole layout is matched, not searched, so a key written any other way (no public
-    key, other curve, different padding) gives ``None`` and the caller asks the key.
-    """
-    if (
-        len(pkcs8) == _P256_PKCS8_LENGTH
-        and pkcs8.startswith(_P256_PKCS8_HEADER)
-        and pkcs8.startswith(_P256_PKCS8_PUBLIC_KEY, _P256_POINT_AT - 5)
-        and pkcs8[_P256_POINT_AT] == 0x04
-    ):
-        return pkcs8[_P256_POINT_AT:]
-    return None

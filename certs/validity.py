@@ -8,7 +8,6 @@ renewal time) and a fresh certificate refused by a peer whose clock runs a littl
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 from certs.errors import CertificateError
 
@@ -41,45 +40,17 @@ def window(
     Times are truncated to whole seconds because X.509 stores no fractions; doing it here
     keeps :func:`certs.renewal_time` on the exact instants that end up in the certificate.
     """
-    global _last_window
-    if now is None:
-        # Certificates issued within the same second with the same inputs get the same
-        # window; an operator renewing a batch computes it once (a few aware-datetime
-        # operations cost about as much as building a certificate's subject).
-        key = (int(time.time()), validity, issuer_not_before, issuer_not_after)
-        last = _last_window
-        if last is not None and last[0] == key:
-            return last[1]
-        result = _window(
-            dt.datetime.fromtimestamp(key[0], dt.UTC), validity, issuer_not_before, issuer_not_after
-        )
-        _last_window = (key, result)
-        return result
-    return _window(
-        as_utc(now).replace(microsecond=0), validity, issuer_not_before, issuer_not_after
-    )
-
-
-_WindowKey = tuple[int, dt.timedelta, dt.datetime | None, dt.datetime | None]
-_last_window: tuple[_WindowKey, tuple[dt.datetime, dt.datetime]] | None = None
-
-
-def _window(
-    moment: dt.datetime,
-    validity: dt.timedelta,
-    issuer_not_before: dt.datetime | None,
-    issuer_not_after: dt.datetime | None,
-) -> tuple[dt.datetime, dt.datetime]:
     if validity <= _ZERO:
         raise CertificateError("validity must be a positive duration")
+    moment = (utcnow() if now is None else as_utc(now)).replace(microsecond=0)
+    if issuer_not_before is not None and issuer_not_before > moment:
+        raise CertificateError("issuer CA is not valid yet")
+    if issuer_not_after is not None and issuer_not_after <= moment:
+        raise CertificateError("issuer CA has expired; renew the CA before issuing")
     not_before = moment - CLOCK_SKEW
     not_after = moment + validity
     if issuer_not_before is not None:
         not_before = max(not_before, issuer_not_before)
     if issuer_not_after is not None:
-        if issuer_not_after <= moment:
-            raise CertificateError("issuer CA has expired; renew the CA before issuing")
         not_after = min(not_after, issuer_not_after)
-    if issuer_not_before is not None and issuer_not_before > moment:
-        raise CertificateError("issuer CA is not valid yet")
     return not_before, not_after

@@ -149,3 +149,25 @@ def test_client_certificate_refuses_bad_identity(
     values = {"campaign_name": "c", "campaign_id": "1", "role": "user", **kwargs}
     with pytest.raises(certs.IdentityError, match=field):
         certs.issue_client_certificate(root, now=NOW, **values)  # type: ignore[arg-type]
+
+
+def test_longest_identity_round_trips(root: certs.CertificateAuthority) -> None:
+    """A 63-character name and a 128-character id: a SAN longer than 127 bytes."""
+    identity = certs.ClientIdentity("n" * 63, "7" * 128, certs.Role.SALES)
+    issued = certs.issue_client_certificate(
+        root,
+        campaign_name=identity.campaign_name,
+        campaign_id=identity.campaign_id,
+        role=identity.role,
+        now=NOW,
+    )
+    assert len(identity.spiffe_id) > 127
+    assert certs.client_identity_from_certificate(issued.certificate) == identity
+    certs.verify_client(issued.certificate, trust=[root.certificate], now=NOW)
+
+
+def test_server_common_name_longer_than_x509_allows_is_refused(
+    root: certs.CertificateAuthority,
+) -> None:
+    with pytest.raises(certs.CertificateError, match="common_name"):
+        certs.issue_server_certificate(root, "c" * 65, dns_names=["a.example"], now=NOW)

@@ -4,7 +4,6 @@ import datetime as dt
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import certs
@@ -80,25 +79,3 @@ def test_checksum_changes_with_any_field_and_ignores_order() -> None:
     for key in data:
         assert certs.tls_secret_checksum({**data, key: "z"}) != certs.tls_secret_checksum(data)
     assert certs.tls_secret_checksum({"ab": "c"}) != certs.tls_secret_checksum({"a": "bc"})
-
-
-def test_pre_encoded_extensions_equal_the_typed_encoding(
-    root: certs.CertificateAuthority,
-) -> None:
-    """The fast path must produce exactly what the builder's typed path would."""
-    issued = certs.issue_client_certificate(
-        root, campaign_name="c", campaign_id="1", role="user", now=NOW
-    )
-    cert = issued.certificate
-    builder = x509.CertificateBuilder(
-        issuer_name=cert.issuer,
-        subject_name=cert.subject,
-        public_key=cert.public_key(),
-        serial_number=cert.serial_number,
-        not_valid_before=cert.not_valid_before_utc,
-        not_valid_after=cert.not_valid_after_utc,
-    )
-    for extension in cert.extensions:
-        builder = builder.add_extension(extension.value, critical=extension.critical)
-    reference = builder.sign(root.private_key, hashes.SHA256())
-    assert cert.tbs_certificate_bytes == reference.tbs_certificate_bytes

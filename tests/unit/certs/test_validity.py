@@ -1,4 +1,4 @@
-"""The per-second memo in certs.validity.window never hands one caller another's window."""
+"""Validity windows: whole seconds, back-dated for skew, kept inside the issuer's window."""
 
 from __future__ import annotations
 
@@ -9,37 +9,49 @@ import pytest
 from certs.errors import CertificateError
 from certs.validity import CLOCK_SKEW, window
 
-
-def test_same_inputs_in_the_same_second_share_the_window() -> None:
-    first = window(None, dt.timedelta(days=90))
-    second = window(None, dt.timedelta(days=90))
-    # Equal unless the clock crossed a second boundary in between.
-    assert second == first or second[0] - first[0] == dt.timedelta(seconds=1)
-    assert first[1] - first[0] == dt.timedelta(days=90) + CLOCK_SKEW
+NOW = dt.datetime(2026, 3, 1, 12, 0, 0, 750_000, tzinfo=dt.UTC)
+WHOLE = NOW.replace(microsecond=0)
 
 
-def test_a_different_validity_is_not_served_from_the_memo() -> None:
-    long = window(None, dt.timedelta(days=90))
-    short = window(None, dt.timedelta(days=30))
-    assert short[1] - short[0] == dt.timedelta(days=30) + CLOCK_SKEW
-    assert long[1] - long[0] == dt.timedelta(days=90) + CLOCK_SKEW
+def test_window_is_whole_seconds_and_back_dated_for_skew() -> None:
+    not_before, not_after = window(NOW, dt.timedelta(days=90))
+    assert not_before == WHOLE - CLOCK_SKEW
+    assert not_after == WHOLE + dt.timedelta(days=90)
 
 
-def test_a_different_issuer_cap_is_not_served_from_the_memo() -> None:
-    uncapped = window(None, dt.timedelta(days=90))
-    cap = uncapped[0] + CLOCK_SKEW + dt.timedelta(days=10)
-    capped = window(None, dt.timedelta(days=90), issuer_not_after=cap)
-    assert capped[1] == cap
-    assert uncapped[1] > cap
+def test_without_now_the_window_starts_at_the_wall_clock() -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    not_before, not_after = window(None, dt.timedelta(days=30))
+    after = dt.datetime.now(dt.UTC)
+    assert before - CLOCK_SKEW <= not_before <= after - CLOCK_SKEW
+    assert not_after - not_before == dt.timedelta(days=30) + CLOCK_SKEW
 
 
-def test_an_expired_issuer_is_refused_even_after_a_memo_hit() -> None:
-    window(None, dt.timedelta(days=1))
-    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    with pytest.raises(CertificateError, match="expired"):
-        window(None, dt.timedelta(days=1), issuer_not_after=past)
+def test_window_is_capped_by_the_issuer() -> None:
+    issuer_not_before = WHOLE - dt.timedelta(minutes=1)
+    issuer_not_after = WHOLE + dt.timedelta(days=10)
+    assert window(
+        NOW,
+        dt.timedelta(days=90),
+        issuer_not_before=issuer_not_before,
+        issuer_not_after=issuer_not_after,
+    ) == (issuer_not_before, issuer_not_after)
 
 
-def test_zero_validity_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("issuer", "message"),
+    [
+        ({"issuer_not_after": WHOLE}, "expired"),
+        ({"issuer_not_before": WHOLE + dt.timedelta(seconds=1)}, "not valid yet"),
+    ],
+)
+def test_issuer_outside_its_window_is_refused(issuer: dict[str, dt.datetime], message: str) -> None:
+    with pytest.raises(CertificateError, match=message):
+        window(NOW, dt.timedelta(days=1), **issuer)
+
+
+def test_zero_validity_and_naive_now_are_refused() -> None:
     with pytest.raises(CertificateError, match="validity"):
-        window(None, dt.timedelta(0))
+        window(NOW, dt.timedelta(0))
+    with pytest.raises(CertificateError, match="timezone-aware"):
+        window(NOW.replace(tzinfo=None), dt.timedelta(days=1))
