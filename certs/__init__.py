@@ -8,7 +8,13 @@ where a ``now`` can be passed.
 
 from __future__ import annotations
 
-from certs.authority import CertificateAuthority, create_intermediate_ca, create_root_ca
+from certs.authority import (
+    CertificateAuthority,
+    authority_for_key,
+    create_intermediate_ca,
+    create_root_ca,
+    issued_by,
+)
 from certs.encoding import (
     TLSSecret,
     load_certificate,
@@ -35,23 +41,23 @@ from certs.issue import (
     issue_server_certificate,
 )
 from certs.keys import KeyAlgorithm, PrivateKey, generate_private_key
-from certs.renew import original_validity, reissue, tls_secret_checksum
+from certs.renew import original_validity, reissue
+from certs.rollover import CaStore, Leaf, RolloverStep, advance_rollover, begin_rollover
 from certs.rotation import (
     RolloverPhase,
     RolloverPlan,
     certificate_renewal_time,
     fingerprint,
     is_renewal_due,
-    issued_by,
     plan_ca_rollover,
     renewal_time,
-    renewals_due,
     trust_bundle,
 )
 from certs.verify import verify_client, verify_server
 
 __all__ = [
     "DEFAULT_LEAF_VALIDITY",
+    "CaStore",
     "CertificateAuthority",
     "CertificateError",
     "ClientIdentity",
@@ -59,13 +65,18 @@ __all__ = [
     "IssuedCertificate",
     "KeyAlgorithm",
     "KeyMismatchError",
+    "Leaf",
     "MalformedInputError",
     "PrivateKey",
     "Role",
     "RolloverPhase",
     "RolloverPlan",
+    "RolloverStep",
     "TLSSecret",
     "VerificationError",
+    "advance_rollover",
+    "authority_for_key",
+    "begin_rollover",
     "certificate_renewal_time",
     "client_identity_from_certificate",
     "create_intermediate_ca",
@@ -85,9 +96,7 @@ __all__ = [
     "private_key_to_pem",
     "reissue",
     "renewal_time",
-    "renewals_due",
     "secret_payload",
-    "tls_secret_checksum",
     "tls_secret_data",
     "to_pem",
     "trust_bundle",

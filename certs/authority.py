@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -93,14 +94,17 @@ class CertificateAuthority:
         return tuple(c for c in full if not _is_self_signed(c))
 
 
-def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
-        return False
+def issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether ``ca`` signed ``leaf`` (name and signature, so same-named CAs differ)."""
     try:
-        cert.verify_directly_issued_by(cert)
+        leaf.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def _is_self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject and issued_by(cert, cert)
 
 
 def public_keys_match(cert: x509.Certificate, key: PrivateKey) -> bool:
@@ -199,3 +203,33 @@ def create_intermediate_ca(
     return CertificateAuthority(
         certificate=cert, private_key=key, chain=(parent.certificate, *parent.chain)
     )
+
+
+def authority_for_key(
+    certificates: Sequence[x509.Certificate], private_key: PrivateKey, *, field: str = "ca.crt"
+) -> CertificateAuthority:
+    """The CA among ``certificates`` that ``private_key`` belongs to, with its chain.
+
+    A CA file may hold the CA followed by its issuers, or, during a CA rollover, a trust
+    bundle of several roots (old and new, newest first); the key decides which one signs.
+    The chain is collected from the remaining certificates by following issuers.
+    """
+    signing = next((c for c in certificates if public_keys_match(c, private_key)), None)
+    if signing is None:
+        raise KeyMismatchError(f"{field}: no certificate matches the CA private key")
+    chain: list[x509.Certificate] = []
+    current = signing
+    while not _is_self_signed(current):
+        issuer = next(
+            (
+                c
+                for c in certificates
+                if c is not current and c not in chain and issued_by(current, c)
+            ),
+            None,
+        )
+        if issuer is None:
+            break
+        chain.append(issuer)
+        current = issuer
+    return CertificateAuthority(signing, private_key, tuple(chain))

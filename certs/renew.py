@@ -10,9 +10,7 @@ explicitly passes one (cert-manager's ``rotationPolicy: Always`` default).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
-from collections.abc import Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -88,19 +86,3 @@ def reissue(
             now=now,
         )
     raise CertificateError("only serverAuth or clientAuth leaves can be re-issued")
-
-
-def tls_secret_checksum(data: Mapping[str, str | bytes]) -> str:
-    """A stable digest of a Secret's content for a pod-template annotation.
-
-    Putting it on a Deployment's pod template (e.g. ``promptsales.io/tls-checksum``)
-    rolls the pods whenever the certificate, key or trust bundle changes: the answer to
-    workloads that read their certificate once at start and never pick up a renewal.
-    The digest covers the key too, but a SHA-256 reveals nothing about it.
-    """
-    digest = hashlib.sha256()
-    for key in sorted(data):
-        value = data[key]
-        digest.update(key.encode() + b"\0")
-        digest.update((value.encode() if isinstance(value, str) else value) + b"\0")
-    return digest.hexdigest()

@@ -22,13 +22,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
-from certs.authority import CertificateAuthority
+from certs.authority import CertificateAuthority, issued_by
 from certs.errors import CertificateError
 from certs.validity import as_utc
 
@@ -145,15 +144,6 @@ class RolloverPlan:
     next_check: dt.datetime | None
 
 
-def issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
-    """Whether ``ca`` signed ``leaf`` (name and signature, so same-named CAs differ)."""
-    try:
-        leaf.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
 def plan_ca_rollover(
     old_ca: x509.Certificate | CertificateAuthority,
     new_ca: x509.Certificate | CertificateAuthority,
@@ -192,18 +182,3 @@ def plan_ca_rollover(
     if pending:
         return RolloverPlan(RolloverPhase.MIGRATE, both, signing_new, pending, False, None)
     return RolloverPlan(RolloverPhase.COMPLETE, (new,), signing_new, (), True, None)
-
-
-def renewals_due(
-    certificates: Iterable[tuple[str, x509.Certificate]],
-    now: dt.datetime,
-    *,
-    renew_before: dt.timedelta | None = None,
-) -> list[tuple[str, dt.datetime]]:
-    """(name, renewal time) of every certificate due at ``now``, earliest first."""
-    due = [
-        (name, certificate_renewal_time(cert, renew_before=renew_before))
-        for name, cert in certificates
-        if is_renewal_due(cert, now, renew_before=renew_before)
-    ]
-    return sorted(due, key=lambda item: item[1])

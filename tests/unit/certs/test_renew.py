@@ -70,12 +70,3 @@ def test_issued_certificate_refuses_a_foreign_key(root: certs.CertificateAuthori
     issued = certs.issue_server_certificate(root, "x", dns_names=["x.example"], now=NOW)
     with pytest.raises(certs.KeyMismatchError):
         certs.IssuedCertificate(issued.certificate, certs.generate_private_key())
-
-
-def test_checksum_changes_with_any_field_and_ignores_order() -> None:
-    data = {"tls.crt": "a", "tls.key": "b", "ca.crt": "c"}
-    same = dict(reversed(list(data.items())))
-    assert certs.tls_secret_checksum(data) == certs.tls_secret_checksum(same)
-    for key in data:
-        assert certs.tls_secret_checksum({**data, key: "z"}) != certs.tls_secret_checksum(data)
-    assert certs.tls_secret_checksum({"ab": "c"}) != certs.tls_secret_checksum({"a": "bc"})

@@ -122,27 +122,6 @@ def test_renewal_time_refuses_bad_input(kwargs: dict[str, object], message: str)
         certs.renewal_time(start, end, **values)  # type: ignore[arg-type]
 
 
-def test_renewals_due_lists_only_due_certificates_earliest_first(
-    root: certs.CertificateAuthority,
-) -> None:
-    short = certs.issue_server_certificate(
-        root, "s", dns_names=["s.example"], validity=dt.timedelta(days=3), now=NOW
-    ).certificate
-    long = certs.issue_server_certificate(
-        root, "l", dns_names=["l.example"], validity=dt.timedelta(days=300), now=NOW
-    ).certificate
-    moment = NOW + dt.timedelta(days=10)
-    assert certs.renewals_due([("long", long), ("short", short)], moment) == [
-        ("short", certs.certificate_renewal_time(short))
-    ]
-    assert [
-        n
-        for n, _ in certs.renewals_due(
-            [("long", long)], moment, renew_before=dt.timedelta(days=295)
-        )
-    ] == ["long"]
-
-
 def test_fingerprint_is_sha256_hex_with_colons(leaf: certs.IssuedCertificate) -> None:
     fp = certs.fingerprint(leaf.certificate)
     assert len(fp.split(":")) == 32
