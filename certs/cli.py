@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import yaml
+from cryptography import x509
 
 from certs.authority import CertificateAuthority, create_intermediate_ca, create_root_ca
 from certs.describe import describe
@@ -121,7 +122,7 @@ def create_ca(
         if (parent_cert is None) != (parent_key is None):
             raise CertificateError("--parent-cert and --parent-key go together")
         if parent_cert is not None and parent_key is not None:
-            parent = load_ca_files(parent_cert, parent_key, password=password)
+            parent, _ = load_ca_files(parent_cert, parent_key, password=password)
             ca = create_intermediate_ca(
                 parent,
                 common_name,
@@ -146,6 +147,7 @@ def create_ca(
 def _write_issued(
     issued: IssuedCertificate,
     ca: CertificateAuthority,
+    anchors: tuple[x509.Certificate, ...],
     *,
     out_dir: Path,
     trust_file: Path | None,
@@ -157,7 +159,7 @@ def _write_issued(
     bundle = (
         tuple(load_certificates(read_text(trust_file), field=str(trust_file)))
         if trust_file is not None
-        else trust_bundle(ca)
+        else trust_bundle(ca, *anchors)
     )
     data = tls_secret_data(issued, bundle)
     if secret_name is not None:
@@ -212,7 +214,7 @@ def issue_server(
     def action() -> None:
         settings = load_certs_settings()
         password = settings.password_bytes()
-        ca = load_ca_files(ca_cert, ca_key, password=password)
+        ca, anchors = load_ca_files(ca_cert, ca_key, password=password)
         issued = issue_server_certificate(
             ca,
             common_name,
@@ -224,6 +226,7 @@ def issue_server(
         _write_issued(
             issued,
             ca,
+            anchors,
             out_dir=out_dir,
             trust_file=trust_file,
             secret_name=secret_name,
@@ -256,7 +259,7 @@ def issue_client(
         settings = load_certs_settings()
         password = settings.password_bytes()
         parsed_role = parse_role(role)
-        ca = load_ca_files(ca_cert, ca_key, password=password)
+        ca, anchors = load_ca_files(ca_cert, ca_key, password=password)
         issued = issue_client_certificate(
             ca,
             campaign_name=campaign_name,
@@ -268,6 +271,7 @@ def issue_client(
         _write_issued(
             issued,
             ca,
+            anchors,
             out_dir=out_dir,
             trust_file=trust_file,
             secret_name=secret_name,

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from cryptography import x509
 
-from certs.authority import CertificateAuthority
+from certs.authority import CertificateAuthority, authority_for_key, issued_by
 from certs.encoding import (
     CA_CRT,
     TLS_CRT,
@@ -57,11 +57,17 @@ def read_text(path: Path) -> str:
 
 def load_ca_files(
     cert_path: Path, key_path: Path, *, password: bytes | None
-) -> CertificateAuthority:
-    """A CA from a certificate file (CA cert first, then its chain) and a key file."""
+) -> tuple[CertificateAuthority, tuple[x509.Certificate, ...]]:
+    """The CA the key file belongs to, and the trust anchors of the certificate file.
+
+    The certificate file holds the CA and its chain, or a trust bundle (a ``ca.crt``
+    that carries old and new CA during a rollover); the key picks the signing CA.
+    """
     certs = load_certificates(read_text(cert_path), field=str(cert_path))
     key = load_private_key(read_text(key_path), password=password, field=str(key_path))
-    return CertificateAuthority(certs[0], key, tuple(certs[1:]))
+    ca = authority_for_key(certs, key, field=str(cert_path))
+    anchors = tuple(c for c in certs if c.issuer == c.subject and issued_by(c, c))
+    return ca, anchors
 
 
 def _manifest_certificates(path: Path) -> Iterator[tuple[str, x509.Certificate]]:

@@ -178,12 +178,16 @@ def ensure_namespace(cluster: Cluster) -> str:
 
 
 def ca_secret_manifest(namespace: str, ca_cert: Path, ca_key: Path) -> Obj:
-    """``promptsales-ca`` from the local CA files, in the layout the operator reads."""
-    authority = certs.CertificateAuthority(
-        certificate=certs.load_certificate(ca_cert.read_text(), field="ca.crt"),
-        private_key=certs.load_private_key(ca_key.read_text(), field="ca.key"),
+    """``promptsales-ca`` from the local CA files, in the layout the operator reads.
+
+    ``ca.crt`` is the local trust bundle (both CAs while a local rollover runs); the
+    certificate ``ca.key`` belongs to is the signing CA.
+    """
+    bundle = certs.load_certificates(ca_cert.read_text(), field=str(ca_cert))
+    authority = certs.authority_for_key(
+        bundle, certs.load_private_key(ca_key.read_text(), field=str(ca_key)), field=str(ca_cert)
     )
-    data = certs.tls_secret_data(authority, certs.trust_bundle(authority))
+    data = certs.tls_secret_data(authority, certs.trust_bundle(authority, *bundle))
     return {
         "apiVersion": "v1",
         "kind": "Secret",

@@ -74,9 +74,9 @@ def preview(
     campaigns: list[Campaign], *, ca_cert: Path, ca_key: Path, now: dt.datetime | None = None
 ) -> Preview:
     now = now or dt.datetime.now(dt.UTC)
-    authority = certs.CertificateAuthority(
-        certificate=certs.load_certificate(ca_cert.read_text()),
-        private_key=certs.load_private_key(ca_key.read_text()),
+    authority = certs.authority_for_key(
+        certs.load_certificates(ca_cert.read_text(), field=str(ca_cert)),
+        certs.load_private_key(ca_key.read_text(), field=str(ca_key)),
     )
     settings = OperatorSettings()
     items: list[CampaignPreview] = []
