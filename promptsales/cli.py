@@ -14,6 +14,7 @@ from certs import cli as certs_cli
 from etl_job import cli as etl_cli
 from mcp_server import cli as mcp_cli
 from promptsales import __version__
+from promptsales.ca_rollover import cli as ca_rollover_cli
 from promptsales.config import ConfigError
 from promptsales.local import cli as local_cli
 from promptsales.pii import cli as pii_cli
@@ -35,6 +36,7 @@ def version() -> None:
 
 
 # --- component command groups (one line each) ---
+certs_cli.app.command("rotate-ca")(ca_rollover_cli.rotate_ca)
 app.add_typer(certs_cli.app, name="certs")
 app.add_typer(etl_cli.app, name="etl")
 app.add_typer(pii_cli.app, name="pii")

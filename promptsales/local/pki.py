@@ -182,8 +182,7 @@ def save_ca_store(directory: Path, store: certs.CaStore) -> None:
 def issue_serving_certificate(
     directory: Path, ca: certs.CertificateAuthority, now: dt.datetime
 ) -> certs.IssuedCertificate:
-    """The MCP server's certificate for localhost; key first, so the pair is never mixed
-    for longer than the reloader's check tolerates (it keeps the old context meanwhile)."""
+    """The MCP server's certificate for localhost, written to ``mcp.crt``/``mcp.key``."""
     leaf = certs.issue_server_certificate(
         ca,
         "localhost",
@@ -192,13 +191,19 @@ def issue_serving_certificate(
         validity=SERVING_VALIDITY,
         now=now,
     )
+    write_serving_certificate(directory, leaf)
+    return leaf
+
+
+def write_serving_certificate(directory: Path, leaf: certs.IssuedCertificate) -> None:
+    """Key first: until the certificate follows, the MCP server's reloader sees a pair
+    that does not match and keeps serving the previous one."""
     write_atomically(
         directory / SERVER_KEY, certs.private_key_to_pem(leaf.private_key), private=True
     )
     write_atomically(
         directory / SERVER_CERT, certs.to_pem([leaf.certificate, *leaf.chain]), private=False
     )
-    return leaf
 
 
 def ensure_pki(home: Path, now: dt.datetime | None = None) -> LocalPki:

@@ -1,0 +1,186 @@
+"""Continuous real TLS traffic on loopback while certificates and trust files change.
+
+A server thread serves with the MCP server's own :class:`ReloadingServerContext` over
+certificate files (the same reload the MCP server does, polled every ``RELOAD_SECONDS``),
+and asks for an optional client certificate verified against its CA bundle file. Client
+threads connect over and over, each building a fresh ``ssl`` context from its files for
+every connection, and record every outcome with the CAs that signed both leaves.
+
+What a kubelet does with a mounted Secret (copy the data into files, some time later) is
+:class:`FileSync`: it copies source files into a pod's directory every ``lag`` seconds,
+by rename, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+import certs
+from mcp_server.tls import ReloadingServerContext
+
+RELOAD_SECONDS = 0.1
+TIMEOUT = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One connection: who connected, whether it worked, and which CAs signed the leaves."""
+
+    at: float
+    client: str
+    ok: bool
+    error: str
+    server_leaf: bytes | None  # DER of the leaf the server presented (None: not reached)
+    client_leaf: bytes | None  # DER of the leaf the client presented (None: none)
+
+    def server_issuer(self, cas: dict[str, x509.Certificate]) -> str:
+        return issuer_label(self.server_leaf, cas)
+
+    def client_issuer(self, cas: dict[str, x509.Certificate]) -> str:
+        return issuer_label(self.client_leaf, cas)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
+
+
+class FileSync:
+    """Copies ``source() -> {name: bytes}`` into ``directory`` every ``lag`` seconds."""
+
+    def __init__(self, directory: Path, source: Callable[[], dict[str, bytes]], lag: float) -> None:
+        self.directory = directory
+        self.source = source
+        self.lag = lag
+        self.sync()
+
+    def sync(self) -> None:
+        for name, data in self.source().items():
+            target = self.directory / name
+            if not target.exists() or target.read_bytes() != data:
+                write_file(target, data)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.lag):
+            self.sync()
+
+
+class Server:
+    """A TLS server over ``cert``/``key`` files, trusting client certificates from ``ca``."""
+
+    def __init__(self, cert: Path, key: Path, ca: Path) -> None:
+        self.context = ReloadingServerContext(cert, key, ca)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = int(self.listener.getsockname()[1])
+
+    def serve(self, stop: threading.Event) -> None:
+        last_reload = time.monotonic()
+        while not stop.is_set():
+            if time.monotonic() - last_reload >= RELOAD_SECONDS:
+                self.context.reload_if_changed()
+                last_reload = time.monotonic()
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(TIMEOUT)
+            with (
+                contextlib.suppress(ssl.SSLError, OSError),
+                self.context.listening.wrap_socket(conn, server_side=True) as tls,
+            ):
+                tls.sendall(b"ok")
+            conn.close()
+        self.listener.close()
+
+
+def issuer_label(der: bytes | None, cas: dict[str, x509.Certificate]) -> str:
+    """Which of ``cas`` (label -> CA) signed this leaf: by signature, as names may match."""
+    if not der:
+        return ""
+    leaf = x509.load_der_x509_certificate(der)
+    return next((label for label, ca in cas.items() if certs.issued_by(leaf, ca)), "unknown")
+
+
+@dataclasses.dataclass
+class Client:
+    """Connects with ``trust`` (a CA bundle file) and optionally ``cert``/``key`` files."""
+
+    name: str
+    trust: Path
+    cert: Path | None = None
+    key: Path | None = None
+
+    def attempt(self, port: int) -> Attempt:
+        started = time.monotonic()
+        client_der: bytes | None = None
+        server_der: bytes | None = None
+        try:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(cafile=str(self.trust))
+            if self.cert is not None and self.key is not None:
+                pem = self.cert.read_bytes()
+                ctx.load_cert_chain(self.cert, self.key)
+                client_der = x509.load_pem_x509_certificates(pem)[0].public_bytes(Encoding.DER)
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+                ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+            ):
+                server_der = tls.getpeercert(binary_form=True)
+                reply = tls.recv(16)  # TLS 1.3: a refused client certificate shows up here
+            ok, error = reply == b"ok", "" if reply == b"ok" else f"reply {reply!r}"
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        return Attempt(started, self.name, ok, error, server_der, client_der)
+
+
+class Traffic:
+    """Clients connecting in a loop until stopped; ``attempts`` holds every outcome."""
+
+    def __init__(self, server: Server, clients: list[Client]) -> None:
+        self.server = server
+        self.clients = clients
+        self.attempts: list[Attempt] = []
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            for client in self.clients:
+                self.attempts.append(client.attempt(self.server.port))
+
+    def wait_for_attempts(self, count: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        start = len(self.attempts)
+        while len(self.attempts) < start + count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {count} connections in {timeout} s")
+            time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def running(*loops: Callable[[threading.Event], None]) -> Iterator[threading.Event]:
+    """Run each loop on its own thread until the block ends."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in loops]
+    for thread in threads:
+        thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
