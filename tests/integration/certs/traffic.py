@@ -42,8 +42,12 @@ class Attempt:
     client: str
     ok: bool
     error: str
-    server_leaf: bytes | None  # DER of the leaf the server presented (None: not reached)
-    client_leaf: bytes | None  # DER of the leaf the client presented (None: none)
+    server_leaf: bytes | None = dataclasses.field(
+        repr=False
+    )  # DER of the leaf the server presented (None: not reached)
+    client_leaf: bytes | None = dataclasses.field(
+        repr=False
+    )  # DER of the leaf the client presented (None: none)
 
     def server_issuer(self, cas: dict[str, x509.Certificate]) -> str:
         return issuer_label(self.server_leaf, cas)
@@ -125,6 +129,7 @@ class Client:
     trust: Path
     cert: Path | None = None
     key: Path | None = None
+    server_hostname: str = "localhost"
 
     def attempt(self, port: int) -> Attempt:
         started = time.monotonic()
@@ -139,7 +144,7 @@ class Client:
                 client_der = x509.load_pem_x509_certificates(pem)[0].public_bytes(Encoding.DER)
             with (
                 socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
-                ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+                ctx.wrap_socket(raw, server_hostname=self.server_hostname) as tls,
             ):
                 server_der = tls.getpeercert(binary_form=True)
                 reply = tls.recv(16)  # TLS 1.3: a refused client certificate shows up here
@@ -172,15 +177,18 @@ class Traffic:
 
 
 @contextlib.contextmanager
-def running(*loops: Callable[[threading.Event], None]) -> Iterator[threading.Event]:
-    """Run each loop on its own thread until the block ends."""
-    stop = threading.Event()
-    threads = [threading.Thread(target=loop, args=(stop,), daemon=True) for loop in loops]
-    for thread in threads:
+def running(*loops: Callable[[threading.Event], None]) -> Iterator[None]:
+    """Run each loop on its own thread until the block ends; stop them last to first,
+    so a server listed first outlives the clients that connect to it."""
+    started = []
+    for loop in loops:
+        stop = threading.Event()
+        thread = threading.Thread(target=loop, args=(stop,), daemon=True)
         thread.start()
+        started.append((stop, thread))
     try:
-        yield stop
+        yield
     finally:
-        stop.set()
-        for thread in threads:
+        for stop, thread in reversed(started):
+            stop.set()
             thread.join(10)
