@@ -183,8 +183,20 @@ def _write_issued(
     typer.echo(f"wrote {TLS_CRT}, {TLS_KEY} (mode 0600), {CA_CRT} in {out_dir}")
 
 
-CaCert = Annotated[Path, typer.Option("--ca-cert", help="Issuing CA certificate (PEM).")]
-CaKey = Annotated[Path, typer.Option("--ca-key", help="Issuing CA private key (PEM).")]
+CaCert = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-cert",
+        help="Issuing CA certificate, or a ca.crt bundle holding it (default: "
+        "PROMPTSALES_CERTS_CA_CERT_FILE).",
+    ),
+]
+CaKey = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-key", help="Issuing CA private key (default: PROMPTSALES_CERTS_CA_KEY_FILE)."
+    ),
+]
 TrustFile = Annotated[
     Path | None, typer.Option("--trust-bundle", help="ca.crt content (default: the CA's root).")
 ]
@@ -196,9 +208,9 @@ Namespace = Annotated[str, typer.Option("--namespace")]
 
 @issue_app.command("server")
 def issue_server(
-    ca_cert: CaCert,
-    ca_key: CaKey,
     common_name: Annotated[str, typer.Option("--common-name", "--cn")],
+    ca_cert: CaCert = None,
+    ca_key: CaKey = None,
     dns: Annotated[list[str] | None, typer.Option("--dns", help="DNS SAN (repeatable).")] = None,
     ip: Annotated[list[str] | None, typer.Option("--ip", help="IP SAN (repeatable).")] = None,
     out_dir: OutDir = Path(),
@@ -214,7 +226,8 @@ def issue_server(
     def action() -> None:
         settings = load_certs_settings()
         password = settings.password_bytes()
-        ca, anchors = load_ca_files(ca_cert, ca_key, password=password)
+        cert_file, key_file = settings.issuing_ca_files(ca_cert, ca_key)
+        ca, anchors = load_ca_files(cert_file, key_file, password=password)
         issued = issue_server_certificate(
             ca,
             common_name,
@@ -240,11 +253,11 @@ def issue_server(
 
 @issue_app.command("client")
 def issue_client(
-    ca_cert: CaCert,
-    ca_key: CaKey,
     campaign_name: Annotated[str, typer.Option(help="PromptSalesCampaign resource name.")],
     campaign_id: Annotated[str, typer.Option(help="PromptAds campaign id.")],
     role: Annotated[str, typer.Option(help="marketing, sales or user.")],
+    ca_cert: CaCert = None,
+    ca_key: CaKey = None,
     out_dir: OutDir = Path(),
     validity_days: ValidityDays = None,
     key_algorithm: KeyAlg = None,
@@ -259,7 +272,8 @@ def issue_client(
         settings = load_certs_settings()
         password = settings.password_bytes()
         parsed_role = parse_role(role)
-        ca, anchors = load_ca_files(ca_cert, ca_key, password=password)
+        cert_file, key_file = settings.issuing_ca_files(ca_cert, ca_key)
+        ca, anchors = load_ca_files(cert_file, key_file, password=password)
         issued = issue_client_certificate(
             ca,
             campaign_name=campaign_name,

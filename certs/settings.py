@@ -8,10 +8,12 @@ be visible in the process list and shell history.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from certs.errors import CertificateError
 from certs.keys import DEFAULT_KEY_ALGORITHM, KeyAlgorithm
 from promptsales.config import ENV_PREFIX, load_settings, secrets_dir
 
@@ -28,6 +30,24 @@ class CertsSettings(BaseSettings):
     renew_before: dt.timedelta | None = None
     # Encrypts key files the CLI writes and decrypts the ones it reads.
     key_password: SecretStr | None = None
+    # The issuing CA of `certs issue` when --ca-cert/--ca-key are not given (`promptsales
+    # up` points them at the local platform's CA).
+    ca_cert_file: Path | None = None
+    ca_key_file: Path | None = None
+
+    def issuing_ca_files(self, cert: Path | None, key: Path | None) -> tuple[Path, Path]:
+        """The --ca-cert/--ca-key pair, each defaulting to its setting."""
+        chosen_cert, chosen_key = cert or self.ca_cert_file, key or self.ca_key_file
+        if chosen_cert is None or chosen_key is None:
+            missing = "--ca-cert" if chosen_cert is None else "--ca-key"
+            variable = (
+                f"{ENV_PREFIX}CERTS_{missing.removeprefix('--').replace('-', '_').upper()}_FILE"
+            )
+            raise CertificateError(
+                f"{missing} is required (or set {variable}; after `promptsales up` it names "
+                "the local platform's CA)"
+            )
+        return chosen_cert, chosen_key
 
     def password_bytes(self) -> bytes | None:
         """The key password as the bytes ``cryptography`` expects, or None."""

@@ -6,6 +6,7 @@ advertises a command that is a placeholder.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -17,6 +18,7 @@ from promptsales import __version__
 from promptsales.ca_rollover import cli as ca_rollover_cli
 from promptsales.config import ConfigError
 from promptsales.local import cli as local_cli
+from promptsales.local.envfile import apply_env_file
 from promptsales.pii import cli as pii_cli
 from promptsales_operator import cli as operator_cli
 from workloads import render_cli
@@ -27,6 +29,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+# `up` writes the local platform's env file; `up`, `down` and `token` take everything
+# from PROMPTSALES_LOCAL_* and never read it.
+LOCAL_PLATFORM_COMMANDS = frozenset({"up", "down", "token"})
+
+
+@app.callback()
+def _local_platform_environment(ctx: typer.Context) -> None:
+    # Every component command reaches the local platform after `promptsales up` without
+    # exports: variables missing from the environment come from its platform.env.
+    if ctx.invoked_subcommand not in LOCAL_PLATFORM_COMMANDS:
+        apply_env_file(os.environ)
 
 
 @app.command()

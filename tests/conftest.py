@@ -20,6 +20,11 @@ from tests.support import services
 
 TESTS_ROOT = Path(__file__).parent
 
+# A developer's own local platform (.promptsales/platform.env after `promptsales up`) must
+# not fill in settings for the commands the suite runs; tests that mean to read an env
+# file name it, or remove this variable from a child's environment.
+os.environ["PROMPTSALES_ENV_FILE"] = ""
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:

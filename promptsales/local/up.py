@@ -29,6 +29,7 @@ from etl_job.db import libpq_dsn
 from promptsales.local import cluster as cluster_mod
 from promptsales.local import preview as preview_mod
 from promptsales.local.databases import ensure_databases, write_secret_files
+from promptsales.local.envfile import write_env_file
 from promptsales.local.demo import DemoResults, call_tools
 from promptsales.local.mongo import ensure_mongo
 from promptsales.local.pki import ensure_pki
@@ -215,19 +216,41 @@ def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpR
                 {},
                 "keyring create",
             )
-        etl_secrets = write_secret_files(
-            home / "secrets" / "etl",
+        # Credentials as files named like their settings (a mounted Secret's layout); the
+        # env file holds the rest and points at them. Every later step and every command
+        # a person runs after `up` read the same two.
+        platform_secrets = write_secret_files(
+            home / "secrets" / "platform",
             {
                 "PROMPTSALES_ETL_ADS_URL": dbs.ads_url,
                 "PROMPTSALES_ETL_CRM_URL": dbs.crm_url,
                 "PROMPTSALES_ETL_WAREHOUSE_DSN": dbs.warehouse_dsn,
+                "PROMPTSALES_MCP_WAREHOUSE_DSN": dbs.warehouse_dsn,
+                "PROMPTSALES_MCP_MONGO_URI": settings.mongo_uri,
+                "PROMPTSALES_MCP_REDIS_URL": settings.redis_url,
             },
         )
-        etl_env = {
-            "PROMPTSALES_SECRETS_DIR": str(etl_secrets),
+        platform_env = {
+            "PROMPTSALES_SECRETS_DIR": str(platform_secrets),
             "PROMPTSALES_PII_KEYRING_FILE": str(keyring_file),
+            "PROMPTSALES_CERTS_CA_CERT_FILE": str(pki.ca_cert),
+            "PROMPTSALES_CERTS_CA_KEY_FILE": str(pki.ca_key),
+            "PROMPTSALES_MCP_MONGO_DB": CONTENT_DB,
+            "PROMPTSALES_MCP_HOST": "127.0.0.1",
+            "PROMPTSALES_MCP_PORT": str(settings.mcp_port),
+            "PROMPTSALES_MCP_PUBLIC_URL": f"https://127.0.0.1:{settings.mcp_port}",
+            "PROMPTSALES_MCP_TLS_CERT_FILE": str(pki.server_cert),
+            "PROMPTSALES_MCP_TLS_KEY_FILE": str(pki.server_key),
+            "PROMPTSALES_MCP_TLS_CLIENT_CA_FILE": str(pki.ca_cert),
+            "PROMPTSALES_MCP_OAUTH_ISSUER": ISSUER,
+            "PROMPTSALES_MCP_OAUTH_AUDIENCE": mcp_url,
+            "PROMPTSALES_MCP_OAUTH_PUBLIC_KEYS_FILE": str(issuer.public_key_file),
+            "PROMPTSALES_MCP_OAUTH_ALGORITHMS": '["ES256"]',
+            "HF_HUB_OFFLINE": "1",
         }
-        _run([*_cli(), "etl", "init-schema", "--sources"], etl_env, "etl init-schema")
+        env_file = write_env_file(home, platform_env)
+        progress.record("Settings for promptsales commands", str(env_file))
+        _run([*_cli(), "etl", "init-schema", "--sources"], platform_env, "etl init-schema")
         if _sources_seeded(dbs.ads_url):
             progress.note("sources already seeded: kept")
         else:
@@ -237,7 +260,7 @@ def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpR
                 [*_cli(), "etl", "seed", "--campaigns", str(n_campaigns),
                  "--customers", str(customers), "--days", str(days),
                  "--first-campaign-id", str(FIRST_CAMPAIGN_ID)],
-                etl_env,
+                platform_env,
                 "etl seed",
             )  # fmt: skip
         progress.record("Warehouse", f"PostgreSQL database {settings.warehouse_db}")
@@ -246,32 +269,12 @@ def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpR
             f"PostgreSQL databases {settings.ads_db}, {settings.crm_db}",
         )
 
-    mcp_env = {
-        "PROMPTSALES_MCP_MONGO_URI": settings.mongo_uri,
-        "PROMPTSALES_MCP_MONGO_DB": CONTENT_DB,
-        "PROMPTSALES_MCP_REDIS_URL": settings.redis_url,
-        "PROMPTSALES_MCP_WAREHOUSE_DSN": dbs.warehouse_dsn,
-        "PROMPTSALES_MCP_HOST": "127.0.0.1",
-        "PROMPTSALES_MCP_PORT": str(settings.mcp_port),
-        "PROMPTSALES_MCP_PUBLIC_URL": f"https://127.0.0.1:{settings.mcp_port}",
-        "PROMPTSALES_MCP_TLS_CERT_FILE": str(pki.server_cert),
-        "PROMPTSALES_MCP_TLS_KEY_FILE": str(pki.server_key),
-        "PROMPTSALES_MCP_TLS_CLIENT_CA_FILE": str(pki.ca_cert),
-        "PROMPTSALES_MCP_OAUTH_ISSUER": ISSUER,
-        "PROMPTSALES_MCP_OAUTH_AUDIENCE": mcp_url,
-        "PROMPTSALES_MCP_OAUTH_PUBLIC_KEYS_FILE": str(issuer.public_key_file),
-        "PROMPTSALES_MCP_OAUTH_ALGORITHMS": '["ES256"]',
-        "PROMPTSALES_PII_KEYRING_FILE": str(keyring_file),
-        "PROMPTSALES_SECRETS_DIR": str(home / "secrets" / "mcp"),
-        "HF_HUB_OFFLINE": "1",
-    }
-
     with progress.step("content library with local embeddings (all-MiniLM-L6-v2)"):
         existing = _content_count(settings.mongo_uri)
         if existing:
             progress.note(f"{existing} content items already embedded: kept")
         else:
-            _run([*_cli(), "mcp", "seed-content"], mcp_env, "mcp seed-content")
+            _run([*_cli(), "mcp", "seed-content"], platform_env, "mcp seed-content")
             progress.note(f"{_content_count(settings.mongo_uri)} items embedded and stored")
 
     campaigns = preview_mod.load_examples(options.examples_dir)
@@ -286,7 +289,7 @@ def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpR
                     f"(window {campaign.window_state(now)}), not run"
                 )
                 continue
-            env.update(etl_env)
+            env.update(platform_env)
             line = _run([*_cli(), *command[1:]], env, " ".join(command))
             summary = json.loads(line.strip().splitlines()[-1])
             etl_summaries[campaign.name] = summary
@@ -299,8 +302,7 @@ def up(settings: LocalSettings, options: UpOptions, *, echo: bool = True) -> UpR
     process = ManagedProcess("mcp-server", home)
     with progress.step("MCP server over HTTPS, then every tool through the SDK's client"):
         if process.pid() is None:
-            (home / "secrets" / "mcp").mkdir(parents=True, exist_ok=True)
-            process.start([*_cli(), "mcp", "serve", "--transport", "http"], env=mcp_env)
+            process.start([*_cli(), "mcp", "serve", "--transport", "http"], env=platform_env)
         _wait_ready(f"https://127.0.0.1:{settings.mcp_port}/readyz", pki.ca_cert, process, 180)
         token = issuer.token("marketing")
         active = [c for c in campaigns if c.name in etl_summaries]
