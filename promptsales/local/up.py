@@ -29,8 +29,8 @@ from etl_job.db import libpq_dsn
 from promptsales.local import cluster as cluster_mod
 from promptsales.local import preview as preview_mod
 from promptsales.local.databases import ensure_databases, write_secret_files
-from promptsales.local.envfile import write_env_file
 from promptsales.local.demo import DemoResults, call_tools
+from promptsales.local.envfile import write_env_file
 from promptsales.local.mongo import ensure_mongo
 from promptsales.local.pki import ensure_pki
 from promptsales.local.processes import ManagedProcess
