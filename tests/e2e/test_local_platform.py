@@ -2,12 +2,17 @@
 
 Runs ``promptsales up`` in-process against the machine's PostgreSQL and Redis with its own
 state directory, database names, ports and cache prefix, then runs it again (idempotent:
-nothing re-created), then ``promptsales down --delete-data``.
+nothing re-created), then the component commands a newcomer runs next, as processes in the
+project directory with nothing exported, then ``promptsales down --delete-data``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -28,7 +33,7 @@ def local_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalSett
     monkeypatch.setenv("PROMPTSALES_MCP_CACHE_PREFIX", f"pstest:e2e:{tag}:")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return LocalSettings(
-        home=tmp_path / "state",
+        home=tmp_path / "project" / ".promptsales",  # where `up` puts it, run in project/
         pg_admin_dsn=PG_ADMIN_DSN,
         redis_url=REDIS_URL,
         mongo_port=free_port(),
@@ -63,6 +68,72 @@ def examples_around_now(directory: Path) -> Path:
     return directory
 
 
+def _promptsales(project: Path, *argv: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """``promptsales <argv>`` in ``project`` with no PROMPTSALES_* variable exported.
+
+    Only the test's cache prefix (isolation on the shared Redis) and ``extra`` are set:
+    everything else must come from what ``up`` left in ``project/.promptsales``.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSALES_")}
+    env["PROMPTSALES_MCP_CACHE_PREFIX"] = os.environ["PROMPTSALES_MCP_CACHE_PREFIX"]
+    env.update(extra)
+    return subprocess.run(
+        [sys.executable, "-m", "promptsales.cli", *argv],
+        cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def _component_commands_work(project: Path) -> None:
+    """What the README's development section shows after `promptsales up`."""
+    status = _promptsales(project, "etl", "status")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["runs"]
+
+    run = _promptsales(project, "etl", "run", "--campaign-id", "1003")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1])["status"] == "succeeded"
+
+    retire = _promptsales(project, "pii", "retire")
+    assert retire.returncode == 0, retire.stderr
+    assert json.loads(retire.stdout)["event"] == "retire"
+
+    items = project / "items.jsonl"
+    item = {
+        "id": "e2e-1",
+        "title": "Trail shoes",
+        "caption": "Grip for wet rock.",
+        "media_type": "image",
+        "media_url": "https://cdn.example.com/e2e-1.jpg",
+    }
+    items.write_text(json.dumps(item) + "\n")
+    loaded = _promptsales(project, "mcp", "load-content", str(items))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded 1 items" in loaded.stdout
+
+    issued = _promptsales(
+        project, "certs", "issue", "client", "--campaign-name", "spring-sale",
+        "--campaign-id", "1003", "--role", "sales", "--out-dir", str(project),
+    )  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    verified = _promptsales(
+        project, "certs", "verify", str(project / "tls.crt"),
+        "--trust-bundle", str(project / ".promptsales" / "pki" / "ca.crt"), "--purpose", "client",
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "campaign identity: name=spring-sale id=1003 role=sales" in verified.stdout
+    rollover = _promptsales(project, "certs", "rotate-ca", "--status")
+    assert rollover.returncode == 0, rollover.stderr
+    assert "no CA rollover in progress" in rollover.stdout
+
+    # An exported variable still wins over the env file; without the file nothing is found.
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere?connect_timeout=3"
+    redirected = _promptsales(project, "etl", "status", PROMPTSALES_ETL_WAREHOUSE_DSN=dead)
+    assert redirected.returncode != 0
+    unset = _promptsales(project, "etl", "status", PROMPTSALES_ENV_FILE="")
+    assert unset.returncode == 2
+    assert "PROMPTSALES_ETL_WAREHOUSE_DSN: Field required" in unset.stderr
+
+
 def _databases(names: list[str]) -> list[str]:
     with psycopg.connect(PG_ADMIN_DSN) as conn:
         rows = conn.execute(
@@ -71,6 +142,8 @@ def _databases(names: list[str]) -> list[str]:
     return sorted(str(r[0]) for r in rows)
 
 
+# Two full `up`s and a dozen CLI processes: minutes on a shared 2-core machine.
+@pytest.mark.timeout(900)
 def test_up_runs_every_step_then_again_idempotently_then_down(
     local_settings: LocalSettings, tmp_path: Path
 ) -> None:
@@ -121,6 +194,8 @@ def test_up_runs_every_step_then_again_idempotently_then_down(
         assert second.ca_file.read_bytes() == ca_before
         assert all(sum(s["rows_loaded"].values()) == 0 for s in second.etl.values())
         assert second.demo.content["cached"] is True
+
+        _component_commands_work(local_settings.home.parent)
     finally:
         stopped = down(local_settings, delete_data=True)
     assert _databases(names) == []
