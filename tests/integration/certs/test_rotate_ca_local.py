@@ -20,7 +20,7 @@ from cryptography import x509
 
 import certs
 from promptsales.local import pki
-from tests.integration.certs.traffic import Client, FileSync, Server, Traffic, running
+from tests.support.tls_traffic import Client, FileSync, Server, Traffic, running
 
 LAG = 0.5
 

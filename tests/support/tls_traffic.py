@@ -7,8 +7,8 @@ threads connect over and over, each building a fresh ``ssl`` context from its fi
 every connection, and record every outcome with the CAs that signed both leaves.
 
 What a kubelet does with a mounted Secret (copy the data into files, some time later) is
-:class:`FileSync`: it copies source files into a pod's directory every ``lag`` seconds,
-by rename, so readers never see half a file.
+:class:`FileSync`: it writes each change into a pod's directory ``lag`` seconds after the
+change appeared, by rename, so readers never see half a file.
 """
 
 from __future__ import annotations
@@ -65,22 +65,38 @@ def write_file(path: Path, data: bytes) -> None:
 
 
 class FileSync:
-    """Copies ``source() -> {name: bytes}`` into ``directory`` every ``lag`` seconds."""
+    """Mirrors ``source() -> {name: bytes}`` into ``directory``, each change ``lag`` seconds
+    after it first appeared in the source (polled every ``POLL_SECONDS``): a pod whose
+    kubelet is exactly that far behind the API server."""
+
+    POLL_SECONDS = 0.05
 
     def __init__(self, directory: Path, source: Callable[[], dict[str, bytes]], lag: float) -> None:
         self.directory = directory
         self.source = source
         self.lag = lag
-        self.sync()
+        self._pending: tuple[float, dict[str, bytes]] | None = None
+        self._write(source())
 
-    def sync(self) -> None:
-        for name, data in self.source().items():
+    def _write(self, files: dict[str, bytes]) -> None:
+        for name, data in files.items():
             target = self.directory / name
             if not target.exists() or target.read_bytes() != data:
                 write_file(target, data)
 
+    def sync(self) -> None:
+        """One poll: note a change when first seen, write it once it is ``lag`` old."""
+        now = time.monotonic()
+        files = self.source()
+        if self._pending is None or self._pending[1] != files:
+            on_disk = {n: (self.directory / n).read_bytes() for n in files}
+            self._pending = None if on_disk == files else (now, files)
+        if self._pending is not None and now - self._pending[0] >= self.lag:
+            self._write(self._pending[1])
+            self._pending = None
+
     def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.lag):
+        while not stop.wait(self.POLL_SECONDS):
             self.sync()
 
 
