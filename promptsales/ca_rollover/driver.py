@@ -55,14 +55,17 @@ class RotateOptions:
     poll: dt.timedelta = dt.timedelta(seconds=5)
 
 
-def describe_step(step: certs.RolloverStep) -> str:
-    """One line: the phase and what the rollover waits for."""
+def describe_step(step: certs.RolloverStep, *, operator_moves_leaves: bool = False) -> str:
+    """One line: the phase and what the rollover waits for (and who does it)."""
     if step.phase is None:
         return "no CA rollover in progress"
     if step.phase is RolloverPhase.COMPLETE:
         signing = certs.fingerprint(step.store.signing.certificate)
         return f"complete: the new CA ({signing}) signs and is the only CA in ca.crt"
-    until = f" (until {step.next_check.isoformat()})" if step.next_check is not None else ""
+    if step.next_check is not None:
+        until = f" (until {step.next_check.isoformat(timespec='seconds')})"
+    else:
+        until = " (the operator does this)" if operator_moves_leaves else ""
     return f"phase {step.phase.value}: waiting for {step.waiting_for}{until}"
 
 
@@ -90,6 +93,7 @@ def rotate(
             f"started a CA rollover: the new CA ({certs.fingerprint(incoming.certificate)}) "
             "joins ca.crt; the current CA keeps signing"
         )
+    last_line = ""
     while True:
         now = clock()
         leaves = target.leaves(store)
@@ -108,7 +112,10 @@ def rotate(
             target.reissue(step.reissue, store, now)
             echo(f"re-issued {', '.join(step.reissue)} from the new CA")
             continue
-        echo(describe_step(step))
+        line = describe_step(step, operator_moves_leaves=not target.reissues_leaves)
+        if line != last_line:  # --wait polls; say each state once
+            echo(line)
+            last_line = line
         if step.done or not options.wait:
             if not step.done:
                 echo("run `promptsales certs rotate-ca` again to continue, or pass --wait")
@@ -130,7 +137,8 @@ def status(target: CaTarget, propagation_delay: dt.timedelta, *, now: dt.datetim
     step = certs.advance_rollover(
         store, target.leaves(store), now=now, propagation_delay=propagation_delay
     )
+    line = describe_step(step, operator_moves_leaves=not target.reissues_leaves)
     if store.phase is None:
-        return describe_step(step)
-    # What the next run would do is described by the step; the phase is the stored one.
-    return f"{describe_step(step)} (stored phase {store.phase.value})"
+        return line
+    # The step says what the next run would do; the stored phase is where it stands now.
+    return f"{line}; stored phase {store.phase.value}"
