@@ -136,7 +136,7 @@ def test_rotate_ca_moves_every_leaf_and_no_connection_fails(
     ]
     assert not failures, (rotated.stdout, failures[:5])
     pairs = {(a.server_issuer(cas), a.client_issuer(cas)) for a in traffic.attempts}
-    timeline = []
+    timeline: list[tuple[object, ...]] = []
     for a in traffic.attempts:
         point = (a.client, a.server_issuer(cas), a.client_issuer(cas))
         if not timeline or timeline[-1][1:] != point:
