@@ -63,21 +63,20 @@ MCP_SECRET = "promptsales-mcp-tls"
 CLIENTS = ("spring", "summer")
 
 
-NOW = dt.datetime.now(dt.UTC)
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     """The operator's clock at wall time: OpenSSL checks validity against the wall clock."""
-    return ManualClock(NOW)
+    return ManualClock(dt.datetime.now(dt.UTC))
 
 
 @pytest_asyncio.fixture
-async def platform(kube_api: KubeApi) -> Platform:  # noqa: F811 (fixture injection)
+async def platform(kube_api: KubeApi, clock: ManualClock) -> Platform:  # noqa: F811
     """The shared platform fixture with a CA valid now (the shared one is made for START)."""
     emulator = kube_api.emulator
     emulator.register_crd(crd.load_crd(), crd.admit)
-    ca = certs.create_root_ca("PromptSales Test CA", validity=dt.timedelta(days=3650))
+    ca = certs.create_root_ca(
+        "PromptSales Test CA", validity=dt.timedelta(days=3650), now=clock.now()
+    )
     emulator.create_object(
         "v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}
     )
