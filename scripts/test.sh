@@ -36,5 +36,16 @@ else
     echo "real-cluster suite: skipped (no control-plane binaries in ${PROMPTSALES_KUBE_BIN_DIR:-/opt/kubernetes/bin}, or no kubectl); emulator-based suite only" >&2
 fi
 
-step "pytest (unit, integration, e2e, cluster)"
-python -m pytest -n 2 --dist loadgroup -p no:cacheprovider "$@"
+if [ "$#" -gt 0 ]; then  # a selection: run just that (the cluster suite if named)
+    step "pytest $*"
+    python -m pytest -n 2 --dist loadgroup -p no:cacheprovider "$@"
+    exit 0
+fi
+step "pytest (unit, integration, e2e)"
+python -m pytest -n 2 --dist loadgroup -p no:cacheprovider --ignore=tests/cluster
+if [ -n "${PROMPTSALES_TEST_KUBECONFIG:-}" ]; then
+    # One installation, in file order, on one process: xdist's groups do not hold with
+    # pytest 9.2 (the group marks never reach the scheduler), so the suite runs apart.
+    step "pytest tests/cluster (real control plane)"
+    python -m pytest -n 0 -p no:cacheprovider tests/cluster
+fi

@@ -3,7 +3,7 @@
 It runs when ``PROMPTSALES_TEST_KUBECONFIG`` names an admin kubeconfig (``scripts/test.sh``
 starts a control plane with ``scripts/kube-control-plane.sh`` when the binaries are on
 this machine and says so in one line); without it nothing here is collected, and the
-emulator-based suite is what runs. All of it runs on one xdist worker, in file order,
+emulator-based suite is what runs. All of it runs in one process (``-n 0``), in file order,
 against one installation (a module-scoped fixture), as a platform engineer's session
 would: install, use, break things, watch the operator put them back.
 """
@@ -25,12 +25,6 @@ from workloads.render import PlatformSpec, platform_manifests, to_yaml
 
 if kc.configured() is None:
     collect_ignore_glob = ["test_*.py"]
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/cluster" in str(item.fspath):
-            item.add_marker(pytest.mark.xdist_group("real-cluster"))
 
 
 def render_text() -> str:
