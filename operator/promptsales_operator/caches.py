@@ -164,14 +164,21 @@ def cronjob_entry(body: Mapping[str, Any]) -> Entry:
     )
 
 
-def secret_entry(body: Mapping[str, Any], *, keep_data: bool) -> SecretEntry:
-    """``keep_data`` only for the platform CA, whose key the operator signs with."""
+def secret_entry(
+    body: Mapping[str, Any],
+    *,
+    keep_data: bool,
+    observed: certdecide.ObservedSecret | None = None,
+) -> SecretEntry:
+    """``keep_data`` only for the platform CA, whose key the operator signs with;
+    ``observed`` when the certificate's facts are known already (the operator just issued
+    it), which spares parsing the PEM it wrote."""
     meta = body.get("metadata") or {}
     raw = b""
     if keep_data:
         raw = _pack({"metadata": _meta(body, ("name", "namespace")), "data": body.get("data")})
         observed = certdecide.ObservedSecret(None, None, None)
-    else:
+    elif observed is None:
         observed = certdecide.observe_secret(body)
     return SecretEntry(
         name=str(meta.get("name", "")),
@@ -255,6 +262,13 @@ class ClusterCache:
         """Serve ``entry`` (our write's answer; None after a delete) until the watch
         delivers the same version."""
         self._remembered[(kind, name)] = _Remembered(entry, self._clock() + REMEMBER_SECONDS)
+
+    def echo(self, kind: str, name: str, resource_version: str) -> Entry | None:
+        """Our own remembered entry when the watch delivers exactly its version (an index
+        handler then keeps it instead of building the same entry again)."""
+        remembered = self._remembered.get((kind, name))
+        entry = remembered.entry if remembered is not None else None
+        return entry if entry is not None and entry.resource_version == resource_version else None
 
     def observe(self, kind: str, name: str, resource_version: str | None) -> bool:
         """The watch delivered ``name`` at ``resource_version`` (None: deleted).

@@ -89,13 +89,17 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
 
     # --- caches ---------------------------------------------------------------------------
 
+    # An event that delivers our own write keeps the entry built from the write's answer.
+
     @kopf.index(*CAMPAIGNS, registry=registry, id="campaigns_index")
     async def campaigns_index(name: str, body: kopf.Body, **_: Any) -> dict[str, caches.Entry]:
-        return {name: caches.campaign_entry(body)}
+        ours = ctx.cache.echo(caches.CAMPAIGNS, name, _version(None, body) or "")
+        return {name: ours or caches.campaign_entry(body)}
 
     @kopf.index(*CRONJOBS, registry=registry, id="cronjobs_index", labels={MANAGED_BY: OURS})
     async def cronjobs_index(name: str, body: kopf.Body, **_: Any) -> dict[str, caches.Entry]:
-        return {name: caches.cronjob_entry(body)}
+        ours = ctx.cache.echo(caches.CRONJOBS, name, _version(None, body) or "")
+        return {name: ours or caches.cronjob_entry(body)}
 
     @kopf.index(*SECRETS, registry=registry, id="secrets_index")
     async def secrets_index(
@@ -104,7 +108,8 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
         if ctx.is_ca_secret(name):  # the signing key, parsed when a pass needs it
             return {name: caches.secret_entry(body, keep_data=True)}
         if labels.get(MANAGED_BY) == OURS:
-            return {name: caches.secret_entry(body, keep_data=False)}
+            ours = ctx.cache.echo(caches.SECRETS, name, _version(None, body) or "")
+            return {name: ours or caches.secret_entry(body, keep_data=False)}
         return None  # someone else's Secret: not cached
 
     @kopf.index(*DEPLOYMENTS, registry=registry, id="deployments_index")

@@ -239,7 +239,12 @@ async def ensure_certificate(
                 campaign=campaign.name,
                 owner_uid=campaign.uid,
             )
-            await _write_secret(ctx, collection, secret_name, cached is not None, manifest)
+            observed = certdecide.ObservedSecret(
+                leaf, campaign.key_algorithm, ca.bundle_sha256, identity
+            )
+            await _write_secret(
+                ctx, collection, secret_name, cached is not None, manifest, observed
+            )
             await events.normal(
                 ctx,
                 body,
@@ -287,7 +292,12 @@ async def ensure_certificate(
 
 
 async def _write_secret(
-    ctx: OperatorContext, collection: str, name: str, exists: bool, manifest: dict[str, Any]
+    ctx: OperatorContext,
+    collection: str,
+    name: str,
+    exists: bool,
+    manifest: dict[str, Any],
+    observed: certdecide.ObservedSecret,
 ) -> None:
     """Create the Secret, or replace its data, labels and annotations."""
     answer: dict[str, Any] | None = None
@@ -306,7 +316,8 @@ async def _write_secret(
         if "ownerReferences" in meta:
             patch["metadata"]["ownerReferences"] = meta["ownerReferences"]
         answer = await ctx.client.patch(f"{collection}/{name}", patch)
-    ctx.cache.remember(caches.SECRETS, name, caches.secret_entry(answer, keep_data=False))
+    entry = caches.secret_entry(answer, keep_data=False, observed=observed)
+    ctx.cache.remember(caches.SECRETS, name, entry)
     ctx.metrics.writes.labels("Secret").inc()
 
 
