@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,30 @@ from workloads.render import PlatformSpec, platform_manifests, to_yaml
 
 if kc.configured() is None:
     collect_ignore_glob = ["test_*.py"]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test here reports the operator's last log lines and each campaign's phase:
+    a CI run keeps nothing else, and a timeout alone does not say where the operator was."""
+    report = yield
+    if report.when != "call" or not report.failed:
+        return report
+    operator = getattr(item, "funcargs", {}).get("operator")
+    if isinstance(operator, kc.OperatorProcess):
+        tail = operator.log().splitlines()[-80:]
+        report.sections.append(("operator log (last 80 lines)", "\n".join(tail)))
+    installed = getattr(item, "funcargs", {}).get("installed")
+    if isinstance(installed, kc.Cluster):
+        phases: dict[str, int] = {}
+        for obj in installed.campaigns():
+            status = obj.get("status") or {}
+            key = f"{status.get('phase', 'no status')} ready={kc.is_ready(obj)}"
+            phases[key] = phases.get(key, 0) + 1
+        report.sections.append(("campaigns by phase", repr(phases)))
+    return report
 
 
 def render_text() -> str:
