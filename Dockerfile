@@ -24,7 +24,7 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \
 COPY . .
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu \
         -c requirements.lock ".[embeddings]" \
- && python -c "import etl_job, mcp_server, promptsales, promptsales_operator, certs, workloads"
+ && python -c "import etl_job, mcp_server, promptsales, promptsales_cli, promptsales_operator, certs, workloads"
 
 # --- runtime -------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

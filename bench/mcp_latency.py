@@ -103,6 +103,7 @@ from mcp_types import CallToolResult
 from certs.authority import create_root_ca
 from certs.encoding import private_key_to_pem, to_pem
 from certs.issue import issue_server_certificate
+from harness import services
 from mcp_server.app import build_application, serve_http
 from mcp_server.auth import TOOL_ROLES
 from mcp_server.config import McpSettings
@@ -114,7 +115,6 @@ from mcp_server.embeddings import LOCAL_DIMENSIONS, LOCAL_MODEL_ID, LocalEmbedde
 from mcp_server.service import ContentResult
 from mcp_server.tools import Limit, Query
 from mcp_server.wire import structured_result
-from tests.support import services
 
 RESULTS = Path(__file__).parent / "results" / "mcp_latency.json"
 ISSUER = "https://login.bench.test"

@@ -16,7 +16,7 @@ import pymongo
 import pytest
 import redis
 
-from tests.support import services
+from harness import services
 
 TESTS_ROOT = Path(__file__).parent
 

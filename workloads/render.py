@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from importlib import resources
 from typing import Annotated, Any, Literal, Self
 
 import yaml
@@ -251,17 +252,10 @@ def cache_manifests(spec: PlatformSpec) -> list[Manifest]:
 
 
 def sqlserver_source_ddl() -> str:
-    """The ETL's own source tables and ``etl`` views, compiled for SQL Server, as sqlcmd
-    batches; the data model lives in ``etl_job.source_model`` so this cannot drift from it."""
-    from sqlalchemy.dialects import mssql
-
-    from etl_job.source_model import source_ddl
-
-    batches: list[str] = []
-    for source, database in (("ads", databases.ADS_DATABASE), ("crm", databases.CRM_DATABASE)):
-        batches.append(f"USE [{database}];\nGO")
-        batches.extend(f"{stmt};\nGO" for stmt in source_ddl(source, mssql.dialect()))  # type: ignore[no-untyped-call]
-    return "\n".join(batches)
+    """The ETL's source tables and ``etl`` views for SQL Server, as sqlcmd batches: a file
+    generated from the ETL's data model (``python -m etl_job.sqlserver_ddl``, checked by a
+    test), read here so the builders need not import the ETL."""
+    return (resources.files("workloads") / "sqlserver_sources.sql").read_text(encoding="utf-8")
 
 
 def database_manifests(spec: PlatformSpec) -> list[Manifest]:

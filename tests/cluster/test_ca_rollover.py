@@ -20,7 +20,7 @@ import yaml
 from cryptography import x509
 
 import certs
-from promptsales.ca_rollover.kubernetes import (
+from promptsales_cli.ca_rollover.kubernetes import (
     BUNDLE_PUBLISHED_AT,
     INCOMING_KEY,
     LEAVES_MOVED_AT,
@@ -111,7 +111,7 @@ def test_rotate_ca_moves_every_leaf_and_no_connection_fails(
     with running(server.serve, *(sync.run for sync in syncs), traffic.run):
         traffic.wait_for_attempts(6)
         rotated = subprocess.run(
-            [sys.executable, "-m", "promptsales.cli", "certs", "rotate-ca",
+            [sys.executable, "-m", "promptsales_cli", "certs", "rotate-ca",
              "--kubeconfig", str(cluster.kubeconfig), "--namespace", kc.NS, "--wait",
              "--propagation-seconds", str(PROPAGATION_SECONDS), "--timeout-minutes", "4"],
             capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,

@@ -20,11 +20,11 @@ import psycopg
 import pytest
 import yaml
 
-from promptsales.local.down import down
-from promptsales.local.processes import ManagedProcess
-from promptsales.local.settings import LocalSettings
-from promptsales.local.up import EXAMPLES_DIR, UpOptions, up
-from tests.support.services import PG_ADMIN_DSN, REDIS_URL, dsn_for_database, free_port
+from harness.services import PG_ADMIN_DSN, REDIS_URL, dsn_for_database, free_port
+from promptsales_cli.local.down import down
+from promptsales_cli.local.processes import ManagedProcess
+from promptsales_cli.local.settings import LocalSettings
+from promptsales_cli.local.up import EXAMPLES_DIR, UpOptions, up
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def _promptsales(project: Path, *argv: str, **extra: str) -> subprocess.Complete
     env["PROMPTSALES_MCP_CACHE_PREFIX"] = os.environ["PROMPTSALES_MCP_CACHE_PREFIX"]
     env.update(extra)
     return subprocess.run(
-        [sys.executable, "-m", "promptsales.cli", *argv],
+        [sys.executable, "-m", "promptsales_cli", *argv],
         cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
@@ -207,7 +207,7 @@ def test_up_runs_every_step_then_again_idempotently_then_down(
 def test_missing_postgres_stops_up_with_the_command_that_starts_it(
     local_settings: LocalSettings,
 ) -> None:
-    from promptsales.local.progress import StepFailedError
+    from promptsales_cli.local.progress import StepFailedError
 
     dead = local_settings.model_copy(
         update={"pg_admin_dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"}

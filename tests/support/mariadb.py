@@ -11,7 +11,7 @@ import os
 import pymysql
 import pytest
 
-from tests.support.services import ServiceUnavailableError
+from harness.services import ServiceUnavailableError
 
 MARIADB_URL = os.environ.get("PROMPTSALES_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 MARIADB_HINT = (

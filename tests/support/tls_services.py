@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.services import ServiceUnavailableError, free_port, secantus_executable
+from harness.services import ServiceUnavailableError, free_port, secantus_executable
 
 START_TIMEOUT_S = 60.0
 POSTGRES_SYSTEM_USER = "postgres"

@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 import certs
-from promptsales.cli import app
+from promptsales_cli.main import app
 
 runner = CliRunner()
 

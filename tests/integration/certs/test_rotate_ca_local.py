@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography import x509
 
 import certs
-from promptsales.local import pki
+from promptsales_cli.local import pki
 from tests.support.tls_traffic import Client, FileSync, Server, Traffic, running
 
 LAG = 0.5
@@ -27,7 +27,7 @@ LAG = 0.5
 
 def _rotate(home: Path, cwd: Path, propagation_seconds: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "promptsales.cli", "certs", "rotate-ca", "--wait",
+        [sys.executable, "-m", "promptsales_cli", "certs", "rotate-ca", "--wait",
          "--propagation-seconds", str(propagation_seconds)],
         env={**os.environ, "PROMPTSALES_LOCAL_HOME": str(home)},
         cwd=cwd, capture_output=True, text=True, timeout=120, check=False,

@@ -7,7 +7,7 @@ import pytest
 from etl_job.concurrency import dirty_read
 from etl_job.concurrency.databases import SimulationError
 from etl_job.concurrency.outcome import Outcome
-from tests.support.services import free_port
+from harness.services import free_port
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from tests.support.services import free_port
+from harness.services import free_port
 
 
 def _simulate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "promptsales.cli", "etl", "simulate", *args],
+        [sys.executable, "-m", "promptsales_cli", "etl", "simulate", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **env},

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import certs
+from harness.services import ServiceUnavailableError
 from promptsales.dbtls import DatabaseTLS, load_database_tls
 from tests.support import tls_services
-from tests.support.services import ServiceUnavailableError
 from tests.support.tls_services import ServerPem, TLSEndpoint, TLSPostgres
 
 VALIDITY = dt.timedelta(days=2)

@@ -72,7 +72,7 @@ class EtlEnv:
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "promptsales.cli", *args],
+            [sys.executable, "-m", "promptsales_cli", *args],
             env={**os.environ, **self.env, **(env or {})},
             capture_output=True,
             text=True,

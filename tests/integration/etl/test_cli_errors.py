@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.services import free_port
+from harness.services import free_port
 
 PASSWORD = "s3cret-Unreachable-pw"
 
@@ -24,7 +24,7 @@ def test_unreachable_database_is_one_line_and_exit_4(command: list[str]) -> None
         "PROMPTSALES_SECRETS_DIR": "/nonexistent-promptsales-secrets",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "promptsales.cli", "etl", *command],
+        [sys.executable, "-m", "promptsales_cli", "etl", *command],
         env=env,
         capture_output=True,
         text=True,

@@ -114,7 +114,7 @@ def test_sigkill_mid_load_then_normal_run_equals_one_clean_run(
 ) -> None:
     env = make_env(pg_database_factory, tmp_path, SeedSize(campaigns=10, customers=20_000, days=30))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "promptsales.cli", "etl", "run", "--all"],
+        [sys.executable, "-m", "promptsales_cli", "etl", "run", "--all"],
         env={**os.environ, **env.env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -7,7 +7,7 @@ import pymongo
 import pytest
 import redis
 
-from tests.support import services
+from harness import services
 
 
 def test_postgres_database_is_private_and_writable(pg_dsn: str) -> None:

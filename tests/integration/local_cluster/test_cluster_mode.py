@@ -19,17 +19,17 @@ import pytest_asyncio
 from typer.testing import CliRunner
 
 import certs
-from promptsales.cli import app
-from promptsales.local import cluster as cl
-from promptsales.local.down import down
-from promptsales.local.pki import LocalPki, ensure_pki
-from promptsales.local.processes import ManagedProcess
-from promptsales.local.settings import LocalSettings
+from harness.services import free_port
+from promptsales_cli.local import cluster as cl
+from promptsales_cli.local.down import down
+from promptsales_cli.local.pki import LocalPki, ensure_pki
+from promptsales_cli.local.processes import ManagedProcess
+from promptsales_cli.local.settings import LocalSettings
+from promptsales_cli.main import app
 from promptsales_operator.campaign import WindowState, parse_campaign
 from promptsales_operator.settings import OperatorSettings
 from tests.support import crd
 from tests.support.kube import KubeApi, running_kube_api, write_kubeconfig
-from tests.support.services import free_port
 from workloads.capacity import CampaignDemand, plan_capacity
 from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
 from workloads.names import certificate_secret_name, etl_cronjob_name

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.support.services import free_port
+from harness.services import free_port
 
 DIMENSIONS = 32
 

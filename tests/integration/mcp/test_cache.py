@@ -11,6 +11,7 @@ import httpx2
 import pytest
 import redis
 
+from harness.services import free_port
 from mcp_server.cache import CacheKeyParts, ResponseCache, cache_key
 from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
@@ -24,7 +25,6 @@ from tests.integration.mcp.conftest import (
     payload,
     serve,
 )
-from tests.support.services import free_port
 
 QUERY = {"query": "noise-cancelling headphones on a dark desk", "limit": 3}
 

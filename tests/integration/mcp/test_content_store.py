@@ -16,7 +16,7 @@ from mcp_server.content.models import ContentFilters, ContentItem
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
 from mcp_server.embeddings import LocalEmbedder
-from promptsales.cli import app
+from promptsales_cli.main import app
 
 
 def _item(item_id: str, title: str) -> ContentItem:

@@ -152,7 +152,7 @@ async def test_a_replay_expires_with_its_answer(
 async def test_with_redis_down_nothing_is_replayed(
     seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
 ) -> None:
-    from tests.support.services import free_port
+    from harness.services import free_port
 
     application = app_factory(settings_factory(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     async with serve(application) as server, mcp_client(server, token=tokens.token()) as client:

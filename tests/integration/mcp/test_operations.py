@@ -17,6 +17,7 @@ import pymongo
 import pytest
 from cryptography import x509
 
+from harness.services import free_port, secantus_executable
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
 from mcp_server.embeddings import LOCAL_MODEL_ID
@@ -28,7 +29,6 @@ from tests.integration.mcp.conftest import (
     mcp_client,
     serve,
 )
-from tests.support.services import free_port, secantus_executable
 
 
 async def test_health_readiness_and_metrics(

@@ -46,7 +46,7 @@ async def test_stdio_transport_through_the_cli(
     }
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "promptsales.cli", "mcp", "serve", "--transport", "stdio"],
+        args=["-m", "promptsales_cli", "mcp", "serve", "--transport", "stdio"],
         env=env,
     )
     async with Client(params) as client:

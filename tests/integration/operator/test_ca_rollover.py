@@ -25,16 +25,16 @@ import pytest_asyncio
 from cryptography import x509
 
 import certs
-from promptsales.ca_rollover.cli import new_ca_factory
-from promptsales.ca_rollover.driver import RotateOptions, rotate
-from promptsales.ca_rollover.kubernetes import (
+from promptsales_cli.ca_rollover.cli import new_ca_factory
+from promptsales_cli.ca_rollover.driver import RotateOptions, rotate
+from promptsales_cli.ca_rollover.kubernetes import (
     BUNDLE_PUBLISHED_AT,
     INCOMING_KEY,
     LEAVES_MOVED_AT,
     OUTGOING_CERT,
     SecretCaTarget,
 )
-from promptsales.local import cluster as cl
+from promptsales_cli.local import cluster as cl
 from promptsales_operator.clock import ManualClock
 from tests.integration.operator.conftest import (
     CAMPAIGNS,

@@ -10,6 +10,7 @@ import aiohttp
 from cryptography import x509
 
 import certs
+from harness.services import free_port
 from promptsales_operator.clock import ManualClock
 from tests.integration.operator.conftest import (
     CAMPAIGNS,
@@ -28,7 +29,6 @@ from tests.integration.operator.conftest import (
     wait_for,
 )
 from tests.support.kube import Fault
-from tests.support.services import free_port
 
 
 def leaf_of(secret: dict[str, object] | None) -> x509.Certificate:

@@ -159,7 +159,7 @@ def test_rotate_dek_killed_mid_way_resumes_without_loss(etl_env: EtlEnv) -> None
     assert etl_env.run().status == "succeeded"
     before = _decrypt_all(etl_env)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "promptsales.cli", "pii", "rotate-dek", "--batch-rows", "1"],
+        [sys.executable, "-m", "promptsales_cli", "pii", "rotate-dek", "--batch-rows", "1"],
         env={**os.environ, **etl_env.env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

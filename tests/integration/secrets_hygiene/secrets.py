@@ -93,7 +93,7 @@ class Run:
 def run_cli(*argv: str, env: Mapping[str, str], cwd: Path) -> Run:
     """``promptsales <argv>`` in a fresh process, as a CronJob or a person runs it."""
     result = subprocess.run(
-        [sys.executable, "-m", "promptsales.cli", *argv],
+        [sys.executable, "-m", "promptsales_cli", *argv],
         capture_output=True,
         text=True,
         env={**os.environ, **env},

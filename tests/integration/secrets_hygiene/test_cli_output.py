@@ -15,7 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from promptsales.cli import app
+from harness.services import free_port
+from promptsales_cli.main import app
 from tests.integration.secrets_hygiene.secrets import (
     PG_PASSWORD,
     STATIC_SECRETS,
@@ -26,7 +27,6 @@ from tests.integration.secrets_hygiene.secrets import (
     run_cli,
     secret_environment,
 )
-from tests.support.services import free_port
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from harness.services import free_port
 from promptsales.logs import configure_logging
 from tests.integration.secrets_hygiene.secrets import (
     BEARER_TOKEN,
@@ -19,7 +20,6 @@ from tests.integration.secrets_hygiene.secrets import (
     STATIC_SECRETS,
     leaks,
 )
-from tests.support.services import free_port
 
 PEM_KEY = (
     "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.services import free_port
 from promptsales.logs import redact_text
 from tests.integration.secrets_hygiene.secrets import (
     STATIC_SECRETS,
@@ -21,7 +22,6 @@ from tests.integration.secrets_hygiene.secrets import (
     run_cli,
     secret_environment,
 )
-from tests.support.services import free_port
 from workloads import etl_cronjob
 
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}

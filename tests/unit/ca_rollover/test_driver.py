@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 import certs
-from promptsales.ca_rollover.driver import (
+from promptsales_cli.ca_rollover.driver import (
     RolloverTimeoutError,
     RotateOptions,
     rotate,

@@ -10,8 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from infra.config import StackConfig, parse_stack_config
-from promptsales.cli import app
 from promptsales.config import ConfigError
+from promptsales_cli.main import app
 from workloads.render import PlatformSpec, platform_manifests, to_yaml
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from promptsales.cli import app
 from promptsales.config import ConfigError
-from promptsales.local.envfile import apply_env_file, env_file_path, read_env_file, write_env_file
+from promptsales_cli.local.envfile import (
+    apply_env_file,
+    env_file_path,
+    read_env_file,
+    write_env_file,
+)
+from promptsales_cli.main import app
 
 VALUES = {
     "PROMPTSALES_SECRETS_DIR": "/state dir/secrets/platform",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from promptsales.cli import app
+from promptsales_cli.main import app
 
 
 def test_operator_run_exits_2_naming_the_bad_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from promptsales import cli
+    from promptsales_cli import main as cli
 
     monkeypatch.setenv("PROMPTSALES_OPERATOR_RESYNC_SECONDS", "-1")
     monkeypatch.setattr("sys.argv", ["promptsales", "operator", "run"])

@@ -23,7 +23,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from promptsales.config import ConfigError
-from promptsales.local.settings import LocalSettings
+from promptsales_cli.local.settings import LocalSettings
 
 ENV_FILE_NAME = "platform.env"
 ENV_FILE_VARIABLE = "PROMPTSALES_ENV_FILE"

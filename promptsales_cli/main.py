@@ -11,17 +11,17 @@ import sys
 
 import typer
 
-from certs import cli as certs_cli
 from etl_job import cli as etl_cli
 from mcp_server import cli as mcp_cli
 from promptsales import __version__
-from promptsales.ca_rollover import cli as ca_rollover_cli
 from promptsales.config import ConfigError
-from promptsales.local import cli as local_cli
-from promptsales.local.envfile import apply_env_file
-from promptsales.pii import cli as pii_cli
+from promptsales_cli import certs_commands as certs_cli
+from promptsales_cli import pii_commands as pii_cli
+from promptsales_cli import render_commands as render_cli
+from promptsales_cli.ca_rollover import cli as ca_rollover_cli
+from promptsales_cli.local import cli as local_cli
+from promptsales_cli.local.envfile import apply_env_file
 from promptsales_operator import cli as operator_cli
-from workloads import render_cli
 
 app = typer.Typer(
     name="promptsales",

@@ -26,8 +26,8 @@ import yaml
 from kubernetes.config import ConfigException, list_kube_config_contexts
 
 import certs
-from promptsales.local.processes import ManagedProcess
-from promptsales.local.progress import StepFailedError
+from promptsales_cli.local.processes import ManagedProcess
+from promptsales_cli.local.progress import StepFailedError
 from promptsales_operator.kube import load_connection
 from workloads.common import (
     CACHE_DEPLOYMENT,

@@ -26,17 +26,17 @@ import pymongo
 import redis
 
 from etl_job.db import libpq_dsn
-from promptsales.local import cluster as cluster_mod
-from promptsales.local import preview as preview_mod
-from promptsales.local.databases import ensure_databases, write_secret_files
-from promptsales.local.demo import DemoResults, call_tools
-from promptsales.local.envfile import write_env_file
-from promptsales.local.mongo import ensure_mongo
-from promptsales.local.pki import ensure_pki
-from promptsales.local.processes import ManagedProcess
-from promptsales.local.progress import Progress, StepFailedError
-from promptsales.local.settings import LocalSettings
-from promptsales.local.tokens import ISSUER, ensure_issuer
+from promptsales_cli.local import cluster as cluster_mod
+from promptsales_cli.local import preview as preview_mod
+from promptsales_cli.local.databases import ensure_databases, write_secret_files
+from promptsales_cli.local.demo import DemoResults, call_tools
+from promptsales_cli.local.envfile import write_env_file
+from promptsales_cli.local.mongo import ensure_mongo
+from promptsales_cli.local.pki import ensure_pki
+from promptsales_cli.local.processes import ManagedProcess
+from promptsales_cli.local.progress import Progress, StepFailedError
+from promptsales_cli.local.settings import LocalSettings
+from promptsales_cli.local.tokens import ISSUER, ensure_issuer
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 CONTENT_DB = "PromptContent"
@@ -64,7 +64,7 @@ class UpOptions:
 
 def _cli() -> list[str]:
     """The ``promptsales`` command of this interpreter (works inside and outside the venv)."""
-    return [sys.executable, "-m", "promptsales.cli"]
+    return [sys.executable, "-m", "promptsales_cli"]
 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> str:

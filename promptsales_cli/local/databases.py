@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from promptsales.local.settings import LocalSettings
+from promptsales_cli.local.settings import LocalSettings
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import shutil
 
 import redis
 
-from promptsales.local.databases import drop_databases
-from promptsales.local.processes import ManagedProcess
-from promptsales.local.settings import LocalSettings
+from promptsales_cli.local.databases import drop_databases
+from promptsales_cli.local.processes import ManagedProcess
+from promptsales_cli.local.settings import LocalSettings
 
 MANAGED = ("operator", "mcp-server", "secantusdb")  # operator: `up --kubeconfig`
 DEFAULT_CACHE_PREFIX = "promptsales:mcp:"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pymongo
 
-from promptsales.local.processes import ManagedProcess
-from promptsales.local.progress import StepFailedError
+from promptsales_cli.local.processes import ManagedProcess
+from promptsales_cli.local.progress import StepFailedError
 
 
 def find_secantus() -> str | None:

@@ -1,4 +1,4 @@
-"""The local platform's ``pki`` directory as the CA store (see ``promptsales.local.pki``).
+"""The local platform's ``pki`` directory as the CA store (see ``promptsales_cli.local.pki``).
 
 Nothing like the operator runs locally, so this target re-issues its own leaf, the MCP
 server's serving certificate. The MCP server reads ``ca.crt`` and ``mcp.crt`` from this
@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 
 import certs
-from promptsales.local import pki
+from promptsales_cli.local import pki
 
 
 class LocalCaTarget:

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from promptsales.config import load_settings
-from promptsales.local.settings import LocalSettings
+from promptsales_cli.local.settings import LocalSettings
 
 
 def up(
@@ -32,9 +32,9 @@ def up(
     ] = None,
 ) -> None:
     """Run the PromptSales data plane on this machine (idempotent: safe to run again)."""
-    from promptsales.local.progress import StepFailedError
-    from promptsales.local.up import UpOptions
-    from promptsales.local.up import up as up_platform
+    from promptsales_cli.local.progress import StepFailedError
+    from promptsales_cli.local.up import UpOptions
+    from promptsales_cli.local.up import up as up_platform
 
     settings = load_settings(LocalSettings)
     try:
@@ -58,7 +58,7 @@ def down(
     ] = False,
 ) -> None:
     """Stop what `promptsales up` started; data is kept unless --delete-data."""
-    from promptsales.local.down import down as down_platform
+    from promptsales_cli.local.down import down as down_platform
 
     for line in down_platform(load_settings(LocalSettings), delete_data=delete_data) or [
         "nothing was running"
@@ -72,7 +72,7 @@ def token(
     ttl: Annotated[int, typer.Option(min=60, max=86_400, help="Lifetime in seconds.")] = 3600,
 ) -> None:
     """Print a bearer token from the local issuer, for connecting an agent to the local MCP."""
-    from promptsales.local.tokens import ensure_issuer
+    from promptsales_cli.local.tokens import ensure_issuer
 
     if role not in {"marketing", "sales", "user"}:
         typer.echo(f"error: --role: {role!r} is not marketing, sales or user", err=True)

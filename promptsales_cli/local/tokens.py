@@ -18,7 +18,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-ISSUER = "https://issuer.promptsales.local"
+ISSUER = "https://issuer.promptsales_cli.local"
 ALGORITHM = "ES256"
 
 

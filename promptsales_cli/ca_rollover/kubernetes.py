@@ -23,7 +23,7 @@ from typing import Any
 
 import certs
 from certs.validity import as_utc
-from promptsales.local.cluster import Cluster, ClusterError
+from promptsales_cli.local.cluster import Cluster, ClusterError
 from workloads.pods import CA_SECRET
 
 INCOMING_CERT = "incoming-ca.crt"

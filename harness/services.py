@@ -22,8 +22,8 @@ import pymongo
 import redis
 from psycopg import sql
 
-from promptsales.local.down import delete_prefix
-from promptsales.local.mongo import find_secantus
+from promptsales_cli.local.down import delete_prefix
+from promptsales_cli.local.mongo import find_secantus
 
 __all__ = ["delete_prefix"]
 

@@ -1,6 +1,6 @@
 """``promptsales certs rotate-ca``: roll the platform CA over without breaking a connection.
 
-Registered into the ``certs`` command group by the application (``promptsales.cli``):
+Registered into the ``certs`` command group by the application (``promptsales_cli.main``):
 the rollover reaches a cluster and the local platform, which the PKI library does not.
 """
 
@@ -18,10 +18,10 @@ from certs.keys import KeyAlgorithm, algorithm_of
 from certs.rotation import DEFAULT_PROPAGATION_DELAY
 from certs.settings import load_certs_settings
 from certs.validity import utcnow
-from promptsales.ca_rollover.driver import CaTarget, NewCa, RotateOptions, rotate, status
 from promptsales.config import load_settings
-from promptsales.local.progress import StepFailedError
-from promptsales.local.settings import LocalSettings
+from promptsales_cli.ca_rollover.driver import CaTarget, NewCa, RotateOptions, rotate, status
+from promptsales_cli.local.progress import StepFailedError
+from promptsales_cli.local.settings import LocalSettings
 from workloads.pods import CA_SECRET
 
 # The MCP server checks its certificate files every 10 s (PROMPTSALES_MCP_TLS_RELOAD_SECONDS).
@@ -49,11 +49,11 @@ def new_ca_factory(
 
 def _target(kubeconfig: Path | None, namespace: str, secret_name: str) -> CaTarget:
     if kubeconfig is None:
-        from promptsales.ca_rollover.local import LocalCaTarget
+        from promptsales_cli.ca_rollover.local import LocalCaTarget
 
         return LocalCaTarget(load_settings(LocalSettings).home.resolve())
-    from promptsales.ca_rollover.kubernetes import SecretCaTarget
-    from promptsales.local.cluster import connect
+    from promptsales_cli.ca_rollover.kubernetes import SecretCaTarget
+    from promptsales_cli.local.cluster import connect
 
     return SecretCaTarget(connect(kubeconfig, namespace), secret_name)
 

@@ -1,0 +1,174 @@
+-- Generated from etl_job/source_model.py by `python -m etl_job.sqlserver_ddl`; do not edit.
+USE [PromptAds];
+GO
+IF SCHEMA_ID('etl') IS NULL EXEC('CREATE SCHEMA etl');
+GO
+IF OBJECT_ID('ad_metrics_daily', 'U') IS NULL
+
+CREATE TABLE ad_metrics_daily (
+	ad_id INTEGER NOT NULL, 
+	day DATE NOT NULL, 
+	impressions BIGINT NOT NULL, 
+	clicks BIGINT NOT NULL, 
+	spend NUMERIC(14, 2) NOT NULL, 
+	conversions INTEGER NOT NULL, 
+	row_version ROWVERSION NOT NULL, 
+	PRIMARY KEY (ad_id, day)
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_ad_metrics_daily_row_version')
+CREATE INDEX ix_ad_metrics_daily_row_version ON ad_metrics_daily (row_version);
+GO
+IF OBJECT_ID('ads', 'U') IS NULL
+
+CREATE TABLE ads (
+	ad_id INTEGER NOT NULL, 
+	campaign_id INTEGER NULL, 
+	headline NVARCHAR(200) NOT NULL, 
+	row_version ROWVERSION NOT NULL, 
+	PRIMARY KEY (ad_id)
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_ads_campaign')
+CREATE INDEX ix_ads_campaign ON ads (campaign_id);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_ads_row_version')
+CREATE INDEX ix_ads_row_version ON ads (row_version);
+GO
+IF OBJECT_ID('budgets', 'U') IS NULL
+
+CREATE TABLE budgets (
+	budget_id INTEGER NOT NULL, 
+	campaign_id INTEGER NOT NULL, 
+	amount NUMERIC(14, 2) NOT NULL, 
+	currency VARCHAR(3) NOT NULL, 
+	row_version ROWVERSION NOT NULL, 
+	PRIMARY KEY (budget_id)
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_budgets_campaign')
+CREATE INDEX ix_budgets_campaign ON budgets (campaign_id);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_budgets_row_version')
+CREATE INDEX ix_budgets_row_version ON budgets (row_version);
+GO
+IF OBJECT_ID('campaigns', 'U') IS NULL
+
+CREATE TABLE campaigns (
+	campaign_id INTEGER NOT NULL, 
+	channel_id INTEGER NULL, 
+	name NVARCHAR(200) NOT NULL, 
+	status NVARCHAR(20) NOT NULL, 
+	start_date DATE NOT NULL, 
+	end_date DATE NULL, 
+	row_version ROWVERSION NOT NULL, 
+	PRIMARY KEY (campaign_id)
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_campaigns_row_version')
+CREATE INDEX ix_campaigns_row_version ON campaigns (row_version);
+GO
+IF OBJECT_ID('channels', 'U') IS NULL
+
+CREATE TABLE channels (
+	channel_id INTEGER NOT NULL, 
+	name NVARCHAR(100) NOT NULL, 
+	kind NVARCHAR(30) NOT NULL, 
+	row_version ROWVERSION NOT NULL, 
+	PRIMARY KEY (channel_id)
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_channels_row_version')
+CREATE INDEX ix_channels_row_version ON channels (row_version);
+GO
+CREATE OR ALTER VIEW etl.v_channel AS
+SELECT channels.channel_id, channels.name, channels.kind, CAST(channels.row_version AS BIGINT) AS change_version 
+FROM channels;
+GO
+CREATE OR ALTER VIEW etl.v_campaign AS
+SELECT campaigns.campaign_id, campaigns.channel_id, campaigns.name, campaigns.status, campaigns.start_date, campaigns.end_date, CAST(b.budget AS NUMERIC(14, 2)) AS budget, CASE WHEN (b.budget_version IS NULL) THEN CAST(campaigns.row_version AS BIGINT) WHEN (CAST(campaigns.row_version AS BIGINT) >= b.budget_version) THEN CAST(campaigns.row_version AS BIGINT) ELSE b.budget_version END AS change_version 
+FROM campaigns LEFT OUTER JOIN (SELECT budgets.campaign_id AS campaign_id, sum(budgets.amount) AS budget, max(CAST(budgets.row_version AS BIGINT)) AS budget_version 
+FROM budgets GROUP BY budgets.campaign_id) AS b ON b.campaign_id = campaigns.campaign_id;
+GO
+CREATE OR ALTER VIEW etl.v_ad AS
+SELECT ads.ad_id, ads.campaign_id, ads.headline, CAST(ads.row_version AS BIGINT) AS change_version 
+FROM ads;
+GO
+CREATE OR ALTER VIEW etl.v_ad_metrics_daily AS
+SELECT ad_metrics_daily.ad_id, ads.campaign_id, ad_metrics_daily.day, ad_metrics_daily.impressions, ad_metrics_daily.clicks, ad_metrics_daily.spend, ad_metrics_daily.conversions, CAST(ad_metrics_daily.row_version AS BIGINT) AS change_version 
+FROM ad_metrics_daily LEFT OUTER JOIN ads ON ads.ad_id = ad_metrics_daily.ad_id;
+GO
+USE [PromptCRM];
+GO
+IF SCHEMA_ID('etl') IS NULL EXEC('CREATE SCHEMA etl');
+GO
+IF OBJECT_ID('conversions', 'U') IS NULL
+
+CREATE TABLE conversions (
+	conversion_id INTEGER NOT NULL, 
+	customer_id INTEGER NULL, 
+	campaign_id INTEGER NULL, 
+	lead_id INTEGER NULL, 
+	converted_at DATETIME2 NOT NULL, 
+	revenue NUMERIC(14, 2) NOT NULL, 
+	row_version ROWVERSION NOT NULL, 
+	PRIMARY KEY (conversion_id)
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_conversions_campaign')
+CREATE INDEX ix_conversions_campaign ON conversions (campaign_id);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_conversions_row_version')
+CREATE INDEX ix_conversions_row_version ON conversions (row_version);
+GO
+IF OBJECT_ID('customers', 'U') IS NULL
+
+CREATE TABLE customers (
+	customer_id INTEGER NOT NULL, 
+	first_name NVARCHAR(100) NOT NULL, 
+	last_name NVARCHAR(100) NOT NULL, 
+	email NVARCHAR(320) NOT NULL, 
+	phone NVARCHAR(40) NULL, 
+	street NVARCHAR(200) NULL, 
+	city NVARCHAR(100) NULL, 
+	postal_code NVARCHAR(20) NULL, 
+	country VARCHAR(2) NOT NULL, 
+	birth_date DATE NULL, 
+	created_at DATETIME2 NOT NULL, 
+	row_version ROWVERSION NOT NULL, 
+	PRIMARY KEY (customer_id)
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_customers_row_version')
+CREATE INDEX ix_customers_row_version ON customers (row_version);
+GO
+IF OBJECT_ID('leads', 'U') IS NULL
+
+CREATE TABLE leads (
+	lead_id INTEGER NOT NULL, 
+	customer_id INTEGER NULL, 
+	campaign_id INTEGER NULL, 
+	created_at DATETIME2 NOT NULL, 
+	status NVARCHAR(20) NOT NULL, 
+	row_version ROWVERSION NOT NULL, 
+	PRIMARY KEY (lead_id)
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_leads_campaign')
+CREATE INDEX ix_leads_campaign ON leads (campaign_id);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_leads_row_version')
+CREATE INDEX ix_leads_row_version ON leads (row_version);
+GO
+CREATE OR ALTER VIEW etl.v_customer AS
+SELECT customers.customer_id, customers.first_name, customers.last_name, customers.email, customers.phone, customers.street, customers.city, customers.postal_code, customers.birth_date, customers.country, customers.created_at, CAST(customers.row_version AS BIGINT) AS change_version 
+FROM customers;
+GO
+CREATE OR ALTER VIEW etl.v_lead AS
+SELECT leads.lead_id, leads.customer_id, leads.campaign_id, leads.created_at, leads.status, CAST(leads.row_version AS BIGINT) AS change_version 
+FROM leads;
+GO
+CREATE OR ALTER VIEW etl.v_conversion AS
+SELECT conversions.conversion_id, conversions.customer_id, conversions.campaign_id, conversions.lead_id, conversions.converted_at, conversions.revenue, CAST(conversions.row_version AS BIGINT) AS change_version 
+FROM conversions;
+GO
