@@ -232,7 +232,11 @@ def kopf_settings(ctx: OperatorContext) -> kopf.OperatorSettings:
     settings.posting.enabled = False
     # The watch of CronJobs is filtered by the API server: only the operator's own.
     settings.watching.label_selectors[CRONJOBS[0], CRONJOBS[2]] = f"{MANAGED_BY}={OURS}"
-    settings.batching.worker_limit = ctx.settings.worker_limit
+    # kopf's per-object workers stay unlimited (its default): after indexing an object each
+    # waits for every other object to be indexed, so a limit below the number of objects
+    # found at start deadlocks the operator (kopf issue #1243). They are cheap here (the
+    # handlers only queue a name) and exit after a second idle; the passes themselves are
+    # bounded by our own pass workers (``worker_limit``).
     settings.batching.idle_timeout = 1.0
     settings.networking.request_timeout = 30
     settings.watching.server_timeout = 600

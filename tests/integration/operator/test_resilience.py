@@ -61,3 +61,18 @@ async def test_the_capacity_worker_outlives_an_unexpected_error(
     await wait_campaign(platform.kube, "survivor", is_ready, "Ready after the worker recovered")
     assert failures["left"] == 0
     assert running.ctx.workers_alive()
+
+
+async def test_a_start_with_more_objects_than_pass_workers_converges(
+    platform: Platform, start_operator: StartOperator
+) -> None:
+    """A restart finds hundreds of campaigns, CronJobs and Secrets at once. kopf's own worker
+    limit must not bound its per-object watchers: each waits, after indexing, for every other
+    object to be indexed, so a limit below the object count deadlocked the start (kopf issue
+    #1243; seen on a real API server: nothing processed after a restart mid-burst)."""
+    names = [f"many-{i:02d}" for i in range(12)]
+    for i, name in enumerate(names):
+        platform.kube.create_object(CAMPAIGNS, campaign(name, str(200 + i)))
+    await start_operator(worker_limit=4)
+    for name in names:
+        await wait_campaign(platform.kube, name, is_ready, "Ready after a crowded start")
