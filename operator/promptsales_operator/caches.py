@@ -202,6 +202,20 @@ def deployment_entry(body: Mapping[str, Any]) -> DeploymentEntry:
     )
 
 
+def not_older(version: str, than: str) -> bool:
+    """Whether resourceVersion ``version`` is ``than`` or a later one.
+
+    Kubernetes calls resourceVersions opaque, but every etcd-backed API server issues
+    integers that grow, and client-go's MutationCache compares them as such; a version of
+    any other form is only ever equal or not.
+    """
+    if version == than:
+        return True
+    if version.isdigit() and than.isdigit():
+        return int(version) >= int(than)
+    return False
+
+
 @dataclasses.dataclass
 class _Remembered:
     entry: Entry | None  # None: we deleted it
@@ -231,12 +245,26 @@ class ClusterCache:
         return next(iter(store), None) if store else None
 
     def get(self, kind: str, name: str) -> Entry | None:
+        """Our remembered write while the index holds an older version, else the index.
+
+        The watch may deliver our write before its answer is handled, so the index can
+        already hold that version (or a later one) when we remember it; as client-go's
+        MutationCache does, the index wins from then on.
+        """
         remembered = self._remembered.get((kind, name))
-        if remembered is not None:
-            if remembered.until > self._clock():
-                return remembered.entry
-            del self._remembered[(kind, name)]
-        return self._indexed(kind, name)
+        indexed = self._indexed(kind, name)
+        if remembered is None:
+            return indexed
+        ours = remembered.entry
+        caught_up = (
+            ours is not None
+            and indexed is not None
+            and not_older(indexed.resource_version, ours.resource_version)
+        )
+        if remembered.until > self._clock() and not caught_up:
+            return ours
+        del self._remembered[(kind, name)]
+        return indexed
 
     def campaign(self, name: str) -> CampaignEntry | None:
         entry = self.get(CAMPAIGNS, name)
@@ -281,9 +309,10 @@ class ClusterCache:
         if resource_version is None:
             del self._remembered[(kind, name)]
             return remembered.entry is None
-        if remembered.entry is not None and remembered.entry.resource_version == resource_version:
-            del self._remembered[(kind, name)]
-            return True
+        ours = remembered.entry
+        if ours is not None and not_older(resource_version, ours.resource_version):
+            del self._remembered[(kind, name)]  # the watch has caught up with our write
+            return resource_version == ours.resource_version
         return False
 
     def sizes(self) -> dict[str, int]:

@@ -81,3 +81,33 @@ def test_a_deletion_clears_what_was_remembered() -> None:
     cache.remember(caches.CAMPAIGNS, "c1", caches.campaign_entry(campaign_body("6")))
     assert cache.observe(caches.CAMPAIGNS, "c1", None) is False  # someone else deleted it
     assert version(cache) == "5"
+
+
+def test_a_write_whose_echo_came_before_it_was_remembered_does_not_shadow_the_index() -> None:
+    """The watch can deliver our write before the write's own answer is handled (the echo
+    wins the race to the event loop). Remembering it then must not hide what the index
+    holds, or a later edit by someone else would be read as the old object (seen on a real
+    API server: a spec edit right after the first status write was never followed)."""
+    clock = [0.0]
+    index = Index({"c1": [caches.campaign_entry(campaign_body("6"))]})
+    cache = caches.ClusterCache(clock=lambda: clock[0])
+    cache.attach(caches.CAMPAIGNS, index)  # type: ignore[arg-type]
+    assert cache.observe(caches.CAMPAIGNS, "c1", "6") is False  # nothing remembered yet
+    cache.remember(caches.CAMPAIGNS, "c1", caches.campaign_entry(campaign_body("6")))
+    index["c1"] = [caches.campaign_entry(campaign_body("8"))]  # someone's edit
+    assert version(cache) == "8"
+    assert cache.observe(caches.CAMPAIGNS, "c1", "8") is False  # not ours: react to it
+
+
+def test_a_newer_version_in_the_index_wins_over_our_remembered_write() -> None:
+    """As client-go's MutationCache: resourceVersions from etcd are integers, and the
+    backing cache is preferred once it holds our version or a later one."""
+    clock = [0.0]
+    index = Index({"c1": [caches.campaign_entry(campaign_body("5"))]})
+    cache = caches.ClusterCache(clock=lambda: clock[0])
+    cache.attach(caches.CAMPAIGNS, index)  # type: ignore[arg-type]
+    cache.remember(caches.CAMPAIGNS, "c1", caches.campaign_entry(campaign_body("10")))
+    assert version(cache) == "10"  # "5" < "10" as numbers, though not as strings
+    index["c1"] = [caches.campaign_entry(campaign_body("11"))]  # a later write by someone else
+    assert cache.observe(caches.CAMPAIGNS, "c1", "11") is False  # not ours: react to it
+    assert version(cache) == "11"
