@@ -1,0 +1,165 @@
+"""Every custom resource the production render emits passes its real CRD (schema and CEL).
+
+The CRDs are CloudNativePG 1.30.0, MongoDB Controllers for Kubernetes 1.10.0 and the
+Prometheus Operator 0.93.0, unchanged from their release tags (``shared/crds``). The
+admission checks themselves are shown to bite on objects those CRDs refuse.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import celpy
+import pytest
+
+from tests.support import third_party_crds as admission
+from workloads.render import PlatformSpec, platform_manifests
+
+BACKUP = {"destination_path": "s3://promptsales-backups/warehouse", "credentials_secret": "s3"}
+
+SPECS: dict[str, dict[str, Any]] = {
+    "production defaults + monitoring": {"tier": "production", "monitoring": {"enabled": True}},
+    "production, everything configured": {
+        "tier": "production",
+        "postgres": {
+            "storage_class": "fast",
+            "cluster": {
+                "instances": 5,
+                "image_name": "ghcr.io/cloudnative-pg/postgresql:17.5",
+                "backup": {**BACKUP, "endpoint_url": "https://minio.example.com:9000"},
+            },
+        },
+        "mongodb": {"members": 5, "storage_class": "fast", "version": "8.0.9"},
+        "monitoring": {
+            "enabled": True,
+            "rule_labels": {"release": "kube-prometheus-stack"},
+            "monitor_labels": {"release": "kube-prometheus-stack"},
+        },
+    },
+    "single tier with monitoring": {"monitoring": {"enabled": True}},
+}
+
+
+def third_party(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    manifests = platform_manifests(PlatformSpec.model_validate(spec))
+    return [m for m in manifests if admission.is_third_party(m)]
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_rendered_custom_resource_is_admitted_by_its_crd(name: str) -> None:
+    objects = third_party(SPECS[name])
+    assert objects
+    for obj in objects:
+        assert admission.admission_violations(obj) == [], (obj["kind"], obj["metadata"]["name"])
+
+
+def test_the_production_render_emits_each_kind_the_issue_asks_for() -> None:
+    kinds = sorted(m["kind"] for m in third_party(SPECS["production, everything configured"]))
+    assert kinds == sorted(
+        [
+            "Cluster",
+            "ScheduledBackup",
+            "MongoDBCommunity",
+            "PodMonitor",
+            "PodMonitor",
+            "ServiceMonitor",
+            "PrometheusRule",
+        ]
+    )
+
+
+def test_every_custom_resource_kind_rendered_has_a_shared_crd() -> None:
+    """No object of a group nobody defined slips past validation unnoticed."""
+    builtin = {"", "apps", "batch", "policy", "networking.k8s.io", "rbac.authorization.k8s.io"}
+    builtin |= {"apiextensions.k8s.io", "promptsales.io"}
+    for spec in SPECS.values():
+        for manifest in platform_manifests(PlatformSpec.model_validate(spec)):
+            group = manifest["apiVersion"].rpartition("/")[0]
+            assert group in builtin or admission.is_third_party(manifest), manifest["kind"]
+
+
+def test_the_single_tier_without_monitoring_renders_no_third_party_object() -> None:
+    """What tests/cluster applies to an API server without these CRDs."""
+    assert third_party({}) == []
+
+
+def test_every_cel_rule_of_the_shared_crds_compiles_with_the_evaluator() -> None:
+    """A rule the evaluator could not compile would count as a refusal, never as a pass,
+    but compiling them all shows no rule is beyond what these tests can run."""
+    env = celpy.Environment()
+    count = 0
+    for crd in admission.load_crds().values():
+        for version in crd["spec"]["versions"]:
+            for rule in admission.all_rules(version["schema"]["openAPIV3Schema"]):
+                env.compile(rule)
+                count += 1
+    assert count >= 20
+
+
+# --- the checks bite ---
+
+
+def _cluster() -> dict[str, Any]:
+    objects = third_party(SPECS["production, everything configured"])
+    return copy.deepcopy(next(m for m in objects if m["kind"] == "Cluster"))
+
+
+def test_a_wrongly_typed_field_is_refused() -> None:
+    cluster = _cluster()
+    cluster["spec"]["instances"] = "three"
+    assert [v.path for v in admission.admission_violations(cluster)] == [".spec.instances"]
+
+
+def test_an_unknown_field_is_refused_as_strict_field_validation_does() -> None:
+    cluster = _cluster()
+    cluster["spec"]["certificates"]["serverTlsSecret"] = "typo"
+    violations = admission.admission_violations(cluster)
+    assert violations
+    assert "serverTlsSecret" in violations[0].message
+
+
+def test_a_cel_rule_is_enforced() -> None:
+    cluster = _cluster()
+    cluster["spec"]["imageCatalogRef"] = {
+        "apiGroup": "postgresql.cnpg.io",
+        "kind": "ImageCatalog",
+        "name": "catalog",
+        "major": 17,
+    }
+    violations = admission.admission_violations(cluster)
+    assert [v.kind for v in violations] == ["cel"]
+
+
+def test_cel_rules_on_lists_and_inside_list_items_are_enforced() -> None:
+    """MongoDBSearch's rules sit on ``spec.clusters`` and inside each item's
+    ``loadBalancer``: the walk reaches both."""
+
+    def search(clusters: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "apiVersion": "mongodb.com/v1",
+            "kind": "MongoDBSearch",
+            "metadata": {"name": "s"},
+            "spec": {"clusters": clusters},
+        }
+
+    assert admission.admission_violations(search([{"name": "a", "index": 0}])) == []
+    unnamed = admission.admission_violations(search([{"index": 0}, {"index": 1}]))
+    assert [(v.path, v.kind) for v in unnamed] == [(".spec.clusters", "cel")]
+    both = {"managed": {}, "unmanaged": {"endpoint": "search.example.com:27028"}}
+    inside = admission.admission_violations(search([{"name": "a", "loadBalancer": both}]))
+    assert [(v.path, v.kind) for v in inside] == [(".spec.clusters[0].loadBalancer", "cel")]
+
+
+def test_a_missing_required_field_is_refused() -> None:
+    objects = third_party(SPECS["production defaults + monitoring"])
+    replica_set = copy.deepcopy(next(m for m in objects if m["kind"] == "MongoDBCommunity"))
+    del replica_set["spec"]["users"]
+    assert [v.path for v in admission.admission_violations(replica_set)] == [".spec"]
+
+
+def test_an_enum_value_of_the_monitoring_crd_is_enforced() -> None:
+    objects = third_party(SPECS["production defaults + monitoring"])
+    monitor = copy.deepcopy(next(m for m in objects if m["kind"] == "ServiceMonitor"))
+    monitor["spec"]["endpoints"][0]["scheme"] = "ftp"
+    assert admission.admission_violations(monitor)
