@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from etl_job.warehouse import init_warehouse
-from tests.support.services import PG_ADMIN_DSN, throwaway_database
+from harness.services import PG_ADMIN_DSN, throwaway_database
 from workloads import warehouse_cluster
 
 pytestmark = pytest.mark.integration

@@ -8,11 +8,15 @@ admission checks themselves are shown to bite on objects those CRDs refuse.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import celpy
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from promptsales_cli.main import app
 from tests.support import third_party_crds as admission
 from workloads.render import PlatformSpec, platform_manifests
 
@@ -163,3 +167,53 @@ def test_an_enum_value_of_the_monitoring_crd_is_enforced() -> None:
     monitor = copy.deepcopy(next(m for m in objects if m["kind"] == "ServiceMonitor"))
     monitor["spec"]["endpoints"][0]["scheme"] = "ftp"
     assert admission.admission_violations(monitor)
+
+
+# --- the command ---
+
+
+def test_render_in_production_mode_emits_admissible_objects_and_names_the_operators(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "platform.yaml"
+    args = ["render", "--tier", "production", "--monitoring", "--output", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    documents = [doc for doc in yaml.safe_load_all(text) if doc]
+    objects = [doc for doc in documents if admission.is_third_party(doc)]
+    assert {doc["kind"] for doc in objects} == {
+        "Cluster",
+        "MongoDBCommunity",
+        "PodMonitor",
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
+    for obj in objects:
+        assert admission.admission_violations(obj) == [], obj["kind"]
+    header = text.split("---", 1)[0]
+    assert "promptsales-data/promptsales-warehouse-app" in header
+    assert "CloudNativePG" in header
+    assert "Prometheus Operator" in header
+
+
+def test_the_command_line_overrides_the_values_file(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("tier: production\nmonitoring:\n  enabled: true\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["render", "-f", str(values), "--no-monitoring"])
+    assert result.exit_code == 0, result.output
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(result.output) if doc}
+    assert "Cluster" in kinds
+    assert not kinds & {"PodMonitor", "ServiceMonitor", "PrometheusRule"}
+    single = CliRunner().invoke(app, ["render", "-f", str(values), "--tier", "single"])
+    assert single.exit_code == 0, single.output
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(single.output) if doc}
+    assert "Cluster" not in kinds
+    assert "PrometheusRule" in kinds
+    assert "Install these operators" in single.output  # the Prometheus Operator's
+
+
+def test_the_default_render_needs_no_operator() -> None:
+    result = CliRunner().invoke(app, ["render"])
+    assert result.exit_code == 0, result.output
+    assert "Install these operators" not in result.output
