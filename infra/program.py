@@ -271,7 +271,10 @@ class _Builder:
         )
         return (
             credentials.warehouse_dsn_at(warehouse_cluster.rw_host(data_ns), password),
-            credentials.warehouse_dsn_at(warehouse_cluster.ro_host(data_ns), password),
+            credentials.warehouse_dsn_at(
+                warehouse_cluster.read_host(data_ns, self.spec.postgres.cluster.instances),
+                password,
+            ),
         )
 
     def cache(self) -> pulumi.Output[str]:

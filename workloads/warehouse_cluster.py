@@ -94,6 +94,12 @@ def ro_host(namespace: str, cluster: str = CLUSTER) -> str:
     return f"{cluster}-ro.{namespace}.svc"
 
 
+def read_host(namespace: str, instances: int, cluster: str = CLUSTER) -> str:
+    """Where a read-only client connects: ``-ro`` when there are standbys to serve it; a
+    one-instance cluster has none (its ``-ro`` Service has no endpoints), so ``-rw``."""
+    return ro_host(namespace, cluster) if instances > 1 else rw_host(namespace, cluster)
+
+
 def serving_dns_names(namespace: str, cluster: str = CLUSTER) -> list[str]:
     """Every name the server certificate must carry, CloudNativePG's documented list for a
     user-provided ``serverTLSSecret``: each Service short, namespaced and cluster-qualified."""

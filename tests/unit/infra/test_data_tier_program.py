@@ -117,6 +117,17 @@ def test_etl_writes_through_rw_and_mcp_reads_from_ro(run_program: Runner) -> Non
     )
 
 
+def test_a_one_instance_cluster_serves_reads_from_its_primary(run_program: Runner) -> None:
+    """Its -ro Service would have no endpoints."""
+    run = run_program(
+        {"platform": {"tier": "production", "postgres": {"cluster": {"instances": 1}}}}
+    )
+    mcp = string_data(run, "promptsales-mcp-credentials", PLATFORM)
+    assert (
+        "host=promptsales-warehouse-rw.promptsales-data.svc" in mcp["PROMPTSALES_MCP_WAREHOUSE_DSN"]
+    )
+
+
 def test_mcp_follows_the_replica_set_through_a_seed_list(run_program: Runner) -> None:
     run = run_program({"platform": {"tier": "production", "mongodb": {"members": 5}}})
     uri = string_data(run, "promptsales-mcp-credentials", PLATFORM)["PROMPTSALES_MCP_MONGO_URI"]
