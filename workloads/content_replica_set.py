@@ -83,20 +83,37 @@ def _statefulset_override(spec: ContentReplicaSet) -> Manifest:
     }
     if spec.storage_class is not None:
         claim["spec"]["storageClassName"] = spec.storage_class
+
+    # The data namespace enforces the ``restricted`` Pod Security Standard: the pod's
+    # seccomp profile and each of the operator's two containers' settings say so
+    # explicitly (the operator merges containers by name).
+    def hardened() -> Manifest:
+        return {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+        }
+
     return {
         "metadata": {"labels": labels(COMPONENT, "pulumi")},
         "spec": {
             "template": {
                 "metadata": {"labels": labels(COMPONENT, "pulumi")},
                 "spec": {
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [
                         {
                             "name": "mongod",
                             "resources": resources(
                                 spec.cpu[0], spec.memory[0], spec.cpu[1], spec.memory[1]
                             ),
-                        }
-                    ]
+                            "securityContext": hardened(),
+                        },
+                        {"name": "mongodb-agent", "securityContext": hardened()},
+                    ],
                 },
             },
             "volumeClaimTemplates": [claim],

@@ -263,9 +263,12 @@ def data_tier_policies(
     peers = peers or NetworkPeers()
     result: list[Manifest] = []
     if flows.cloudnativepg_namespace is not None:
-        instances = {"matchLabels": {WAREHOUSE_CLUSTER_LABEL: warehouse}}
+
+        def instances() -> Manifest:  # a fresh dict each time: no YAML aliases in the render
+            return {"matchLabels": {WAREHOUSE_CLUSTER_LABEL: warehouse}}
+
         ingress: list[Manifest] = [
-            {"from": [{"podSelector": instances}], "ports": _ports(5432, CNPG_STATUS_PORT)},
+            {"from": [{"podSelector": instances()}], "ports": _ports(5432, CNPG_STATUS_PORT)},
             {
                 "from": [
                     {
@@ -280,24 +283,23 @@ def data_tier_policies(
         if flows.prometheus_namespace is not None:
             ingress.append(_from_prometheus(flows.prometheus_namespace, CNPG_METRICS_PORT))
         egress = [
-            {"to": [{"podSelector": instances}], "ports": _ports(5432, CNPG_STATUS_PORT)},
+            {"to": [{"podSelector": instances()}], "ports": _ports(5432, CNPG_STATUS_PORT)},
             _api_server(peers),
         ]
         if flows.backup_cidrs:
             egress.append({"to": _cidrs(flows.backup_cidrs), "ports": _ports(443)})
         result.append(
-            _policy(f"{warehouse}-instances", data, instances, ingress=ingress, egress=egress)
+            _policy(f"{warehouse}-instances", data, instances(), ingress=ingress, egress=egress)
         )
     if flows.content_replica_set:
-        members = _pods("mongodb")
         result.append(
             _policy(
                 "promptsales-content-members",
                 data,
-                members,
-                ingress=[{"from": [{"podSelector": members}], "ports": _ports(27017)}],
+                _pods("mongodb"),
+                ingress=[{"from": [{"podSelector": _pods("mongodb")}], "ports": _ports(27017)}],
                 egress=[
-                    {"to": [{"podSelector": members}], "ports": _ports(27017)},
+                    {"to": [{"podSelector": _pods("mongodb")}], "ports": _ports(27017)},
                     _api_server(peers),
                 ],
             )
