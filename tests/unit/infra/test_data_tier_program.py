@@ -139,6 +139,8 @@ def test_mcp_follows_the_replica_set_through_a_seed_list(run_program: Runner) ->
     assert "replicaSet=promptsales-content" in uri
     assert "tls=true" in uri
     assert uri.startswith("mongodb://promptsales:Mock-content-password-Pw9@")
+    services = run.outputs["database_services"]
+    assert services["mongodb"] == "promptsales-content-svc.promptsales-data.svc"
     password = string_data(run, "promptsales-content-password", DATA)
     assert password == {"password": "Mock-content-password-Pw9"}
 
