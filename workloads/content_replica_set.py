@@ -153,7 +153,8 @@ def replica_set(spec: ContentReplicaSet) -> Manifest:
                     "passwordSecretRef": {"name": PASSWORD_SECRET, "key": "password"},
                     # readWrite includes the find and changeStream actions change streams need.
                     "roles": [{"name": "readWrite", "db": DATABASE}],
-                    "scramCredentialsSecretName": f"{NAME}-scram",
+                    # The operator appends "-scram-credentials" to this name.
+                    "scramCredentialsSecretName": f"{NAME}-{USER}",
                 }
             ],
             "statefulSet": _statefulset_override(spec),

@@ -165,7 +165,7 @@ def cluster(spec: WarehouseCluster) -> Manifest:
         "enableSuperuserAccess": False,
         "inheritedMetadata": {"labels": meta},
         "postgresql": {
-            "parameters": {"password_encryption": "scram-sha-256"},
+            # (scram-sha-256 is CloudNativePG's and PostgreSQL's default password method.)
             # Appended before CloudNativePG's own catch-all ``host`` rule, so a client
             # without TLS is turned away before any password is asked for.
             "pg_hba": ["hostnossl all all all reject", "hostssl all all all scram-sha-256"],
