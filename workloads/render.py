@@ -130,6 +130,7 @@ _S3_PATH = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*
 _RETENTION = re.compile(r"^[1-9][0-9]*[dwm]$")
 _SIX_FIELD_CRON = re.compile(r"^\S+( \S+){5}$")
 _MONGODB_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+_CHART_VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+$"
 
 
 def _s3_path(value: str) -> str:
@@ -210,9 +211,28 @@ class OperatorsSpec(_Model):
 
     install: bool = True
     cloudnativepg_namespace: DnsLabel = "cnpg-system"
-    cloudnativepg_chart_version: str = "0.29.0"  # the chart that ships operator 1.30.0
+    # The chart that ships operator 1.30.0.
+    cloudnativepg_chart_version: str = Field(default="0.29.0", pattern=_CHART_VERSION)
     mongodb_namespace: DnsLabel = "mongodb-operator"
-    mongodb_chart_version: str = "1.10.0"
+    mongodb_chart_version: str = Field(default="1.10.0", pattern=_CHART_VERSION)
+
+
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, item in value.items():
+        if not _LABEL_KEY.fullmatch(key):
+            raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+        if not _LABEL_VALUE.fullmatch(item):
+            raise ValueError(f"label {key!r} has a value Kubernetes would refuse")
+    return value
+
+
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 
 
 class MonitoringSpec(_Model):
@@ -223,8 +243,8 @@ class MonitoringSpec(_Model):
     prometheus_namespace: DnsLabel = Field(
         default="monitoring", description="Where Prometheus runs (NetworkPolicy ingress)."
     )
-    rule_labels: dict[str, str] = Field(default_factory=dict)
-    monitor_labels: dict[str, str] = Field(default_factory=dict)
+    rule_labels: Labels = Field(default_factory=dict)
+    monitor_labels: Labels = Field(default_factory=dict)
     etl_interval_minutes: int = Field(default=11, ge=1, le=1440)
     mcp_p95_objective_seconds: float = Field(default=0.4, gt=0, le=60)
     certificate_alert_hours: int = Field(default=24, ge=1, le=8760)

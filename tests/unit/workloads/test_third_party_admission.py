@@ -16,6 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from promptsales.config import ConfigError
 from promptsales_cli.main import app
 from tests.support import third_party_crds as admission
 from workloads.render import PlatformSpec, platform_manifests
@@ -217,3 +218,37 @@ def test_the_default_render_needs_no_operator() -> None:
     result = CliRunner().invoke(app, ["render"])
     assert result.exit_code == 0, result.output
     assert "Install these operators" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"monitoring": {"rule_labels": {"release": "bad value!"}}}, "monitoring.rule_labels"),
+        ({"monitoring": {"monitor_labels": {"-bad": "x"}}}, "monitoring.monitor_labels"),
+        ({"mongodb": {"members": 4}}, "mongodb"),
+        ({"postgres": {"cluster": {"instances": 0}}}, "postgres.cluster.instances"),
+        (
+            {"operators": {"cloudnativepg_chart_version": "latest"}},
+            "operators.cloudnativepg_chart_version",
+        ),
+        (
+            {"postgres": {"cluster": {"backup": {**BACKUP, "schedule": "0 3 * * *"}}}},
+            "postgres.cluster.backup.schedule",
+        ),
+        (
+            {"postgres": {"cluster": {"backup": {**BACKUP, "endpoint_url": "http://minio"}}}},
+            "postgres.cluster.backup.endpoint_url",
+        ),
+        ({"tier": "huge"}, "tier"),
+    ],
+)
+def test_bad_production_settings_are_refused_naming_the_field(
+    tmp_path: Path, values: dict[str, Any], field: str
+) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    result = CliRunner().invoke(app, ["render", "-f", str(path)])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError)
+    assert f"{field}:" in str(result.exception)
+    assert "apiVersion" not in result.output  # nothing rendered
