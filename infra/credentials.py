@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from workloads import cache, databases, mcp
+from workloads import cache, content_replica_set, databases, mcp
 from workloads.common import CACHE_DEPLOYMENT
 
 PII_KEYRING_SECRET = "promptsales-pii-keyring"  # noqa: S105 (a Secret's name)
@@ -98,14 +98,17 @@ class Connections:
     mongo_uri: pulumi.Output[str]
     ads_url: pulumi.Output[str]
     crm_url: pulumi.Output[str]
-    warehouse_dsn: pulumi.Output[str]
+    warehouse_dsn: pulumi.Output[str]  # the ETL's: where writes go
     redis_url: pulumi.Output[str]
+    # The MCP server's, which only reads: a CloudNativePG cluster's ``-ro`` Service; None
+    # when the warehouse has one address (single instance, managed service).
+    mcp_warehouse_dsn: pulumi.Output[str] | None = None
 
     def mcp_secret_data(self) -> dict[str, pulumi.Output[str]]:
         return {
             mcp.MCP_MONGO_URI: self.mongo_uri,
             mcp.MCP_REDIS_URL: self.redis_url,
-            mcp.MCP_WAREHOUSE_DSN: self.warehouse_dsn,
+            mcp.MCP_WAREHOUSE_DSN: self.mcp_warehouse_dsn or self.warehouse_dsn,
         }
 
     def etl_secret_data(self) -> dict[str, pulumi.Output[str]]:
@@ -126,6 +129,18 @@ def internal_sqlserver_url(
 ) -> pulumi.Output[str]:
     host = databases.service_host(databases.SQLSERVER, data_ns)
     return pw.apply(lambda p: databases.sqlserver_url(host, database, databases.ETL_SQL_LOGIN, p))
+
+
+def replica_set_uri(data_ns: str, members: int, pw: pulumi.Output[str]) -> pulumi.Output[str]:
+    return pw.apply(
+        lambda p: content_replica_set.connection_uri(
+            data_ns, members, p, databases.CONSUMER_CA_FILE
+        )
+    )
+
+
+def warehouse_dsn_at(host: str, pw: pulumi.Output[str]) -> pulumi.Output[str]:
+    return pw.apply(lambda p: databases.warehouse_dsn(host, p))
 
 
 def internal_warehouse_dsn(data_ns: str, pw: pulumi.Output[str]) -> pulumi.Output[str]:

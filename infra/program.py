@@ -15,14 +15,24 @@ import pulumi
 from infra import credentials, pki
 from infra.cluster import kubernetes_cluster
 from infra.config import StackConfig, load_stack_config
+from infra.operators import OperatorReleases, install_operators
 from infra.resources import declare
-from workloads import cache, databases, mcp
+from workloads import cache, content_replica_set, databases, mcp, warehouse_cluster
 from workloads import operator as operator_workload
 from workloads.common import CACHE_DEPLOYMENT, Manifest, labels
 from workloads.pods import CA_SECRET
 from workloads.render import platform_manifests
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "Job", "CronJob"})
+# Custom resources whose operator runs pods that mount the data namespace's Secrets.
+OPERATED_KINDS = frozenset({"Cluster", "MongoDBCommunity"})
+# pulumi-kubernetes' await annotation: ``pulumi up`` waits until the operator reports the
+# database serving, so the init Job that depends on it starts against a ready primary.
+WAIT_FOR = "pulumi.com/waitFor"
+READY_WHEN = {
+    "Cluster": "condition=Ready",
+    "MongoDBCommunity": "jsonpath={.status.phase}=Running",
+}
 
 
 @dataclasses.dataclass
@@ -70,6 +80,7 @@ class _Builder:
         self.resources: dict[str, pulumi.CustomResource] = {}
         self.namespaces: dict[str, pulumi.CustomResource] = {}
         self.secrets: dict[str, list[pulumi.CustomResource]] = {}
+        self.operators = OperatorReleases()
 
     # --- generic ---
 
@@ -81,10 +92,23 @@ class _Builder:
     ) -> pulumi.CustomResource:
         namespace = manifest["metadata"].get("namespace")
         deps = list(depends_on or [])
+        kind = manifest["kind"]
         if namespace is not None:
             deps.append(self.namespaces[namespace])
-            if manifest["kind"] in WORKLOAD_KINDS:
+            if kind in WORKLOAD_KINDS or kind in OPERATED_KINDS:
                 deps.extend(self.secrets.get(namespace, []))
+        release = self._release_for(manifest)
+        if release is not None:
+            deps.append(release)
+        if kind in READY_WHEN:
+            annotations = {
+                **manifest["metadata"].get("annotations", {}),
+                WAIT_FOR: READY_WHEN[kind],
+            }
+            manifest = {
+                **manifest,
+                "metadata": {**manifest["metadata"], "annotations": annotations},
+            }
         own = pulumi.ResourceOptions(depends_on=deps, ignore_changes=ignore_changes)
         resource = declare(manifest, pulumi.ResourceOptions.merge(self.base, own))
         if manifest["kind"] == "Namespace":
@@ -93,6 +117,15 @@ class _Builder:
             self.secrets.setdefault(namespace or "", []).append(resource)
         self.resources[_key(manifest)] = resource
         return resource
+
+    def _release_for(self, manifest: Manifest) -> pulumi.Resource | None:
+        """The Helm release whose CRDs define this object's kind, when we install it."""
+        group = manifest["apiVersion"].rpartition("/")[0]
+        if group == "postgresql.cnpg.io":
+            return self.operators.cloudnativepg
+        if group == "mongodbcommunity.mongodb.com":
+            return self.operators.mongodb
+        return None
 
     def secret(
         self,
@@ -162,6 +195,8 @@ class _Builder:
         data_ns, external = self.spec.data_namespace, self.spec.mongodb.external_secret
         if external is not None:
             return self._external("mongodb", external)["uri"]
+        if self.spec.content_on_operator:
+            return self.content_replica_set()
         password = credentials.password("mongodb-password")
         self.serving_secret(databases.MONGODB, data_ns, "mongodb", combined=True)
         self.secret(
@@ -171,6 +206,15 @@ class _Builder:
             {"username": databases.MONGODB_USER, "password": password},
         )
         return credentials.internal_mongo_uri(data_ns, password)
+
+    def content_replica_set(self) -> pulumi.Output[str]:
+        """The replica set's user password and member certificate; returns the seed-list URI."""
+        data_ns, members = self.spec.data_namespace, self.spec.mongodb.members
+        password = credentials.password("content-password")
+        names = tuple(content_replica_set.serving_dns_names(data_ns, members))
+        self.serving_secret(content_replica_set.NAME, data_ns, "mongodb", extra_names=names)
+        self.secret(content_replica_set.PASSWORD_SECRET, data_ns, "mongodb", {"password": password})
+        return credentials.replica_set_uri(data_ns, members, password)
 
     def sqlserver(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         """The ETL's SQLAlchemy URLs of PromptAds and PromptCRM."""
@@ -192,11 +236,14 @@ class _Builder:
             credentials.internal_sqlserver_url(data_ns, databases.CRM_DATABASE, etl_password),
         )
 
-    def postgres(self) -> pulumi.Output[str]:
-        """The warehouse's libpq DSN for the ETL and the MCP server."""
+    def postgres(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """The warehouse's libpq DSNs: the ETL's (writes) and the MCP server's (reads)."""
         data_ns, external = self.spec.data_namespace, self.spec.postgres.external_secret
         if external is not None:
-            return self._external("postgres", external)["dsn"]
+            dsn = self._external("postgres", external)["dsn"]
+            return dsn, dsn
+        if self.spec.warehouse_on_cloudnativepg:
+            return self.warehouse_cluster()
         password = credentials.password("postgres-password")
         self.serving_secret(databases.POSTGRES, data_ns, "postgres")
         self.secret(
@@ -205,7 +252,30 @@ class _Builder:
             "postgres",
             {"password": password},
         )
-        return credentials.internal_warehouse_dsn(data_ns, password)
+        dsn = credentials.internal_warehouse_dsn(data_ns, password)
+        return dsn, dsn
+
+    def warehouse_cluster(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """The CloudNativePG application user and serving certificate; the ETL writes
+        through ``-rw`` (the primary), the MCP server reads from ``-ro`` (the standbys)."""
+        data_ns = self.spec.data_namespace
+        password = credentials.password("warehouse-password")
+        names = tuple(warehouse_cluster.serving_dns_names(data_ns))
+        self.serving_secret(warehouse_cluster.CLUSTER, data_ns, "postgres", extra_names=names)
+        self.secret(
+            warehouse_cluster.APP_SECRET,
+            data_ns,
+            "postgres",
+            {"username": warehouse_cluster.OWNER, "password": password},
+            "kubernetes.io/basic-auth",
+        )
+        return (
+            credentials.warehouse_dsn_at(warehouse_cluster.rw_host(data_ns), password),
+            credentials.warehouse_dsn_at(
+                warehouse_cluster.read_host(data_ns, self.spec.postgres.cluster.instances),
+                password,
+            ),
+        )
 
     def cache(self) -> pulumi.Output[str]:
         """The cache's password file and serving certificate; returns its ``rediss://`` URL
@@ -253,6 +323,10 @@ class _Builder:
             ("Job", databases.SQLSERVER_INIT_JOB): f"{data_ns}/{databases.SQLSERVER}",
             ("Job", databases.WAREHOUSE_INIT_JOB): f"{data_ns}/{databases.POSTGRES}",
         }
+        if self.spec.warehouse_on_cloudnativepg:
+            waits_for[("Job", databases.WAREHOUSE_INIT_JOB)] = (
+                f"{data_ns}/{warehouse_cluster.CLUSTER}"
+            )
         for manifest in manifests:
             kind, name = manifest["kind"], manifest["metadata"]["name"]
             if kind == "Namespace":
@@ -267,6 +341,10 @@ class _Builder:
         def service_of(engine: str, external: str | None) -> str:
             if external:
                 return f"external:{ns}/{external}"
+            if engine == databases.POSTGRES and spec.warehouse_on_cloudnativepg:
+                return warehouse_cluster.rw_host(data_ns)
+            if engine == databases.MONGODB and spec.content_on_operator:
+                return f"{content_replica_set.SERVICE}.{data_ns}.svc"
             return databases.service_host(engine, data_ns)
 
         return {
@@ -298,13 +376,16 @@ def build_platform(
         if manifest["kind"] == "Namespace":
             b.add(manifest)
     b.platform_ca()  # the operator issues and renews the MCP serving certificate from it
+    b.operators = install_operators(spec, b.base)
     ads_url, crm_url = b.sqlserver()
+    etl_warehouse_dsn, mcp_warehouse_dsn = b.postgres()
     connections = credentials.Connections(
         mongo_uri=b.mongodb(),
         ads_url=ads_url,
         crm_url=crm_url,
-        warehouse_dsn=b.postgres(),
+        warehouse_dsn=etl_warehouse_dsn,
         redis_url=b.cache(),
+        mcp_warehouse_dsn=mcp_warehouse_dsn,
     )
     b.consumer_secrets(connections)
     b.workloads(manifests)

@@ -39,6 +39,19 @@ KINDS: dict[tuple[str, str], ResourceClass] = {
     ),
 }
 
+# Custom resources of the engines the production tier and the monitoring run on: declared
+# as generic ``CustomResource``s (their operators' CRDs, not pulumi-kubernetes, define them).
+CUSTOM_KINDS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("postgresql.cnpg.io/v1", "Cluster"),
+        ("postgresql.cnpg.io/v1", "ScheduledBackup"),
+        ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+    }
+)
+
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -62,6 +75,15 @@ def declare(
 ) -> pulumi.CustomResource:
     """Register ``manifest`` as its typed resource; unknown kinds are refused by name."""
     key = (manifest.get("apiVersion", ""), manifest.get("kind", ""))
+    if key in CUSTOM_KINDS:
+        return k8s.apiextensions.CustomResource(
+            logical_name(manifest),
+            api_version=key[0],
+            kind=key[1],
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=opts,
+        )
     try:
         cls = KINDS[key]
     except KeyError:

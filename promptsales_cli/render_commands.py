@@ -7,6 +7,7 @@ paths produce the same objects.
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,14 @@ from promptsales.config import ConfigError
 from workloads.render import PlatformSpec, platform_manifests, required_secrets, to_yaml
 
 STACK_KEY = "promptsales:platform"
+
+
+class Tier(enum.StrEnum):
+    """``--tier`` choices (the values of ``PlatformSpec.tier``)."""
+
+    SINGLE = "single"
+    PRODUCTION = "production"
+
 
 app = typer.Typer(help="Render the platform's manifests as YAML (no Secrets).")
 
@@ -42,13 +51,36 @@ def load_spec(path: Path | None) -> PlatformSpec:
         raise ConfigError("render", problems) from None
 
 
-def _header(spec: PlatformSpec) -> str:
+# Operators whose CRDs objects of an API group need on the cluster before applying.
+_OPERATOR_OF_GROUP = {
+    "postgresql.cnpg.io": "CloudNativePG (its operator, for the warehouse Cluster)",
+    "mongodbcommunity.mongodb.com": "MongoDB Controllers for Kubernetes (MongoDBCommunity)",
+    "monitoring.coreos.com": "the Prometheus Operator (ServiceMonitor, PodMonitor, PrometheusRule)",
+}
+
+
+def _header(spec: PlatformSpec, manifests: list[dict[str, Any]]) -> str:
     lines = [
         "# PromptSales platform, rendered by `promptsales render`.",
         "# Secrets are not rendered; create these before applying:",
     ]
     lines += [f"#   {ns}/{name}: {keys}" for ns, name, keys in required_secrets(spec)]
+    groups = {m["apiVersion"].rpartition("/")[0] for m in manifests}
+    needed = [name for group, name in _OPERATOR_OF_GROUP.items() if group in groups]
+    if needed:
+        lines.append("# Install these operators (and so their CRDs) first:")
+        lines += [f"#   {name}" for name in needed]
     return "\n".join(lines) + "\n"
+
+
+def with_overrides(spec: PlatformSpec, tier: str | None, monitoring: bool | None) -> PlatformSpec:
+    """The spec with the command line's ``--tier`` / ``--monitoring`` taking precedence."""
+    values = spec.model_dump()
+    if tier is not None:
+        values["tier"] = tier
+    if monitoring is not None:
+        values["monitoring"]["enabled"] = monitoring
+    return PlatformSpec.model_validate(values)
 
 
 @app.callback(invoke_without_command=True)
@@ -60,10 +92,26 @@ def render(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    tier: Annotated[
+        Tier | None,
+        typer.Option(
+            "--tier",
+            help="single: one StatefulSet per database; production: CloudNativePG and a "
+            "MongoDB replica set (overrides the values file).",
+        ),
+    ] = None,
+    monitoring: Annotated[
+        bool | None,
+        typer.Option(
+            "--monitoring/--no-monitoring",
+            help="Prometheus Operator objects and the Grafana dashboard (overrides the values).",
+        ),
+    ] = None,
 ) -> None:
     """Print every non-Secret manifest of the platform as one YAML stream."""
-    spec = load_spec(values)
-    text = to_yaml(platform_manifests(spec), _header(spec))
+    spec = with_overrides(load_spec(values), tier.value if tier else None, monitoring)
+    manifests = platform_manifests(spec)
+    text = to_yaml(manifests, _header(spec, manifests))
     if output is None:
         typer.echo(text, nl=False)
     else:

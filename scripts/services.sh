@@ -53,3 +53,17 @@ if ! mariadb_ready; then
     wait_for MariaDB mariadb_ready
 fi
 echo "services: MariaDB 127.0.0.1:3306 is up" >&2
+
+# promtool (Prometheus' rule checker and evaluator): the alert-rule tests run it. Debian's
+# `prometheus` package ships it; the package's server is not started (nothing here needs it).
+if ! command -v promtool >/dev/null; then
+    echo "promtool is missing; installing Debian's prometheus package for it" >&2
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            prometheus >/dev/null
+    else
+        echo "error: promtool is missing: apt-get install prometheus (as root)" >&2; exit 1
+    fi
+fi
+echo "services: $(promtool --version 2>&1 | head -1)" >&2

@@ -3,8 +3,12 @@
 Each engine is a single-instance StatefulSet with a PersistentVolumeClaim template, a
 headless Service, a PodDisruptionBudget, probes, TLS where the engine speaks it (all
 three do) and credentials read from mounted Secret files, never from manifest values.
-The Redis cache is not here: it is the operator-scaled ``promptsales-cache`` Deployment
-(``workloads.cache``), because a cache needs no durable volume.
+This is the ``single`` tier (small installs, development). In the ``production`` tier the
+warehouse is a CloudNativePG cluster (``workloads.warehouse_cluster``) and PromptContent a
+MongoDB replica set under MongoDB's operator (``workloads.content_replica_set``); SQL Server
+stays single here and goes external in production. The Redis cache is not here: it is
+the operator-scaled ``promptsales-cache`` Deployment (``workloads.cache``), because a
+cache needs no durable volume.
 
 Secrets the manifests reference (created by the Pulumi program, or by the team for
 ``promptsales render`` users): ``<name>-auth`` (credentials) and ``<name>-tls``

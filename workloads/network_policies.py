@@ -222,3 +222,108 @@ def network_policies(platform: str, data: str, peers: NetworkPeers | None = None
         *_baseline(data, peers),
         *data_policies,
     ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DataTierFlows:
+    """The production tier's extra flows, and the monitoring scrapes.
+
+    A CloudNativePG instance streams WAL to its peers, answers its operator's status calls
+    on 8000, watches the API server (its instance manager is a controller) and, with
+    backups, writes to the object store over HTTPS. MongoDB replica-set members replicate
+    to each other, and their agents patch their own pod through the API server. Prometheus
+    scrapes the operator, the MCP server and the warehouse instances.
+    """
+
+    cloudnativepg_namespace: str | None = None  # None: no CloudNativePG cluster
+    backup_cidrs: tuple[str, ...] = ()  # empty: no backups configured
+    content_replica_set: bool = False
+    prometheus_namespace: str | None = None  # None: monitoring off
+
+
+WAREHOUSE_CLUSTER_LABEL = "cnpg.io/cluster"
+CNPG_STATUS_PORT = 8000
+CNPG_METRICS_PORT = 9187
+OPERATOR_METRICS_PORT = 8080
+MCP_PORT = 8443
+
+
+def _api_server(peers: NetworkPeers) -> Manifest:
+    return {"to": _cidrs(peers.api_server_cidrs), "ports": _ports(*peers.api_server_ports)}
+
+
+def data_tier_policies(
+    platform: str,
+    data: str,
+    warehouse: str,
+    flows: DataTierFlows,
+    peers: NetworkPeers | None = None,
+) -> list[Manifest]:
+    """The NetworkPolicies the production tier and the monitoring add to both namespaces."""
+    peers = peers or NetworkPeers()
+    result: list[Manifest] = []
+    if flows.cloudnativepg_namespace is not None:
+
+        def instances() -> Manifest:  # a fresh dict each time: no YAML aliases in the render
+            return {"matchLabels": {WAREHOUSE_CLUSTER_LABEL: warehouse}}
+
+        ingress: list[Manifest] = [
+            {"from": [{"podSelector": instances()}], "ports": _ports(5432, CNPG_STATUS_PORT)},
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {NAMESPACE_LABEL: flows.cloudnativepg_namespace}
+                        }
+                    }
+                ],
+                "ports": _ports(CNPG_STATUS_PORT),
+            },
+        ]
+        if flows.prometheus_namespace is not None:
+            ingress.append(_from_prometheus(flows.prometheus_namespace, CNPG_METRICS_PORT))
+        egress = [
+            {"to": [{"podSelector": instances()}], "ports": _ports(5432, CNPG_STATUS_PORT)},
+            _api_server(peers),
+        ]
+        if flows.backup_cidrs:
+            egress.append({"to": _cidrs(flows.backup_cidrs), "ports": _ports(443)})
+        result.append(
+            _policy(f"{warehouse}-instances", data, instances(), ingress=ingress, egress=egress)
+        )
+    if flows.content_replica_set:
+        result.append(
+            _policy(
+                "promptsales-content-members",
+                data,
+                _pods("mongodb"),
+                ingress=[{"from": [{"podSelector": _pods("mongodb")}], "ports": _ports(27017)}],
+                egress=[
+                    {"to": [{"podSelector": _pods("mongodb")}], "ports": _ports(27017)},
+                    _api_server(peers),
+                ],
+            )
+        )
+    if flows.prometheus_namespace is not None:
+        result += [
+            _policy(
+                "promptsales-operator-metrics",
+                platform,
+                _pods("operator"),
+                ingress=[_from_prometheus(flows.prometheus_namespace, OPERATOR_METRICS_PORT)],
+            ),
+            _policy(
+                "promptsales-mcp-metrics",
+                platform,
+                _pods("mcp"),
+                ingress=[_from_prometheus(flows.prometheus_namespace, MCP_PORT)],
+            ),
+        ]
+    return result
+
+
+def _from_prometheus(namespace: str, port: int) -> Manifest:
+    return {
+        "from": [{"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: namespace}}}],
+        "ports": _ports(port),
+    }

@@ -17,7 +17,16 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from workloads import cache, databases, mcp, namespaces, network_policies
+from workloads import (
+    cache,
+    content_replica_set,
+    databases,
+    mcp,
+    monitoring,
+    namespaces,
+    network_policies,
+    warehouse_cluster,
+)
 from workloads import operator as operator_workload
 from workloads.capacity import CapacityPolicy
 from workloads.common import DEFAULT_IMAGE, Manifest
@@ -117,6 +126,130 @@ class SqlServerSpec(DatabaseSpec):
     server_memory_mb: int = Field(default=2048, ge=2000, le=1_048_576)
 
 
+_S3_PATH = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?$")
+_RETENTION = re.compile(r"^[1-9][0-9]*[dwm]$")
+_SIX_FIELD_CRON = re.compile(r"^\S+( \S+){5}$")
+_MONGODB_VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+_CHART_VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+
+
+def _s3_path(value: str) -> str:
+    if not _S3_PATH.fullmatch(value):
+        raise ValueError("must be an object-store path such as s3://bucket/promptsales")
+    return value
+
+
+def _https_url(value: str) -> str:
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/\S*)?", value):
+        raise ValueError("must be an https:// URL (backups travel over TLS)")
+    return value
+
+
+class BackupSpec(_Model):
+    """Base backups and continuous WAL archiving of the warehouse to an S3-compatible store
+    (CloudNativePG's Barman Cloud), which is what makes point-in-time recovery possible."""
+
+    destination_path: Annotated[str, AfterValidator(_s3_path)]
+    credentials_secret: DnsLabel = Field(
+        description="Existing Secret in the data namespace with keys ACCESS_KEY_ID and "
+        "ACCESS_SECRET_KEY."
+    )
+    endpoint_url: Annotated[str, AfterValidator(_https_url)] | None = None
+    retention: str = Field(default="30d", pattern=_RETENTION.pattern)
+    # Six fields, seconds first (CloudNativePG's cron format, unlike a CronJob's five).
+    schedule: str = Field(default="0 0 3 * * *", pattern=_SIX_FIELD_CRON.pattern)
+    # Where the object store lives, for the instances' NetworkPolicy egress (HTTPS).
+    cidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0"])
+
+    def backup(self) -> warehouse_cluster.Backup:
+        return warehouse_cluster.Backup(
+            destination_path=self.destination_path,
+            credentials_secret=self.credentials_secret,
+            endpoint_url=self.endpoint_url,
+            retention=self.retention,
+            schedule=self.schedule,
+        )
+
+
+class WarehouseClusterSpec(_Model):
+    """The CloudNativePG ``Cluster`` of the production tier (sized by the engine's fields)."""
+
+    instances: int = Field(default=3, ge=1, le=9)
+    image_name: Image | None = Field(
+        default=None, description="CloudNativePG operand image; default: the operator's."
+    )
+    backup: BackupSpec | None = None
+
+
+class PostgresSpec(DatabaseSpec):
+    """The warehouse: one StatefulSet (``tier: single``), a CloudNativePG cluster
+    (``tier: production``) or a managed PostgreSQL (``external_secret``)."""
+
+    cluster: WarehouseClusterSpec = WarehouseClusterSpec()
+
+
+class MongoSpec(DatabaseSpec):
+    """PromptContent: one StatefulSet (``tier: single``), a replica set under the MongoDB
+    operator (``tier: production``) or a managed MongoDB (``external_secret``)."""
+
+    members: int = Field(default=3, ge=1, le=7)
+    version: str = Field(
+        default=content_replica_set.DEFAULT_VERSION, pattern=_MONGODB_VERSION.pattern
+    )
+
+    @model_validator(mode="after")
+    def _odd_members(self) -> Self:
+        if self.members % 2 == 0:
+            raise ValueError("members must be odd, so an election always has a majority")
+        return self
+
+
+class OperatorsSpec(_Model):
+    """The database operators the production tier needs. ``pulumi up`` installs them from
+    their Helm charts unless ``install`` is false (they are already on the cluster);
+    ``promptsales render`` never renders them."""
+
+    install: bool = True
+    cloudnativepg_namespace: DnsLabel = "cnpg-system"
+    # The chart that ships operator 1.30.0.
+    cloudnativepg_chart_version: str = Field(default="0.29.0", pattern=_CHART_VERSION)
+    mongodb_namespace: DnsLabel = "mongodb-operator"
+    mongodb_chart_version: str = Field(default="1.10.0", pattern=_CHART_VERSION)
+
+
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, item in value.items():
+        if not _LABEL_KEY.fullmatch(key):
+            raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+        if not _LABEL_VALUE.fullmatch(item):
+            raise ValueError(f"label {key!r} has a value Kubernetes would refuse")
+    return value
+
+
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+
+
+class MonitoringSpec(_Model):
+    """Prometheus Operator objects and the Grafana dashboard; enable only where the
+    Prometheus Operator's CRDs are installed."""
+
+    enabled: bool = False
+    prometheus_namespace: DnsLabel = Field(
+        default="monitoring", description="Where Prometheus runs (NetworkPolicy ingress)."
+    )
+    rule_labels: Labels = Field(default_factory=dict)
+    monitor_labels: Labels = Field(default_factory=dict)
+    etl_interval_minutes: int = Field(default=11, ge=1, le=1440)
+    mcp_p95_objective_seconds: float = Field(default=0.4, gt=0, le=60)
+    certificate_alert_hours: int = Field(default=24, ge=1, le=8760)
+
+
 class _ScaledBounds(_Model):
     """Bounds of a Deployment the operator scales to campaign demand; the operator owns
     its ``spec.replicas`` and keeps it within these (they become its settings)."""
@@ -209,9 +342,28 @@ class PlatformSpec(_Model):
     namespace: DnsLabel = namespaces.PLATFORM_NAMESPACE
     data_namespace: DnsLabel = namespaces.DATA_NAMESPACE
     image: Image = DEFAULT_IMAGE
-    mongodb: DatabaseSpec = DatabaseSpec()
+    tier: Literal["single", "production"] = Field(
+        default="single",
+        description="single: one StatefulSet per engine (small installs, no third-party "
+        "CRDs); production: PostgreSQL on CloudNativePG and MongoDB as an operator-run "
+        "replica set.",
+    )
+    mongodb: MongoSpec = MongoSpec()
     sqlserver: SqlServerSpec = SqlServerSpec()
-    postgres: DatabaseSpec = DatabaseSpec()
+    postgres: PostgresSpec = PostgresSpec()
+    operators: OperatorsSpec = OperatorsSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
+
+    @property
+    def warehouse_on_cloudnativepg(self) -> bool:
+        """The warehouse is a CloudNativePG cluster this platform declares."""
+        return self.tier == "production" and self.postgres.external_secret is None
+
+    @property
+    def content_on_operator(self) -> bool:
+        """PromptContent is a MongoDBCommunity replica set this platform declares."""
+        return self.tier == "production" and self.mongodb.external_secret is None
+
     cache: CacheSpec = CacheSpec()
     mcp: McpSpec = McpSpec()
     network: NetworkSpec = NetworkSpec()
@@ -258,11 +410,43 @@ def sqlserver_source_ddl() -> str:
     return (resources.files("workloads") / "sqlserver_sources.sql").read_text(encoding="utf-8")
 
 
+def warehouse_cluster_spec(spec: PlatformSpec) -> warehouse_cluster.WarehouseCluster:
+    """The CloudNativePG cluster the platform configuration describes."""
+    pg = spec.postgres
+    backup = pg.cluster.backup
+    return warehouse_cluster.WarehouseCluster(
+        namespace=spec.data_namespace,
+        instances=pg.cluster.instances,
+        storage=pg.storage,
+        storage_class=pg.storage_class,
+        cpu=(pg.cpu_request, pg.cpu_limit),
+        memory=(pg.memory_request, pg.memory_limit),
+        image_name=pg.cluster.image_name,
+        backup=backup.backup() if backup is not None else None,
+    )
+
+
+def content_replica_set_spec(spec: PlatformSpec) -> content_replica_set.ContentReplicaSet:
+    """The MongoDB replica set the platform configuration describes."""
+    mongo = spec.mongodb
+    return content_replica_set.ContentReplicaSet(
+        namespace=spec.data_namespace,
+        members=mongo.members,
+        version=mongo.version,
+        storage=mongo.storage,
+        storage_class=mongo.storage_class,
+        cpu=(mongo.cpu_request, mongo.cpu_limit),
+        memory=(mongo.memory_request, mongo.memory_limit),
+    )
+
+
 def database_manifests(spec: PlatformSpec) -> list[Manifest]:
     """In-cluster databases and their init Jobs; external engines contribute nothing."""
     data = spec.data_namespace
     result: list[Manifest] = []
-    if spec.mongodb.external_secret is None:
+    if spec.content_on_operator:
+        result.append(content_replica_set.replica_set(content_replica_set_spec(spec)))
+    elif spec.mongodb.external_secret is None:
         result += databases.mongodb(
             data, spec.mongodb.sizing(), spec.mongodb.image or databases.MONGODB_IMAGE
         )
@@ -276,13 +460,51 @@ def database_manifests(spec: PlatformSpec) -> list[Manifest]:
             image,
         )
         result += databases.sqlserver_init_job(data, sqlserver_source_ddl(), image)
-    if spec.postgres.external_secret is None:
+    if spec.warehouse_on_cloudnativepg:
+        result += warehouse_cluster.warehouse_cluster(warehouse_cluster_spec(spec))
+    elif spec.postgres.external_secret is None:
         result += databases.postgres(
             data, spec.postgres.sizing(), spec.postgres.image or databases.POSTGRES_IMAGE
         )
     # The warehouse schema is ours even on a managed PostgreSQL.
     result.append(databases.warehouse_init_job(spec.namespace, spec.image))
     return result
+
+
+def monitoring_spec(spec: PlatformSpec) -> monitoring.Monitoring:
+    cfg = spec.monitoring
+    return monitoring.Monitoring(
+        namespace=spec.namespace,
+        data_namespace=spec.data_namespace,
+        warehouse_instances=(
+            spec.postgres.cluster.instances if spec.warehouse_on_cloudnativepg else None
+        ),
+        rule_labels=tuple(sorted(cfg.rule_labels.items())),
+        monitor_labels=tuple(sorted(cfg.monitor_labels.items())),
+        etl_interval_minutes=cfg.etl_interval_minutes,
+        mcp_p95_objective_seconds=cfg.mcp_p95_objective_seconds,
+        certificate_alert_hours=cfg.certificate_alert_hours,
+    )
+
+
+def monitoring_manifests(spec: PlatformSpec) -> list[Manifest]:
+    """The Prometheus Operator objects and the dashboard, when monitoring is enabled."""
+    if not spec.monitoring.enabled:
+        return []
+    return monitoring.monitoring_manifests(monitoring_spec(spec))
+
+
+def data_tier_flows(spec: PlatformSpec) -> network_policies.DataTierFlows:
+    backup = spec.postgres.cluster.backup
+    cnpg = spec.warehouse_on_cloudnativepg
+    return network_policies.DataTierFlows(
+        cloudnativepg_namespace=spec.operators.cloudnativepg_namespace if cnpg else None,
+        backup_cidrs=tuple(backup.cidrs) if cnpg and backup is not None else (),
+        content_replica_set=spec.content_on_operator,
+        prometheus_namespace=(
+            spec.monitoring.prometheus_namespace if spec.monitoring.enabled else None
+        ),
+    )
 
 
 def operator_settings(spec: PlatformSpec) -> dict[str, str]:
@@ -318,6 +540,13 @@ def platform_manifests(spec: PlatformSpec) -> list[Manifest]:
         *network_policies.network_policies(
             ns, spec.data_namespace, spec.network.peers(external_engines(spec))
         ),
+        *network_policies.data_tier_policies(
+            ns,
+            spec.data_namespace,
+            warehouse_cluster.CLUSTER,
+            data_tier_flows(spec),
+            spec.network.peers(external_engines(spec)),
+        ),
         *operator_workload.operator_manifests(ns, spec.image, operator_settings(spec)),
         *database_manifests(spec),
         *cache_manifests(spec),
@@ -329,6 +558,7 @@ def platform_manifests(spec: PlatformSpec) -> list[Manifest]:
             spec.mcp.service_type,
             spec.network.agent_cidrs,
         ),
+        *monitoring_manifests(spec),
     ]
 
 
@@ -348,12 +578,29 @@ def required_secrets(spec: PlatformSpec) -> list[tuple[str, str, str]]:
             (ns, cache.CACHE_AUTH_SECRET, "auth.conf"),
             (ns, cache.CACHE_TLS_SECRET, "tls.crt, tls.key, ca.crt"),
         ]
-    for engine, keys in (
-        (databases.MONGODB, "username, password"),
-        (databases.SQLSERVER, "sa-password, etl-password"),
-        (databases.POSTGRES, "password"),
-    ):
-        if getattr(spec, engine.removeprefix("promptsales-")).external_secret is None:
+    in_cluster = [
+        (databases.SQLSERVER, "sa-password, etl-password", spec.sqlserver.external_secret)
+    ]
+    if spec.content_on_operator:
+        secrets += [
+            (data, content_replica_set.PASSWORD_SECRET, "password"),
+            (data, content_replica_set.TLS_SECRET, "tls.crt, tls.key, ca.crt"),
+        ]
+    else:
+        in_cluster.append((databases.MONGODB, "username, password", spec.mongodb.external_secret))
+    if spec.warehouse_on_cloudnativepg:
+        secrets += [
+            (data, warehouse_cluster.APP_SECRET, "username, password (kubernetes.io/basic-auth)"),
+            (data, warehouse_cluster.TLS_SECRET, "tls.crt, tls.key, ca.crt"),
+        ]
+        backup = spec.postgres.cluster.backup
+        if backup is not None:
+            keys = f"{warehouse_cluster.BACKUP_ACCESS_KEY}, {warehouse_cluster.BACKUP_SECRET_KEY}"
+            secrets.append((data, backup.credentials_secret, keys))
+    else:
+        in_cluster.append((databases.POSTGRES, "password", spec.postgres.external_secret))
+    for engine, keys, external in in_cluster:
+        if external is None:
             secrets.append((data, databases.auth_secret_name(engine), keys))
             tls_keys = "tls.crt, tls.key, ca.crt" + (
                 ", tls.pem" if engine == databases.MONGODB else ""
