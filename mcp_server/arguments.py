@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
@@ -153,8 +153,16 @@ def _refusal(server: MCPServer[Any], version: str, text: str) -> dict[str, Any]:
     return dumped
 
 
+# The caller's refusal for a tool (None: it may call it): authorization comes first, so
+# a caller that may not use a tool learns nothing of its arguments from our errors.
+Gate = Callable[[ServerRequestContext[Any, Any], str], str | None]
+
+
 def enforce_schemas(
-    server: MCPServer[Any], validators: Mapping[str, Draft202012Validator], metrics: Metrics
+    server: MCPServer[Any],
+    validators: Mapping[str, Draft202012Validator],
+    metrics: Metrics,
+    gate: Gate,
 ) -> ServerMiddleware[Any]:
     """A server middleware refusing ``tools/call`` arguments outside the advertised schema."""
 
@@ -166,13 +174,18 @@ def enforce_schemas(
         if validator is None or name is None:
             return await call_next(ctx)
         start = time.perf_counter()
-        arguments = ctx.params.get("arguments")
-        problems = describe(name, {} if arguments is None else arguments, validator)
+        refused = gate(ctx, name)
+        detail: dict[str, Any]
+        if refused is not None:
+            problems, detail = [refused], {"reason": "not allowed"}
+        else:
+            arguments = ctx.params.get("arguments")
+            problems = describe(name, {} if arguments is None else arguments, validator)
+            detail = {"fields": sorted({p.split(":", 1)[0] for p in problems})}
         if not problems:
             return await call_next(ctx)
         metrics.record_call(name, "rejected", time.perf_counter() - start)
-        fields = sorted({p.split(":", 1)[0] for p in problems})
-        log.info("tool call", extra={"tool": name, "outcome": "rejected", "fields": fields})
+        log.info("tool call", extra={"tool": name, "outcome": "rejected", **detail})
         text = f"Error executing tool {name}: " + "; ".join(problems)
         return _refusal(server, ctx.protocol_version, text)
 

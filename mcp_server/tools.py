@@ -18,7 +18,7 @@ from mcp_types import CallToolResult, ListToolsResult, ToolAnnotations
 from pydantic import Field, ValidationError
 from starlette.requests import Request
 
-from mcp_server.arguments import enforce_schemas, strict_schemas
+from mcp_server.arguments import Gate, enforce_schemas, strict_schemas
 from mcp_server.auth import TOOL_ROLES, AuthorizationError, Principal, principal_from_access_token
 from mcp_server.channels import Channel
 from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
@@ -97,6 +97,23 @@ def tools_for_role(stdio: Principal | None) -> ServerMiddleware[Any]:
         return result
 
     return middleware
+
+
+def gate(stdio: Principal | None) -> Gate:
+    """Why this request's caller may not call ``tool`` (the tool's own words), or None."""
+
+    def refusal(ctx: ServerRequestContext[Any, Any], tool: str) -> str | None:
+        request = ctx.request if isinstance(ctx.request, Request) else None
+        principal = principal_of(request, stdio)
+        if principal is None:
+            return "authentication required"
+        try:
+            principal.require_tool(tool)
+        except AuthorizationError as exc:
+            return str(exc)
+        return None
+
+    return refusal
 
 
 def _tool_error(exc: Exception) -> ToolError:
@@ -244,7 +261,7 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
     # (see arguments.py), then repeats held in process are replayed (see hit_path.py).
     names = [tool.name for tool in server._tool_manager.list_tools()]
     server.middleware.append(
-        enforce_schemas(server, strict_schemas(server, names), service.metrics)
+        enforce_schemas(server, strict_schemas(server, names), service.metrics, gate(stdio))
     )
     cached = (
         CachedTool.of(get_content, "getContent", plan_get_content),

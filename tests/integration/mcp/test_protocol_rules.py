@@ -181,6 +181,22 @@ async def test_arguments_outside_the_schema_are_refused_naming_the_field(
     assert rejected == {"getContent": 8, "generateCampaignMessages": 2, "getCampaignPerformance": 2}
 
 
+async def test_a_caller_learns_nothing_of_a_tool_it_may_not_call(
+    seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
+) -> None:
+    async with serve(app_factory(settings_factory())) as server:
+        response = await _rpc(
+            server,
+            "tools/call",
+            {"name": "generateCampaignMessages", "arguments": {"bogus": 1}},
+            token=tokens.token("user"),
+        )
+    text = response.json()["result"]["content"][0]["text"]
+    assert "may not call generateCampaignMessages" in text
+    assert "bogus" not in text
+    assert "segment" not in text  # no argument names of a tool hidden from this role
+
+
 async def test_unsupported_message_language_names_no_setting(
     seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
 ) -> None:
