@@ -162,8 +162,17 @@ class OfflineGenerator:
             paragraphs.append(hook)
         paragraphs.append(f"{cta}.")
         ids = cited + [i.id for i, name in products if name != product][:2]
-        body = shorten("\n\n".join(paragraphs), limits.body)
+        body = _paragraphs(paragraphs, limits.body)
         return Draft(subject, preheader, body, cta, [], list(dict.fromkeys(ids)), used_kpis)
+
+
+def _paragraphs(paragraphs: list[str], limit: int) -> str:
+    """An email body: paragraphs separated by blank lines, the "also" line (third of
+    five) left out first if the body is too long, cut at a word only as a last resort."""
+    body = "\n\n".join(paragraphs)
+    if len(body) > limit and len(paragraphs) > 3:
+        body = "\n\n".join(paragraphs[:2] + paragraphs[3:])
+    return body if len(body) <= limit else shorten(body, limit)
 
 
 def _fit_subject(headline: str, limit: int) -> str:

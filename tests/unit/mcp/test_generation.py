@@ -173,6 +173,9 @@ def test_each_channel_has_its_own_format() -> None:
     assert all(d.subject and d.preheader and d.cta for d in email)
     assert all(len(d.subject or "") <= 60 for d in email)
     assert all(len(d.preheader or "") <= 100 for d in email)
+    greeting, *paragraphs = email[0].body.split("\n\n")
+    assert greeting == "Hi weekend trail runners,"
+    assert paragraphs[-1] == f"{email[0].cta}."
     push = OfflineGenerator().generate(_grounding("push"), 3).drafts
     assert all(d.subject and len(d.subject) <= 50 and len(d.body) <= 178 for d in push)
     social = OfflineGenerator().generate(_grounding("social"), 3).drafts
