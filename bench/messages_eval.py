@@ -186,6 +186,7 @@ def evaluate(generator: Generator, grid: Sequence[Grounding], count: int) -> dic
                 draft, grounding.segment, grounding.channel
             )
             totals["tone_reflected"] += tone_reflected(draft, grounding.tone, grounding.language)
+            totals["subjects_cut"] += bool(draft.subject and draft.subject.endswith("…"))
             if grounding.channel == "sms":
                 sms_encodings[sms_count(draft.body).encoding] += 1
             for name, found in (("limit", limit), ("citation", cites), ("leak", leaks)):
@@ -205,6 +206,8 @@ def evaluate(generator: Generator, grid: Sequence[Grounding], count: int) -> dic
         "segment_reflected": round(totals["segment_reflected"] / variants, 4),
         "tone_reflected": round(totals["tone_reflected"] / variants, 4),
         "sms_encodings": dict(sms_encodings),
+        # Not a target: subjects or push titles cut at a word to fit (within the limit).
+        "subjects_cut": int(totals["subjects_cut"]),
         "fallbacks": fallbacks,
         "seconds": round(time.perf_counter() - started, 2),
         "examples": dict(examples),

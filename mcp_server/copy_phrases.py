@@ -244,3 +244,5 @@ OUR_COLLECTION = {"en": "our collection", "es": "nuestra colección"}
 # Campaign names are facts, but "Summer sale" is not how a luxury message talks: in that
 # tone a name with bargain wording is replaced by "our collection".
 BARGAIN_WORDS = ("sale", "deal", "discount", "off", "cheap", "oferta", "descuento", "rebaja")
+# How a subject addresses the reader when "for <segment>" makes it too long.
+FOR_SEGMENT = {"en": ("for {segment}", "for you"), "es": ("para {segment}", "para ti")}

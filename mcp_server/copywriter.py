@@ -30,6 +30,7 @@ from mcp_server.copy_phrases import (
     CONVERSIONS_HOOK,
     CTAS,
     CTR_HOOK,
+    FOR_SEGMENT,
     GREETINGS,
     HEADLINES,
     LANGUAGES,
@@ -127,7 +128,10 @@ class OfflineGenerator:
         else:
             item, product, cited = None, campaign, []
         slots = {"product": product, "segment": grounding.segment, "campaign": campaign}
-        headline = _fill(headlines[n % len(headlines)], **slots)
+        template = headlines[n % len(headlines)]
+        headline = _fill(template, **slots)
+        # A long segment may not fit a subject: "for <segment>" becomes "for you".
+        addressed = _fill(template.replace(*FOR_SEGMENT[language]), **slots)
         angle = _fill(angles[n % len(angles)], **slots)
         lead = LEADS[language][tone][n % len(LEADS[language][tone])]
         cta = CTAS[language][tone]
@@ -137,7 +141,7 @@ class OfflineGenerator:
             return Draft(None, None, body, None, [], cited, used_kpis if kept_hook else [])
         if channel == "push":
             limits = CHANNEL_LIMITS["push"]
-            title = _fit_subject(headline, limits.subject or 50)
+            title = _fit_subject(headline, addressed, limits.subject or 50)
             body, _ = _fit([lead, angle, None, f"{cta}."], limit=limits.body)
             return Draft(title, None, body, None, [], cited, [])
         if channel == "social":
@@ -150,7 +154,7 @@ class OfflineGenerator:
             return Draft(None, None, body, None, tags, cited, used_kpis if kept_hook else [])
         # email
         limits = CHANNEL_LIMITS["email"]
-        subject = _fit_subject(headline, limits.subject or 60)
+        subject = _fit_subject(headline, addressed, limits.subject or 60)
         preheader = shorten(_fill(angles[(n + 5) % len(angles)], **slots), limits.preheader or 100)
         greeting = GREETINGS[language][tone].format(segment=grounding.segment)
         others = [name for _, name in products if name != product]
@@ -175,14 +179,17 @@ def _paragraphs(paragraphs: list[str], limit: int) -> str:
     return body if len(body) <= limit else shorten(body, limit)
 
 
-def _fit_subject(headline: str, limit: int) -> str:
+def _fit_subject(headline: str, addressed: str, limit: int) -> str:
     """The headline within the subject/title limit: whole, else its lead before the
-    colon (the part that carries the tone and the segment), else cut at a word."""
+    colon (the part that carries the tone and the segment), else addressed to "you"
+    instead of the segment, else cut at a word."""
     if len(headline) <= limit:
         return headline
     lead = headline.split(": ", 1)[0]
     if lead != headline and len(lead) <= limit:
         return lead
+    if len(addressed) <= limit:
+        return addressed
     return shorten(headline, limit)
 
 

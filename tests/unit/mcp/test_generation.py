@@ -250,3 +250,9 @@ def test_the_checks_refuse_invented_figures_ids_and_copied_asset_text() -> None:
     assert check_draft(grounding, draft("x" * 281))
     sms = _grounding("sms")
     assert check_draft(sms, draft("Hola 🙂 " + "a" * 70))  # UCS-2: two segments
+
+
+def test_a_subject_too_long_for_the_segment_addresses_the_reader_instead() -> None:
+    grounding = _grounding("email", tone="professional", segment="first-time marathon runners")
+    subject = OfflineGenerator().generate(grounding, 1).drafts[0].subject
+    assert subject == "Introducing Trail running shoes for you"
