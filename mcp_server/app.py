@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import uvicorn
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
@@ -35,9 +34,17 @@ from mcp_server.cache import ResponseCache
 from mcp_server.config import McpSettings
 from mcp_server.contacts import ContactsRepository
 from mcp_server.content.store import ContentStore
+from mcp_server.copywriter import OfflineGenerator
 from mcp_server.embeddings import Embedder, build_embedder
-from mcp_server.generation import Generator, OfflineGenerator, OpenAIGenerator
+from mcp_server.endpoint import (
+    ChallengingAuthMiddleware,
+    NoEventStream,
+    quiet_stateless_session_log,
+    transport_security,
+)
+from mcp_server.generation import Generator
 from mcp_server.metrics import Metrics
+from mcp_server.model_generator import OpenAIGenerator
 from mcp_server.service import ContentService
 from mcp_server.tls import ReloadingServerContext, TLSExtensionH11Protocol
 from mcp_server.tools import register_tools
@@ -60,6 +67,7 @@ def build_generator(settings: McpSettings) -> Generator:
             base_url=settings.openai_base_url,
             api_key=_secret(settings.openai_api_key),
             timeout=settings.openai_timeout_seconds,
+            fallback=OfflineGenerator(),
         )
     return OfflineGenerator()
 
@@ -141,7 +149,9 @@ class McpApplication:
             app=self.mcp._lowlevel_server,
             json_response=True,
             stateless=True,  # any replica can answer any request: the operator scales us
+            security_settings=transport_security(settings),
         )
+        quiet_stateless_session_log()
         # AuthSettings keeps path-less URLs exactly as configured (RFC 8414 compares issuers
         # as strings); a bare AnyHttpUrl would add a trailing slash.
         urls = AuthSettings(
@@ -151,8 +161,10 @@ class McpApplication:
         )
         resource_url = urls.resource_server_url
         assert resource_url is not None
-        endpoint = RequireAuthMiddleware(
-            StreamableHTTPASGIApp(manager), [], build_resource_metadata_url(resource_url)
+        endpoint = ChallengingAuthMiddleware(
+            NoEventStream(StreamableHTTPASGIApp(manager)),
+            [],
+            build_resource_metadata_url(resource_url),
         )
         routes: list[Any] = [Route(MCP_PATH, endpoint=endpoint)]
         if verifier is not None:

@@ -147,7 +147,7 @@ class JwtTokenVerifier(TokenVerifier):
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
         self._static_keys = _load_pem_keys(public_keys_file) if public_keys_file else []
         self._verified_seconds = verified_token_seconds
-        # sha256(token) -> (monotonic deadline, its exp, the verified token); LRU order.
+        # sha256(token) -> (monotonic deadline, exp + leeway, the verified token); LRU order.
         self._verified: OrderedDict[bytes, tuple[float, int, AccessToken]] = OrderedDict()
 
     def _remembered(self, digest: bytes) -> AccessToken | None:
@@ -155,7 +155,7 @@ class JwtTokenVerifier(TokenVerifier):
         if entry is None:
             return None
         deadline, expires, access = entry
-        if time.monotonic() >= deadline or time.time() >= expires + self._leeway:  # as PyJWT
+        if time.monotonic() >= deadline or time.time() >= expires:  # leeway included
             del self._verified[digest]
             return None
         self._verified.move_to_end(digest)
@@ -227,7 +227,9 @@ class JwtTokenVerifier(TokenVerifier):
             token="jwt",  # noqa: S106  # the SDK keeps this object in request scope: never the raw token
             client_id=str(claims.get("client_id") or claims.get("azp") or claims["sub"]),
             scopes=scopes,
-            expires_at=int(claims["exp"]),
+            # The SDK refuses a token once ``expires_at`` has passed; PyJWT accepted it
+            # within the configured leeway, so the leeway is part of the deadline given.
+            expires_at=int(claims["exp"]) + self._leeway,
             resource=self._audience,
             subject=str(claims["sub"]),
             claims={"iss": claims["iss"], "role": role, "campaign_id": campaign, "method": "oauth"},

@@ -78,6 +78,11 @@ class McpSettings(BaseSettings):
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
     tls_reload_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # DNS-rebinding protection (MCP transport security): Host headers and browser Origins
+    # accepted besides the server's own URLs (public_url, oauth_audience) and loopback.
+    # Entries are exact ("mcp.example.com", "mcp.example.com:8443") or any port ("host:*").
+    allowed_hosts: list[str] = Field(default_factory=list, max_length=100)
+    allowed_origins: list[str] = Field(default_factory=list, max_length=100)
 
     # --- OAuth 2.1 bearer tokens ---
     oauth_issuer: str | None = None

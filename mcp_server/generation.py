@@ -1,57 +1,58 @@
-"""Campaign message variants: channel limits, the offline generator and the OpenAI one.
+"""Campaign message variants: what a variant is, what it is grounded in, and the checks
+every variant passes before it leaves the server, whoever wrote it.
 
-Both generators receive the same grounding (retrieved content items and the campaign's
-KPI totals) and both outputs go through :func:`fit_to_channel`, so a variant that breaks
-a channel limit can never leave the server, whoever wrote it. Each variant cites the
-content ids and KPI names it drew on.
+Two generators write :class:`Draft` s from the same :class:`Grounding` (retrieved content
+items and the campaign's KPI totals): the offline phrasebook generator
+(``copywriter.py``) and a model on any OpenAI-compatible endpoint
+(``model_generator.py``). :func:`check_draft` is the one definition of a good variant:
+within the channel's limits (SMS counted as carriers count it), citing only the items
+and KPIs it was given, with no figure the grounding does not hold, and with no asset
+text (titles, captions, descriptions of the media). The evaluation in
+``bench/messages_eval.py`` scores with the same checks.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from mcp_server.assets import leaked_asset_text
+from mcp_server.channels import CHANNEL_LIMITS, Channel, SmsEncoding, sms_count
 from mcp_server.content.models import ContentItem
 
-log = logging.getLogger(__name__)
-
-Channel = Literal["email", "sms", "social", "push"]
 Tone = Literal["friendly", "professional", "playful", "urgent", "luxury"]
-
-
-@dataclass(frozen=True)
-class ChannelLimits:
-    body: int
-    subject: int | None  # email subject or push title; None where the channel has none
-
-
-# SMS: one GSM-7 segment. Email subject: what inboxes show before truncating.
-# Social: the strictest large network (280). Push: title and body as iOS/Android show them.
-CHANNEL_LIMITS: dict[str, ChannelLimits] = {
-    "sms": ChannelLimits(body=160, subject=None),
-    "email": ChannelLimits(body=2000, subject=60),
-    "social": ChannelLimits(body=280, subject=None),
-    "push": ChannelLimits(body=178, subject=50),
-}
+WrittenBy = Literal["model", "offline"]
 
 
 class Citations(BaseModel):
     content_ids: list[str]
-    kpis: dict[str, float | int | None]
+    kpis: dict[str, float | int | None] = Field(
+        description="The KPI totals this variant's text draws on (a subset of the period's)"
+    )
     kpi_period: str | None = None
+
+
+class SmsInfo(BaseModel):
+    encoding: SmsEncoding
+    units: int = Field(description="GSM-7 septets or UCS-2 code units")
+    segments: int
 
 
 class MessageVariant(BaseModel):
     variant: int
     channel: Channel
     subject: str | None = Field(default=None, description="Email subject or push title")
+    preheader: str | None = Field(default=None, description="Email preview text")
     body: str
-    length: int
+    cta: str | None = Field(default=None, description="Email call to action (button text)")
+    hashtags: list[str] = Field(default_factory=list)
+    length: int = Field(description="Characters in the body")
+    sms: SmsInfo | None = Field(default=None, description="How a carrier sends the SMS body")
+    written_by: WrittenBy
     citations: Citations
 
 
@@ -68,183 +69,158 @@ class Grounding:
     kpi_period: str | None
 
 
+@dataclass(frozen=True)
+class Draft:
+    """One variant as a generator wrote it, before numbering and citation expansion."""
+
+    subject: str | None
+    preheader: str | None
+    body: str
+    cta: str | None
+    hashtags: list[str]
+    content_ids: list[str]
+    kpis: list[str]  # names of the grounding's KPIs the text uses
+    written_by: WrittenBy = "offline"
+
+
+@dataclass(frozen=True)
+class Generated:
+    drafts: list[Draft]
+    generator: str
+    fallback_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
 class GenerationError(RuntimeError):
-    """The generator could not produce variants (endpoint down, unusable answer)."""
-
-
-def shorten(text: str, limit: int) -> str:
-    """Cut at a word boundary with an ellipsis; text already within the limit is unchanged."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut:
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(",.;:-– ") + "…"
-
-
-def fit_to_channel(channel: Channel, subject: str | None, body: str) -> tuple[str | None, str]:
-    limits = CHANNEL_LIMITS[channel]
-    fitted_subject = None
-    if limits.subject is not None:
-        fitted_subject = shorten(subject or body, limits.subject)
-    return fitted_subject, shorten(body, limits.body)
+    """The generator could not produce variants (endpoint down, unusable answer, input)."""
 
 
 class Generator(Protocol):
     name: str
 
-    def generate(self, grounding: Grounding, count: int) -> list[tuple[str | None, str, list[str]]]:
-        """(subject, body, cited content ids) per variant."""
+    def generate(self, grounding: Grounding, count: int) -> Generated:
+        """``count`` distinct drafts, or GenerationError."""
         ...
 
 
-_OPENERS: dict[str, tuple[str, ...]] = {
-    "friendly": ("Hi there!", "Good news:", "We thought you'd like this:"),
-    "professional": ("Introducing", "Now available:", "For your consideration:"),
-    "playful": ("Psst!", "Guess what?", "Plot twist:"),
-    "urgent": ("Last chance:", "Ends soon:", "Don't miss out:"),
-    "luxury": ("Discover", "Exclusively for you:", "An invitation:"),
-}
-_CTAS: dict[str, str] = {
-    "email": "See the collection",
-    "sms": "Shop now",
-    "social": "Tap the link to explore",
-    "push": "Open the app",
-}
+# --- the checks ---------------------------------------------------------------------
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
-def _kpi_hook(kpis: dict[str, float | int | None]) -> tuple[str, list[str]]:
-    """A phrase grounded in the campaign's numbers, and the KPI names it used."""
-    conversions = kpis.get("conversions")
-    ctr = kpis.get("ctr")
-    if isinstance(conversions, int) and conversions >= 10:
-        return f"Join {conversions:,} shoppers who already said yes.", ["conversions"]
-    if isinstance(ctr, float) and ctr >= 0.02:
-        return "Our most-clicked picks this season.", ["ctr"]
-    return "Fresh picks, chosen for you.", []
+def _digits(token: str) -> str:
+    return token.replace(",", "").replace(".", "").lstrip("0") or "0"
 
 
-class OfflineGenerator:
-    """Template generator grounded in retrieved content and KPIs; English only, no network."""
+def grounded_figures(grounding: Grounding) -> set[str]:
+    """Every figure a variant may state: those in the KPIs (also as percentages of
+    ratios), the items' text, the campaign name and the segment, digits only."""
+    figures: set[str] = set()
+    for value in grounding.kpis.values():
+        if value is None:
+            continue
+        figures.add(_digits(f"{value}"))
+        if isinstance(value, float):
+            figures.update(_digits(f"{value:.{p}f}") for p in (0, 1, 2))
+            if value < 1:
+                figures.update(_digits(f"{value * 100:.{p}f}") for p in (0, 1, 2))
+        else:
+            figures.add(_digits(f"{value:,}"))
+    texts = [grounding.campaign_name or "", grounding.segment]
+    for item in grounding.items:
+        texts.extend([item.title, item.caption, item.description, " ".join(item.tags)])
+    for text in texts:
+        figures.update(_digits(m) for m in _NUMBER.findall(text))
+    return figures
 
-    name = "offline"
 
-    def generate(self, grounding: Grounding, count: int) -> list[tuple[str | None, str, list[str]]]:
-        if grounding.language != "en":
-            raise GenerationError(
-                "language: the offline generator writes English only; configure "
-                "PROMPTSALES_MCP_OPENAI_CHAT_MODEL for other languages"
+def draft_text(draft: Draft) -> str:
+    return " ".join(p for p in (draft.subject, draft.preheader, draft.body, draft.cta) if p)
+
+
+def check_draft(grounding: Grounding, draft: Draft) -> list[str]:
+    """What is wrong with ``draft`` (empty: nothing), each problem naming the part."""
+    problems: list[str] = []
+    limits = CHANNEL_LIMITS[grounding.channel]
+    if not draft.body.strip():
+        problems.append("body: empty")
+    if grounding.channel == "sms":
+        count = sms_count(draft.body)
+        if count.segments != 1:
+            problems.append(
+                f"body: {count.units} {count.encoding} units is {count.segments} SMS segments"
             )
-        hook, _ = _kpi_hook(grounding.kpis)
-        openers = _OPENERS[grounding.tone]
-        cta = _CTAS[grounding.channel]
-        variants: list[tuple[str | None, str, list[str]]] = []
-        items = list(grounding.items)
-        for n in range(count):
-            opener = openers[n % len(openers)]
-            if items:
-                item = items[n % len(items)]
-                subject = f"{opener} {item.title}"
-                lead = item.caption or item.title
-                body = f"{opener} {lead}. {hook} {cta}."
-                if grounding.channel == "email":
-                    body += f"\n\n{item.description}"
-                cited = [item.id]
-            else:
-                subject = f"{opener} something new for {grounding.segment}"
-                body = f"{opener} {hook} {cta}."
-                cited = []
-            variants.append((subject, body, cited))
-        return variants
+    elif len(draft.body) > limits.body:
+        problems.append(f"body: {len(draft.body)} characters, limit {limits.body}")
+    for part, value, limit in (
+        ("subject", draft.subject, limits.subject),
+        ("preheader", draft.preheader, limits.preheader),
+        ("cta", draft.cta, limits.cta),
+    ):
+        if limit is None:
+            if value:
+                problems.append(f"{part}: {grounding.channel} has none")
+        elif not value:
+            problems.append(f"{part}: missing")
+        elif len(value) > limit:
+            problems.append(f"{part}: {len(value)} characters, limit {limit}")
+    known_ids = {i.id for i in grounding.items}
+    unknown = [i for i in draft.content_ids if i not in known_ids]
+    if unknown:
+        problems.append(f"citations: content ids not in the grounding: {unknown[:3]}")
+    unknown_kpis = [k for k in draft.kpis if k not in grounding.kpis]
+    if unknown_kpis:
+        problems.append(f"citations: KPIs not in the grounding: {unknown_kpis[:3]}")
+    text = draft_text(draft) + " " + " ".join(draft.hashtags)
+    allowed = grounded_figures(grounding)
+    invented = sorted({m for m in _NUMBER.findall(text) if _digits(m) not in allowed})
+    if invented:
+        problems.append(f"figures not in the grounding: {invented[:3]}")
+    leaks = leaked_asset_text(text, grounding.items)
+    if leaks:
+        problems.append(f"asset text copied: {leaks[:2]}")
+    return problems
 
 
-_SYSTEM_PROMPT = (
-    "You write marketing message variants. Use only facts from the provided content items "
-    'and KPIs. Answer with JSON: {"variants": [{"subject": str|null, "body": str, '
-    '"content_ids": [str]}]}.'
-)
+def duplicates(drafts: Sequence[Draft]) -> list[int]:
+    """Indexes of drafts whose subject and body repeat an earlier draft's."""
+    seen: set[tuple[str, str]] = set()
+    repeated: list[int] = []
+    for n, draft in enumerate(drafts):
+        key = ((draft.subject or "").casefold(), " ".join(draft.body.split()).casefold())
+        if key in seen:
+            repeated.append(n)
+        seen.add(key)
+    return repeated
 
 
-class OpenAIGenerator:
-    """Chat-completions generation on OpenAI or any compatible endpoint."""
+def render_variants(grounding: Grounding, drafts: Sequence[Draft]) -> list[MessageVariant]:
+    """Number the drafts, expand citations to the cited KPIs' values, count SMS units.
 
-    def __init__(self, *, model: str, base_url: str | None, api_key: str | None, timeout: float):
-        from openai import OpenAI
-
-        self.name = f"openai:{model}"
-        self._model = model
-        self._client = OpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout)
-
-    def _prompt(self, grounding: Grounding, count: int) -> str:
-        limits = CHANNEL_LIMITS[grounding.channel]
-        payload: dict[str, Any] = {
-            "campaign": {"id": grounding.campaign_id, "name": grounding.campaign_name},
-            "segment": grounding.segment,
-            "channel": grounding.channel,
-            "limits": {"body_chars": limits.body, "subject_chars": limits.subject},
-            "tone": grounding.tone,
-            "language": grounding.language,
-            "count": count,
-            "kpis": grounding.kpis,
-            "content_items": [
-                {"id": i.id, "title": i.title, "caption": i.caption, "tags": i.tags}
-                for i in grounding.items
-            ],
-        }
-        return json.dumps(payload, ensure_ascii=False)
-
-    def generate(self, grounding: Grounding, count: int) -> list[tuple[str | None, str, list[str]]]:
-        from openai import OpenAIError
-
-        try:
-            response = self._client.chat.completions.create(
-                model=self._model,
-                messages=[
-                    {"role": "system", "content": _SYSTEM_PROMPT},
-                    {"role": "user", "content": self._prompt(grounding, count)},
-                ],
-                response_format={"type": "json_object"},
-            )
-            content = response.choices[0].message.content or ""
-            data = json.loads(content)
-        except OpenAIError as exc:
-            raise GenerationError(f"chat endpoint failed: {type(exc).__name__}") from None
-        except (json.JSONDecodeError, IndexError, AttributeError):
-            raise GenerationError("chat endpoint returned no usable JSON") from None
-        known = {i.id for i in grounding.items}
-        variants: list[tuple[str | None, str, list[str]]] = []
-        raw_variants = data.get("variants") if isinstance(data, dict) else None
-        for raw in (raw_variants or [])[:count]:
-            if not isinstance(raw, dict) or not isinstance(raw.get("body"), str):
-                continue
-            subject = raw.get("subject") if isinstance(raw.get("subject"), str) else None
-            ids = raw.get("content_ids")
-            if not isinstance(ids, list):
-                ids = []
-            cited = [i for i in ids if isinstance(i, str) and i in known]  # no invented sources
-            variants.append((subject, raw["body"], cited))
-        if not variants:
-            raise GenerationError("chat endpoint returned no variants")
-        return variants
-
-
-def render_variants(
-    grounding: Grounding, raw: list[tuple[str | None, str, list[str]]]
-) -> list[MessageVariant]:
-    """Apply channel limits and attach citations (content ids and the KPIs given)."""
+    Drafts reaching this point have passed :func:`check_draft`; a variant is never cut
+    here (cutting is how the earlier generator produced repeats and broken sentences).
+    """
     out = []
-    for n, (subject, body, cited) in enumerate(raw, start=1):
-        fitted_subject, fitted_body = fit_to_channel(grounding.channel, subject, body)
+    for n, draft in enumerate(drafts, start=1):
+        count = sms_count(draft.body) if grounding.channel == "sms" else None
         out.append(
             MessageVariant(
                 variant=n,
                 channel=grounding.channel,
-                subject=fitted_subject,
-                body=fitted_body,
-                length=len(fitted_body),
+                subject=draft.subject,
+                preheader=draft.preheader,
+                body=draft.body,
+                cta=draft.cta,
+                hashtags=draft.hashtags,
+                length=len(draft.body),
+                sms=SmsInfo(encoding=count.encoding, units=count.units, segments=count.segments)
+                if count
+                else None,
+                written_by=draft.written_by,
                 citations=Citations(
-                    content_ids=cited, kpis=grounding.kpis, kpi_period=grounding.kpi_period
+                    content_ids=draft.content_ids,
+                    kpis={k: grounding.kpis[k] for k in draft.kpis if k in grounding.kpis},
+                    kpi_period=grounding.kpi_period if draft.kpis else None,
                 ),
             )
         )

@@ -27,6 +27,8 @@ Why a replay cannot differ from what the SDK would answer:
   (``mcp_types.methods.validate_client_request``);
 - only HTTP calls are replayed: each stateless HTTP request is complete in itself, while
   a stdio session has an initialization gate that runs inside the middleware chain;
+- a stored result is replayed only to a caller whose own text it repeats (answers are
+  shared by callers whose queries differ only in case; see ``AnswerPlan.echo``);
 - anything unusual (unknown request members, arguments the model rejects, a failed
   check, no principal) goes to the SDK, which answers or rejects it as always.
 
@@ -85,6 +87,13 @@ def _hit(result: object) -> dict[str, Any] | None:
     return result if isinstance(structured, dict) and structured.get("cached") is True else None
 
 
+def _echoes(wire: dict[str, Any], echo: dict[str, Any]) -> bool:
+    """The stored result repeats this caller's own text (else the SDK path answers, and
+    its result, with this caller's text, becomes the stored one)."""
+    structured = wire.get("structuredContent") or {}
+    return all(structured.get(name) == value for name, value in echo.items())
+
+
 def replay_hits(
     service: ContentService,
     cached_tools: Iterable[CachedTool],
@@ -96,9 +105,9 @@ def replay_hits(
         planned = _plan(ctx) if ctx.method == "tools/call" else None
         if planned is None:
             return await call_next(ctx)
-        name, principal, key = planned
+        name, principal, key, echo = planned
         wire = service.cache.local_wire(key, ctx.protocol_version)
-        if wire is not None:
+        if wire is not None and _echoes(wire, echo):
             async with service.observe(name, principal):
                 service.metrics.record_cache(name, hit=True, local=True, replayed=True)
             return dict(wire)
@@ -108,8 +117,10 @@ def replay_hits(
             service.cache.attach_wire(key, ctx.protocol_version, hit)
         return result
 
-    def _plan(ctx: ServerRequestContext[Any, Any]) -> tuple[str, Principal, str] | None:
-        """(tool, caller, answer key) of a call a replay could answer, else None."""
+    def _plan(
+        ctx: ServerRequestContext[Any, Any],
+    ) -> tuple[str, Principal, str, dict[str, Any]] | None:
+        """(tool, caller, answer key, caller's text) of a call a replay could answer."""
         params = ctx.params
         if not params or not _KNOWN_PARAMS.issuperset(params):
             return None
@@ -127,9 +138,10 @@ def replay_hits(
         try:
             validate_client_request("tools/call", ctx.protocol_version, params)
             validated = cached.tool.fn_metadata.validate_arguments(arguments)
-            key = service.answer_key(principal, cached.plan(service, principal, validated))
+            plan = cached.plan(service, principal, validated)
+            key = service.answer_key(principal, plan)
         except _PLAN_REFUSED:
             return None  # the SDK path reports it as a tool error
-        return None if key is None else (name, principal, key)
+        return None if key is None else (name, principal, key, plan.echo)
 
     return middleware

@@ -88,6 +88,10 @@ class VectorIndex:
     def dimensions(self) -> int:
         return int(self.vectors.shape[1])
 
+    def has_campaign(self, campaign_id: str) -> bool:
+        """Some item of this snapshot is used by the campaign."""
+        return campaign_id in self._postings.by_campaign
+
     def candidate_rows(self, filters: ContentFilters) -> IndexArray | None:
         """Rows passing every filter (None: no filter, all rows); tags must all be present."""
         p = self._postings

@@ -20,31 +20,36 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Annotated, Any, ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError, WithJsonSchema
 
+from mcp_server.assets import product_name
 from mcp_server.auth import Principal
 from mcp_server.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
+from mcp_server.channels import Channel
 from mcp_server.contacts import Contact, ContactsRepository
-from mcp_server.content.models import ContentFilters, ContentHit, ScoredItem
+from mcp_server.content.models import ContentFilters, ContentHit, ContentItem, ScoredItem
 from mcp_server.content.store import ContentStore, run_vector_search
+from mcp_server.copywriter import OfflineGenerator
 from mcp_server.embeddings import Embedder, QueryEmbeddingCache
 from mcp_server.generation import (
-    Channel,
+    Draft,
     GenerationError,
     Generator,
     Grounding,
     MessageVariant,
-    OfflineGenerator,
     Tone,
+    check_draft,
+    duplicates,
     render_variants,
 )
 from mcp_server.index import VectorIndex
 from mcp_server.metrics import Metrics
 from mcp_server.scan import RowScanner
+from mcp_server.text import key_text, visible_text
 from mcp_server.warehouse import UnknownCampaignError, WarehouseError, WarehouseRepository
 
 log = logging.getLogger(__name__)
@@ -53,12 +58,66 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 KPI_WINDOW_DAYS = 90
-GROUNDING_ITEMS = 3
+GROUNDING_ITEMS = 4  # distinct products a message set may draw on
+GROUNDING_CANDIDATES = 16  # searched to find them (a product often has several shots)
 STARTUP_KPI_POLL_SECONDS = 2.0
 
 
 class ToolInputError(ValueError):
     """A caller mistake; the message starts with the offending field's name."""
+
+
+Diversity = Literal["none", "product"]
+DIVERSITY_POOL = 4
+
+
+def product_key(item: ContentItem) -> str:
+    """Items showing the same product share this (the title without shot words)."""
+    return (product_name(item) or item.id).casefold()
+
+
+def products_first(hits: list[ScoredItem], limit: int) -> list[ScoredItem]:
+    """The best hit of each product in score order, then the other hits in score order."""
+    seen: set[str] = set()
+    firsts: list[ScoredItem] = []
+    rest: list[ScoredItem] = []
+    for hit in hits:
+        key = product_key(hit.item)
+        (rest if key in seen else firsts).append(hit)
+        seen.add(key)
+    return (firsts + rest)[:limit]
+
+
+def one_per_product(items: list[ContentItem], limit: int) -> list[ContentItem]:
+    """The best-ranked item of each distinct product, in rank order, up to ``limit``."""
+    seen: set[str] = set()
+    chosen: list[ContentItem] = []
+    for item in items:
+        key = product_key(item)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(item)
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
+def _final_check(grounding: Grounding, drafts: list[Draft]) -> None:
+    """No variant leaves the server unless it passes the checks, whoever wrote it."""
+    for n, draft in enumerate(drafts, start=1):
+        problems = check_draft(grounding, draft)
+        if problems:
+            log.error("variant failed the final check", extra={"problems": problems})
+            raise GenerationError(f"variant {n} failed the message checks")
+    if duplicates(drafts):
+        raise GenerationError("the generator repeated a variant")
+
+
+def _visible(field_name: str, text: str) -> str:
+    try:
+        return visible_text(field_name, text)
+    except ValueError as exc:
+        raise ToolInputError(str(exc)) from None
 
 
 class ToolUnavailableError(RuntimeError):
@@ -105,7 +164,10 @@ class CampaignMessages(BaseModel):
     campaign_id: str
     segment: str
     channel: Channel
+    tone: Tone
+    language: str
     generator: str
+    fallback_reason: str | None = None
     content_version: int
     cached: bool = False
     variants: list[MessageVariant]
@@ -126,6 +188,9 @@ class AnswerPlan:
     compute: Callable[[], Awaitable[JsonObject]]
     kpi_campaign: str | None = None
     """Built on this campaign's warehouse data: its KPI version joins the key."""
+    echo: dict[str, Any] = field(default_factory=dict)
+    """The caller's own text, written over the answer's: callers whose texts differ only
+    in case share one cached answer, but each gets back what it sent."""
 
 
 class ContentService:
@@ -346,10 +411,10 @@ class ContentService:
         """
         key = self.answer_key(principal, plan)
         if key is None:
-            return {**(await plan.compute()), "cached": False}
+            return {**(await plan.compute()), **plan.echo, "cached": False}
         data, hit = await self.cache.get_or_compute(key, plan.tool, plan.compute)
         # A copy: on a miss, ``data`` is shared with concurrent identical callers.
-        return {**data, "cached": hit}
+        return {**data, **plan.echo, "cached": hit}
 
     @contextlib.asynccontextmanager
     async def observe(self, tool: str, principal: Principal) -> AsyncIterator[None]:
@@ -392,22 +457,38 @@ class ContentService:
         )
 
     def plan_content(
-        self, principal: Principal, query: str, filters: ContentFilters, limit: int
+        self,
+        principal: Principal,
+        query: str,
+        filters: ContentFilters,
+        limit: int,
+        diversity: Diversity = "none",
     ) -> AnswerPlan:
-        """getContent; its answer is a :class:`ContentResult` dump."""
+        """getContent; its answer is a :class:`ContentResult` dump.
+
+        ``diversity="product"``: the best item of each product first (a library holds
+        several shots of one product, which otherwise fill the top results), then the
+        rest by score; drawn from the top ``limit x DIVERSITY_POOL`` candidates.
+        """
         principal.require_tool("getContent")
         self.require_ready()
         if principal.campaign_id is not None:
             if filters.campaign_id not in (None, principal.campaign_id):
                 principal.require_campaign(filters.campaign_id)
             filters = filters.model_copy(update={"campaign_id": principal.campaign_id})
-        query = " ".join(query.split())
-        if not query:
-            raise ToolInputError("query: must contain text")
+        query = _visible("query", query)
         version = self.index.version
+        campaign = filters.campaign_id
+        known = campaign is None or self.index.has_campaign(campaign)
 
         async def compute() -> JsonObject:
-            hits = await self.search(query, filters, limit)
+            if not known and campaign is not None:
+                await self._require_known_campaign(campaign)
+            if diversity == "product":
+                pool = await self.search(query, filters, min(limit * DIVERSITY_POOL, 200))
+                hits = products_first(pool, limit)
+            else:
+                hits = await self.search(query, filters, limit)
             result = ContentResult(
                 query=query,
                 model=self.model_id,
@@ -416,8 +497,25 @@ class ContentService:
             )
             return result.model_dump(mode="json")
 
-        args = {"query": query.lower(), "filters": filters.normalized(), "limit": limit}
-        return AnswerPlan("getContent", args, compute)
+        args: dict[str, Any] = {
+            "query": key_text(query),
+            "filters": filters.normalized(),
+            "limit": limit,
+        }
+        if diversity != "none":  # absent by default: keys of plain searches are unchanged
+            args["diversity"] = diversity
+        return AnswerPlan("getContent", args, compute, echo={"query": query})
+
+    async def _require_known_campaign(self, campaign_id: str) -> None:
+        """A campaign no content item uses must at least exist in the warehouse."""
+        if self.warehouse is None:
+            raise ToolInputError("campaign_id: no content item belongs to this campaign")
+        try:
+            await self.warehouse.campaign(campaign_id)
+        except UnknownCampaignError:
+            raise ToolInputError("campaign_id: no such campaign") from None
+        except WarehouseError as exc:
+            raise ToolUnavailableError(str(exc)) from None
 
     # --- getCampaignPerformance ----------------------------------------------------------
 
@@ -467,17 +565,23 @@ class ContentService:
     async def _campaign_grounding_kpis(
         self, campaign_id: str, today: dt.date
     ) -> tuple[str | None, dict[str, float | int | None], str | None]:
+        """Campaign name, KPI totals and the period they cover: the last
+        ``KPI_WINDOW_DAYS`` days of the campaign's data (not of the calendar), so a
+        campaign that ended months ago still cites its own numbers and true dates."""
         if self.warehouse is None:
             return None, {}, None
-        start = today - dt.timedelta(days=KPI_WINDOW_DAYS - 1)
         try:
             campaign = await self.warehouse.campaign(campaign_id)
-            totals = await self.warehouse.totals(campaign_id, start, today)
+            span = await self.warehouse.kpi_span(campaign_id, today, KPI_WINDOW_DAYS)
+            if span is None:
+                return campaign["name"], {}, None
+            first, last = span
+            totals = await self.warehouse.totals(campaign_id, first, last)
         except UnknownCampaignError:
             raise ToolInputError("campaign_id: no such campaign in the warehouse") from None
         except WarehouseError as exc:
             raise ToolUnavailableError(str(exc)) from None
-        return campaign["name"], totals.as_dict(), f"{start.isoformat()}/{today.isoformat()}"
+        return campaign["name"], totals.as_dict(), f"{first.isoformat()}/{last.isoformat()}"
 
     def plan_messages(
         self,
@@ -494,9 +598,7 @@ class ContentService:
         principal.require_tool("generateCampaignMessages")
         principal.require_campaign(campaign_id)
         self.require_ready()
-        segment = " ".join(segment.split())
-        if not segment:
-            raise ToolInputError("segment: must contain text")
+        segment = _visible("segment", segment)
         version = self.index.version
         today = dt.datetime.now(dt.UTC).date()
 
@@ -504,10 +606,12 @@ class ContentService:
             name, kpis, period = await self._campaign_grounding_kpis(campaign_id, today)
             query = f"{segment} {name or ''}".strip()
             items = await self.search(
-                query, ContentFilters(campaign_id=campaign_id), GROUNDING_ITEMS
+                query, ContentFilters(campaign_id=campaign_id), GROUNDING_CANDIDATES
             )
             if not items:
-                items = await self.search(query, ContentFilters(language=language), GROUNDING_ITEMS)
+                items = await self.search(
+                    query, ContentFilters(language=language), GROUNDING_CANDIDATES
+                )
             grounding = Grounding(
                 campaign_id=campaign_id,
                 campaign_name=name,
@@ -515,29 +619,34 @@ class ContentService:
                 channel=channel,
                 tone=tone,
                 language=language,
-                items=[h.item for h in items],
+                items=one_per_product([h.item for h in items], GROUNDING_ITEMS),
                 kpis=kpis,
                 kpi_period=period,
             )
             try:
-                raw = await anyio.to_thread.run_sync(self.generator.generate, grounding, count)
+                written = await anyio.to_thread.run_sync(self.generator.generate, grounding, count)
+                _final_check(grounding, written.drafts)
             except GenerationError as exc:
                 message = str(exc)
-                if message.startswith("language:"):
+                if message.startswith(("language:", "count:")):
                     raise ToolInputError(message) from None
                 raise ToolUnavailableError(message) from None
             return CampaignMessages(
                 campaign_id=campaign_id,
                 segment=segment,
                 channel=channel,
-                generator=self.generator.name,
+                tone=tone,
+                language=language,
+                generator=written.generator,
+                fallback_reason=written.fallback_reason,
                 content_version=version,
-                variants=render_variants(grounding, raw),
+                variants=render_variants(grounding, written.drafts),
             ).model_dump(mode="json")
 
         args = {
             "campaign_id": campaign_id,
-            "segment": segment.lower(),
+            # Exact, not case-folded: the segment's wording is written into the messages.
+            "segment": segment,
             "channel": channel,
             "count": count,
             "tone": tone,

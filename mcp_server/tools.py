@@ -18,9 +18,11 @@ from mcp_types import CallToolResult, ListToolsResult, ToolAnnotations
 from pydantic import Field, ValidationError
 from starlette.requests import Request
 
+from mcp_server.arguments import Gate, enforce_schemas, strict_schemas
 from mcp_server.auth import TOOL_ROLES, AuthorizationError, Principal, principal_from_access_token
+from mcp_server.channels import Channel
 from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
-from mcp_server.generation import Channel, Tone
+from mcp_server.generation import Tone
 from mcp_server.hit_path import CachedTool, Planner, replay_hits
 from mcp_server.service import (
     AnswerPlan,
@@ -29,6 +31,7 @@ from mcp_server.service import (
     CampaignPerformance,
     ContentResult,
     ContentService,
+    Diversity,
     ToolInputError,
     ToolUnavailableError,
 )
@@ -44,6 +47,10 @@ Segment = Annotated[
     str, Field(min_length=1, max_length=200, description="Audience segment, e.g. 'runners 25-34'")
 ]
 Count = Annotated[int, Field(ge=1, le=MAX_MESSAGES, description="Number of variants (1-10)")]
+DiversityArg = Annotated[
+    Diversity,
+    Field(description="'product': the best item of each product first, then the rest"),
+]
 TagList = Annotated[list[Tag], Field(max_length=20, description="Items must carry every tag")]
 
 
@@ -92,6 +99,23 @@ def tools_for_role(stdio: Principal | None) -> ServerMiddleware[Any]:
     return middleware
 
 
+def gate(stdio: Principal | None) -> Gate:
+    """Why this request's caller may not call ``tool`` (the tool's own words), or None."""
+
+    def refusal(ctx: ServerRequestContext[Any, Any], tool: str) -> str | None:
+        request = ctx.request if isinstance(ctx.request, Request) else None
+        principal = principal_of(request, stdio)
+        if principal is None:
+            return "authentication required"
+        try:
+            principal.require_tool(tool)
+        except AuthorizationError as exc:
+            return str(exc)
+        return None
+
+    return refusal
+
+
 def _tool_error(exc: Exception) -> ToolError:
     if isinstance(exc, ValidationError):
         fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
@@ -114,7 +138,7 @@ def plan_get_content(service: ContentService, p: Principal, a: dict[str, Any]) -
         media_type=a["media_type"],
         language=a["language"],
     )
-    return service.plan_content(p, a["query"], filters, a["limit"])
+    return service.plan_content(p, a["query"], filters, a["limit"], a["diversity"])
 
 
 def plan_messages(service: ContentService, p: Principal, a: dict[str, Any]) -> AnswerPlan:
@@ -167,6 +191,7 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         media_type: MediaType | None = None,
         language: Language | None = None,
         limit: Limit = 10,
+        diversity: DiversityArg = "none",
     ) -> Annotated[CallToolResult, ContentResult]:
         arguments = {
             "query": query,
@@ -175,6 +200,7 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
             "media_type": media_type,
             "language": language,
             "limit": limit,
+            "diversity": diversity,
         }
         return await answer(ctx, "getContent", plan_get_content, arguments)
 
@@ -228,6 +254,15 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         arguments = {"campaign_id": campaign_id, "date_from": date_from, "date_to": date_to}
         return await answer(ctx, "getCampaignPerformance", plan_performance, arguments)
 
+    if service.contacts is not None:
+        register_contacts_tool(server, service, stdio)
+
+    # Arguments are checked against the advertised schema before anything else runs
+    # (see arguments.py), then repeats held in process are replayed (see hit_path.py).
+    names = [tool.name for tool in server._tool_manager.list_tools()]
+    server.middleware.append(
+        enforce_schemas(server, strict_schemas(server, names), service.metrics, gate(stdio))
+    )
     cached = (
         CachedTool.of(get_content, "getContent", plan_get_content),
         CachedTool.of(generate_campaign_messages, "generateCampaignMessages", plan_messages),
@@ -236,8 +271,11 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
     # HTTP only (see hit_path.py), so a request always carries the principal.
     server.middleware.append(replay_hits(service, cached, lambda r: principal_of(r, None)))
 
-    if service.contacts is None:
-        return
+
+def register_contacts_tool(
+    server: MCPServer, service: ContentService, stdio: Principal | None
+) -> None:
+    """getCampaignContacts: only where the PII keyring is configured."""
 
     @server.tool(
         name="getCampaignContacts",
@@ -247,7 +285,7 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
             "in the caller's own campaign, most recent first. Sales role only, and only with a "
             "credential scoped to that campaign. Never cached."
         ),
-        annotations=read_only,
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
     async def get_campaign_contacts(
         campaign_id: CampaignId,

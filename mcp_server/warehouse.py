@@ -36,6 +36,19 @@ FROM {KPI_DAILY}
 WHERE campaign_id = %(campaign_id)s AND day BETWEEN %(day_from)s AND %(day_to)s
 """
 
+# The days a campaign's data actually covers: the last day with data on or before
+# ``day_to``, and the first day with data in the window of ``days`` ending there.
+SQL_KPI_SPAN = f"""
+WITH last AS (
+    SELECT max(day) AS day FROM {KPI_DAILY}
+    WHERE campaign_id = %(campaign_id)s AND day <= %(day_to)s
+)
+SELECT min(k.day) AS first_day, last.day AS last_day
+FROM last LEFT JOIN {KPI_DAILY} k
+  ON k.campaign_id = %(campaign_id)s AND k.day BETWEEN last.day - %(span)s AND last.day
+GROUP BY last.day
+"""
+
 KPI_VERSION = "warehouse.campaign_kpi_version"
 # The rows changed since the last poll, and (last row, campaign NULL) the newest version
 # overall: a newest version below what was already seen means the table was rebuilt.
@@ -172,6 +185,21 @@ class WarehouseRepository:
             conversions=int(row["conversions"]),
             revenue=float(row["revenue"]),
         )
+
+    async def kpi_span(
+        self, campaign_id: str, day_to: dt.date, days: int
+    ) -> tuple[dt.date, dt.date] | None:
+        """(first, last) day with data in the ``days`` ending at the campaign's last day of
+        data on or before ``day_to``; None when it has no data at all."""
+        params = {
+            "campaign_id": warehouse_campaign_id(campaign_id),
+            "day_to": day_to,
+            "span": days - 1,
+        }
+        rows = await self._fetch(SQL_KPI_SPAN, params)
+        if not rows or rows[0]["last_day"] is None:
+            return None
+        return rows[0]["first_day"], rows[0]["last_day"]
 
     async def kpi_versions(self, since: int) -> tuple[dict[str, int], int]:
         """Campaigns whose answers changed after version ``since`` (0: all), and the newest.

@@ -2,8 +2,12 @@
 
 It is a test double for the remote API only: the MCP server talks to it through the real
 ``openai`` client over HTTP. Embeddings are bag-of-words hashes (similar texts get
-similar vectors); chat answers are built from the grounding the request carried, with
-one deliberately over-long body so channel limits are exercised.
+similar vectors). Chat answers are built from the grounding the request carried; the
+``chat_mode`` decides how good they are: ``good`` (valid, except an over-long first body
+and an invented content id in the first answer), ``malformed`` (not JSON), ``oversized``
+(JSON far beyond any valid answer), ``hostile`` (invented figures and ids, copied asset
+descriptions), ``no_schema`` (refuses ``json_schema`` response formats with a 400, as
+some servers do, then answers like ``good``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class StubState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
     fail_chat: bool = False
+    chat_mode: str = "good"
+    chat_calls: int = 0
 
 
 def build_app(state: StubState) -> Starlette:
@@ -68,18 +74,12 @@ def build_app(state: StubState) -> Starlette:
         state.requests.append({"path": "chat", "body": body})
         if state.fail_chat:
             return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+        schema_format = body.get("response_format", {}).get("type") == "json_schema"
+        if state.chat_mode == "no_schema" and schema_format:
+            return JSONResponse({"error": {"message": "json_schema unsupported"}}, status_code=400)
+        state.chat_calls += 1
         grounding = json.loads(body["messages"][-1]["content"])
-        ids = [item["id"] for item in grounding["content_items"]]
-        variants = []
-        for n in range(grounding["count"]):
-            variants.append(
-                {
-                    "subject": f"Model subject {n} for {grounding['segment']}",
-                    "body": ("Model-written message " * (40 if n == 0 else 2)).strip(),
-                    "content_ids": [*ids[:1], "invented-id"],
-                }
-            )
-        content = json.dumps({"variants": variants})
+        content = _chat_content(state, grounding)
         return JSONResponse(
             {
                 "id": "chatcmpl-test",
@@ -107,6 +107,51 @@ def build_app(state: StubState) -> Starlette:
             Route("/jwks.json", jwks, methods=["GET"]),
         ]
     )
+
+
+_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _chat_content(state: StubState, grounding: dict[str, Any]) -> str:
+    if state.chat_mode == "malformed":
+        return '{"variants": [{"body": "unterminated'
+    if state.chat_mode == "oversized":
+        return json.dumps({"variants": [{"body": "x" * 100_000}]})
+    items = grounding["content_items"]
+    ids = [item["id"] for item in items]
+    clicks = grounding["kpis"]["totals"].get("clicks")
+    first = state.chat_calls == 1
+    variants = []
+    for n in range(grounding["count"]):
+        product = items[n % len(items)]["product"] if items else "our collection"
+        if state.chat_mode == "hostile":
+            variants.append(
+                {
+                    "subject": None,
+                    "preheader": None,
+                    "body": f"{grounding['segment']}: 50% off {product} for 3 days only!",
+                    "cta": None,
+                    "hashtags": [],
+                    "content_ids": ["img-9999"],
+                    "kpis": ["revenue_per_visitor"],
+                }
+            )
+            continue
+        long = first and n == 0
+        word = _WORDS[n]
+        text = f"{grounding['segment']}, take {word}: {product}. {clicks} clicks so far."
+        variants.append(
+            {
+                "subject": f"For {grounding['segment']}: pick {word}",
+                "preheader": f"{product}, chosen for {grounding['segment']}",
+                "body": ("Model-written message " * 40).strip() if long else text,
+                "cta": "Take a look",
+                "hashtags": [],
+                "content_ids": [*ids[:1], "invented-id"] if first else ids[:1],
+                "kpis": ["clicks"],
+            }
+        )
+    return json.dumps({"variants": variants})
 
 
 @contextmanager

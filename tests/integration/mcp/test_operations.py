@@ -37,7 +37,7 @@ async def test_health_readiness_and_metrics(
     async with serve(app_factory(settings_factory())) as server:
         async with mcp_client(server, token=tokens.token("user")) as client:
             await client.call_tool("getContent", {"query": "coffee"})
-            await client.call_tool("getContent", {"query": "coffee", "limit": 0})  # SDK-level
+            await client.call_tool("getContent", {"query": "coffee", "limit": 0})  # schema
             await client.call_tool("getContent", {"query": "   "})  # ours: rejected
         async with httpx2.AsyncClient(verify=client_ssl_context(server.ca_file)) as http:
             health = await http.get(f"{server.base}/healthz")
@@ -53,8 +53,8 @@ async def test_health_readiness_and_metrics(
     assert content["version"] == server.application.service.index.version > 0
     text = metrics.text
     assert 'promptsales_mcp_tool_calls_total{outcome="ok",tool="getContent"} 1.0' in text
-    assert 'promptsales_mcp_tool_calls_total{outcome="rejected",tool="getContent"} 1.0' in text
-    assert 'promptsales_mcp_tool_latency_seconds_count{tool="getContent"} 2.0' in text
+    assert 'promptsales_mcp_tool_calls_total{outcome="rejected",tool="getContent"} 2.0' in text
+    assert 'promptsales_mcp_tool_latency_seconds_count{tool="getContent"} 3.0' in text
     assert "promptsales_mcp_content_items 100.0" in text
 
 

@@ -128,8 +128,13 @@ async def test_generate_messages_offline_respects_limits_and_cites(
             cited = variant["citations"]["content_ids"]
             assert cited
             assert set(cited) <= {f"img-{n:04d}" for n in range(1, 101)}
-            assert variant["citations"]["kpis"]["conversions"] == 40
-            assert variant["citations"]["kpi_period"]
+            # Only the KPIs a variant's text uses are cited: here the period's conversions.
+            assert variant["citations"]["kpis"] in ({}, {"conversions": 40})
+            if variant["citations"]["kpis"]:
+                assert "40" in variant["body"]
+                assert variant["citations"]["kpi_period"]
+            if channel in ("email", "sms", "social"):
+                assert variant["citations"]["kpis"] == {"conversions": 40}
     cited_all = {
         cid
         for r in results.values()
