@@ -20,10 +20,12 @@ mypy
 CONTROL_PLANE="$ROOT/scripts/kube-control-plane.sh"
 if [ -z "${PROMPTSALES_TEST_KUBECONFIG:-}" ] && command -v kubectl >/dev/null \
     && bash "$CONTROL_PLANE" available; then
-    # Its own state directory and ports, so a control plane someone runs by hand goes on.
-    export PROMPTSALES_KUBE_STATE_DIR="${PROMPTSALES_KUBE_STATE_DIR:-${TMPDIR:-/tmp}/promptsales-kube-ci}"
-    export PROMPTSALES_KUBE_PORT="${PROMPTSALES_KUBE_PORT:-26443}"
-    export PROMPTSALES_KUBE_ETCD_PORT="${PROMPTSALES_KUBE_ETCD_PORT:-33790}"
+    # A state directory and ports of its own run: a control plane someone runs by hand, or
+    # the suite of another checkout on the same machine, goes on undisturbed.
+    free_port() { python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+    export PROMPTSALES_KUBE_STATE_DIR="${PROMPTSALES_KUBE_STATE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/promptsales-kube-ci.XXXXXX")}"
+    export PROMPTSALES_KUBE_PORT="${PROMPTSALES_KUBE_PORT:-$(free_port)}"
+    export PROMPTSALES_KUBE_ETCD_PORT="${PROMPTSALES_KUBE_ETCD_PORT:-$(free_port)}"
     bash "$CONTROL_PLANE" stop --wipe >/dev/null 2>&1 || true
     PROMPTSALES_TEST_KUBECONFIG="$(bash "$CONTROL_PLANE" start)"
     export PROMPTSALES_TEST_KUBECONFIG
