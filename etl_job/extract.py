@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CompoundSelect,
     Executable,
     Select,
     bindparam,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     select,
     text,
     union,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
@@ -53,8 +55,25 @@ EXTRACT_ORDER: tuple[str, ...] = (
     "v_customer",
     "v_lead",
     "v_conversion",
+    "v_ad_metrics_daily_deleted",
+    "v_customer_deleted",
+    "v_lead_deleted",
+    "v_conversion_deleted",
 )
-"""Parents before children, so the load can check references against what it just merged."""
+"""Parents before children, so the load can check references against what it just merged;
+the deletes (tombstone views) last, after every row they could remove has been merged."""
+
+DELETE_VIEWS: dict[str, str] = {
+    "v_ad_metrics_daily_deleted": "v_ad_metrics_daily",
+    "v_customer_deleted": "v_customer",
+    "v_lead_deleted": "v_lead",
+    "v_conversion_deleted": "v_conversion",
+}
+"""Tombstone view → the view whose rows it deletes."""
+
+UNSCOPED_VIEWS = ("v_channel", "v_customer_deleted")
+"""Read whole by every scope: a handful of channels, and customer deletes (customers belong
+to no campaign; a deleted customer must leave the warehouse whichever scope runs next)."""
 
 
 @dataclass(frozen=True)
@@ -178,16 +197,48 @@ def extract_columns(view_name: str) -> list[ColumnElement[Any]]:
         return list(view.c)
     hundred = literal_column("100", BigInteger)
     return [
-        cast(c * hundred, BigInteger).label(SPEND_CENTS) if c.name == "spend" else c for c in view.c
+        cast(c * hundred, BigInteger).label(SPEND_CENTS) if c.name == "spend" else c
+        for c in view.c
+        if c.name not in METRICS_VERSION_PARTS
     ]
 
 
-def extract_query(view_name: str, scope: Scope) -> Select[Any]:
+METRICS_VERSION_PARTS = ("metric_version", "ad_version")
+"""The two row versions ``v_ad_metrics_daily.change_version`` is the greater of."""
+
+
+def _metrics_query(scope: Scope) -> CompoundSelect[Any]:
+    """Metrics rows whose version (the greater of the row's and its ad's) is in the window.
+
+    Written as two disjoint branches, each a range on one table's own ``row_version``, so
+    that each can be served by that table's index: rows changed themselves (with an ad not
+    newer than the bound), and rows of ads changed in the window whose own version lies
+    below it (a moved or corrected ad: every metrics row of it, through the metrics key).
+    A range on the greater of the two could only be evaluated row by row.
+    """
+    view = VIEWS["v_ad_metrics_daily"]
+    metric, ad = view.c.metric_version, view.c.ad_version
+    low = bindparam("low", type_=BigInteger)
+    high = bindparam("high", type_=BigInteger)
+    columns = extract_columns("v_ad_metrics_daily")
+    changed_rows = select(*columns).where(
+        metric >= low, metric < high, or_(ad.is_(None), ad < high)
+    )
+    changed_ads = select(*columns).where(ad >= low, ad < high, metric < low)
+    if scope.campaign_id is not None:
+        campaign = bindparam("campaign_id", value=scope.campaign_id, type_=BigInteger)
+        changed_rows = changed_rows.where(view.c.campaign_id == campaign)
+        changed_ads = changed_ads.where(view.c.campaign_id == campaign)
+    return union_all(changed_rows, changed_ads)
+
+
+def extract_query(view_name: str, scope: Scope) -> Select[Any] | CompoundSelect[Any]:
     """Rows of ``view_name`` a run of ``scope`` reads; binds ``low``, ``high`` (and campaign)."""
+    if view_name == "v_ad_metrics_daily":
+        return _metrics_query(scope)
     view = VIEWS[view_name]
     query = select(*extract_columns(view_name)).where(_window(view_name))
-    if scope.campaign_id is None or view_name == "v_channel":
-        # Channels are a handful of rows shared by all campaigns: always read them whole.
+    if scope.campaign_id is None or view_name in UNSCOPED_VIEWS:
         return query
     campaign = bindparam("campaign_id", value=scope.campaign_id, type_=BigInteger)
     if view_name != "v_customer":
