@@ -28,9 +28,9 @@ def test_sql_server_gets_one_value_per_qmark_in_placeholder_order() -> None:
     query = extract_query("v_customer", Scope(campaign_id=7))
     sql, args = driver_statement(_DialectOnly(PYODBC), query, {"low": 5, "high": 9})  # type: ignore[arg-type]
     assert isinstance(args, list)
-    assert sql.count("?") == len(args) == 10
-    # high; (low, campaign, campaign) OR (campaign, low, high, campaign, low, high)
-    assert args == [9, 5, 7, 7, 7, 5, 9, 7, 5, 9]
+    assert sql.count("?") == len(args) == 11
+    # (high, low, campaign, campaign) UNION (high, campaign, low, high, campaign, low, high)
+    assert args == [9, 5, 7, 7, 9, 7, 5, 9, 7, 5, 9]
 
 
 def test_sql_server_window_binds() -> None:
