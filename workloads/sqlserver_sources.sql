@@ -19,6 +19,21 @@ GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_ad_metrics_daily_row_version')
 CREATE INDEX ix_ad_metrics_daily_row_version ON ad_metrics_daily (row_version);
 GO
+IF OBJECT_ID('ad_metrics_daily_tombstones', 'U') IS NULL
+
+CREATE TABLE ad_metrics_daily_tombstones (
+	ad_id INTEGER NOT NULL, 
+	day DATE NOT NULL, 
+	campaign_id INTEGER NULL, 
+	row_version ROWVERSION NOT NULL
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_ad_metrics_daily_tombstones_campaign')
+CREATE INDEX ix_ad_metrics_daily_tombstones_campaign ON ad_metrics_daily_tombstones (campaign_id);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_ad_metrics_daily_tombstones_row_version')
+CREATE INDEX ix_ad_metrics_daily_tombstones_row_version ON ad_metrics_daily_tombstones (row_version);
+GO
 IF OBJECT_ID('ads', 'U') IS NULL
 
 CREATE TABLE ads (
@@ -52,6 +67,20 @@ GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_budgets_row_version')
 CREATE INDEX ix_budgets_row_version ON budgets (row_version);
 GO
+IF OBJECT_ID('budgets_tombstones', 'U') IS NULL
+
+CREATE TABLE budgets_tombstones (
+	budget_id INTEGER NOT NULL, 
+	campaign_id INTEGER NULL, 
+	row_version ROWVERSION NOT NULL
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_budgets_tombstones_campaign')
+CREATE INDEX ix_budgets_tombstones_campaign ON budgets_tombstones (campaign_id);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_budgets_tombstones_row_version')
+CREATE INDEX ix_budgets_tombstones_row_version ON budgets_tombstones (row_version);
+GO
 IF OBJECT_ID('campaigns', 'U') IS NULL
 
 CREATE TABLE campaigns (
@@ -81,22 +110,41 @@ GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_channels_row_version')
 CREATE INDEX ix_channels_row_version ON channels (row_version);
 GO
+CREATE OR ALTER TRIGGER trg_budgets_tombstone ON budgets AFTER DELETE AS
+BEGIN
+    SET NOCOUNT ON;
+    INSERT INTO budgets_tombstones (budget_id, campaign_id)
+    SELECT d.budget_id, d.campaign_id FROM deleted AS d;
+END;
+GO
+CREATE OR ALTER TRIGGER trg_ad_metrics_daily_tombstone ON ad_metrics_daily AFTER DELETE AS
+BEGIN
+    SET NOCOUNT ON;
+    INSERT INTO ad_metrics_daily_tombstones (ad_id, day, campaign_id)
+    SELECT d.ad_id, d.day, (SELECT a.campaign_id FROM ads a WHERE a.ad_id = d.ad_id) FROM deleted AS d;
+END;
+GO
 CREATE OR ALTER VIEW etl.v_channel AS
 SELECT channels.channel_id, channels.name, channels.kind, CAST(channels.row_version AS BIGINT) AS change_version 
 FROM channels;
 GO
 CREATE OR ALTER VIEW etl.v_campaign AS
-SELECT campaigns.campaign_id, campaigns.channel_id, campaigns.name, campaigns.status, campaigns.start_date, campaigns.end_date, CAST(b.budget AS NUMERIC(14, 2)) AS budget, CASE WHEN (b.budget_version IS NULL) THEN CAST(campaigns.row_version AS BIGINT) WHEN (CAST(campaigns.row_version AS BIGINT) >= b.budget_version) THEN CAST(campaigns.row_version AS BIGINT) ELSE b.budget_version END AS change_version 
+SELECT campaigns.campaign_id, campaigns.channel_id, campaigns.name, campaigns.status, campaigns.start_date, campaigns.end_date, CAST(b.budget AS NUMERIC(14, 2)) AS budget, CASE WHEN (bd.deleted_version IS NULL) THEN CASE WHEN (b.budget_version IS NULL) THEN CAST(campaigns.row_version AS BIGINT) WHEN (CAST(campaigns.row_version AS BIGINT) >= b.budget_version) THEN CAST(campaigns.row_version AS BIGINT) ELSE b.budget_version END WHEN (CASE WHEN (b.budget_version IS NULL) THEN CAST(campaigns.row_version AS BIGINT) WHEN (CAST(campaigns.row_version AS BIGINT) >= b.budget_version) THEN CAST(campaigns.row_version AS BIGINT) ELSE b.budget_version END >= bd.deleted_version) THEN CASE WHEN (b.budget_version IS NULL) THEN CAST(campaigns.row_version AS BIGINT) WHEN (CAST(campaigns.row_version AS BIGINT) >= b.budget_version) THEN CAST(campaigns.row_version AS BIGINT) ELSE b.budget_version END ELSE bd.deleted_version END AS change_version 
 FROM campaigns LEFT OUTER JOIN (SELECT budgets.campaign_id AS campaign_id, sum(budgets.amount) AS budget, max(CAST(budgets.row_version AS BIGINT)) AS budget_version 
-FROM budgets GROUP BY budgets.campaign_id) AS b ON b.campaign_id = campaigns.campaign_id;
+FROM budgets GROUP BY budgets.campaign_id) AS b ON b.campaign_id = campaigns.campaign_id LEFT OUTER JOIN (SELECT budgets_tombstones.campaign_id AS campaign_id, max(CAST(budgets_tombstones.row_version AS BIGINT)) AS deleted_version 
+FROM budgets_tombstones GROUP BY budgets_tombstones.campaign_id) AS bd ON bd.campaign_id = campaigns.campaign_id;
 GO
 CREATE OR ALTER VIEW etl.v_ad AS
 SELECT ads.ad_id, ads.campaign_id, ads.headline, CAST(ads.row_version AS BIGINT) AS change_version 
 FROM ads;
 GO
 CREATE OR ALTER VIEW etl.v_ad_metrics_daily AS
-SELECT ad_metrics_daily.ad_id, ads.campaign_id, ad_metrics_daily.day, ad_metrics_daily.impressions, ad_metrics_daily.clicks, ad_metrics_daily.spend, ad_metrics_daily.conversions, CAST(ad_metrics_daily.row_version AS BIGINT) AS change_version 
+SELECT ad_metrics_daily.ad_id, ads.campaign_id, ad_metrics_daily.day, ad_metrics_daily.impressions, ad_metrics_daily.clicks, ad_metrics_daily.spend, ad_metrics_daily.conversions, CASE WHEN (CAST(ads.row_version AS BIGINT) IS NULL) THEN CAST(ad_metrics_daily.row_version AS BIGINT) WHEN (CAST(ad_metrics_daily.row_version AS BIGINT) >= CAST(ads.row_version AS BIGINT)) THEN CAST(ad_metrics_daily.row_version AS BIGINT) ELSE CAST(ads.row_version AS BIGINT) END AS change_version, CAST(ad_metrics_daily.row_version AS BIGINT) AS metric_version, CAST(ads.row_version AS BIGINT) AS ad_version 
 FROM ad_metrics_daily LEFT OUTER JOIN ads ON ads.ad_id = ad_metrics_daily.ad_id;
+GO
+CREATE OR ALTER VIEW etl.v_ad_metrics_daily_deleted AS
+SELECT ad_metrics_daily_tombstones.ad_id, ad_metrics_daily_tombstones.day, ad_metrics_daily_tombstones.campaign_id, CAST(ad_metrics_daily_tombstones.row_version AS BIGINT) AS change_version 
+FROM ad_metrics_daily_tombstones;
 GO
 USE [PromptCRM];
 GO
@@ -121,6 +169,20 @@ GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_conversions_row_version')
 CREATE INDEX ix_conversions_row_version ON conversions (row_version);
 GO
+IF OBJECT_ID('conversions_tombstones', 'U') IS NULL
+
+CREATE TABLE conversions_tombstones (
+	conversion_id INTEGER NOT NULL, 
+	campaign_id INTEGER NULL, 
+	row_version ROWVERSION NOT NULL
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_conversions_tombstones_campaign')
+CREATE INDEX ix_conversions_tombstones_campaign ON conversions_tombstones (campaign_id);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_conversions_tombstones_row_version')
+CREATE INDEX ix_conversions_tombstones_row_version ON conversions_tombstones (row_version);
+GO
 IF OBJECT_ID('customers', 'U') IS NULL
 
 CREATE TABLE customers (
@@ -142,6 +204,16 @@ GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_customers_row_version')
 CREATE INDEX ix_customers_row_version ON customers (row_version);
 GO
+IF OBJECT_ID('customers_tombstones', 'U') IS NULL
+
+CREATE TABLE customers_tombstones (
+	customer_id INTEGER NOT NULL, 
+	row_version ROWVERSION NOT NULL
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_customers_tombstones_row_version')
+CREATE INDEX ix_customers_tombstones_row_version ON customers_tombstones (row_version);
+GO
 IF OBJECT_ID('leads', 'U') IS NULL
 
 CREATE TABLE leads (
@@ -160,6 +232,41 @@ GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_leads_row_version')
 CREATE INDEX ix_leads_row_version ON leads (row_version);
 GO
+IF OBJECT_ID('leads_tombstones', 'U') IS NULL
+
+CREATE TABLE leads_tombstones (
+	lead_id INTEGER NOT NULL, 
+	campaign_id INTEGER NULL, 
+	row_version ROWVERSION NOT NULL
+);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_leads_tombstones_campaign')
+CREATE INDEX ix_leads_tombstones_campaign ON leads_tombstones (campaign_id);
+GO
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = 'ix_leads_tombstones_row_version')
+CREATE INDEX ix_leads_tombstones_row_version ON leads_tombstones (row_version);
+GO
+CREATE OR ALTER TRIGGER trg_customers_tombstone ON customers AFTER DELETE AS
+BEGIN
+    SET NOCOUNT ON;
+    INSERT INTO customers_tombstones (customer_id)
+    SELECT d.customer_id FROM deleted AS d;
+END;
+GO
+CREATE OR ALTER TRIGGER trg_leads_tombstone ON leads AFTER DELETE AS
+BEGIN
+    SET NOCOUNT ON;
+    INSERT INTO leads_tombstones (lead_id, campaign_id)
+    SELECT d.lead_id, d.campaign_id FROM deleted AS d;
+END;
+GO
+CREATE OR ALTER TRIGGER trg_conversions_tombstone ON conversions AFTER DELETE AS
+BEGIN
+    SET NOCOUNT ON;
+    INSERT INTO conversions_tombstones (conversion_id, campaign_id)
+    SELECT d.conversion_id, d.campaign_id FROM deleted AS d;
+END;
+GO
 CREATE OR ALTER VIEW etl.v_customer AS
 SELECT customers.customer_id, customers.first_name, customers.last_name, customers.email, customers.phone, customers.street, customers.city, customers.postal_code, customers.birth_date, customers.country, customers.created_at, CAST(customers.row_version AS BIGINT) AS change_version 
 FROM customers;
@@ -171,4 +278,16 @@ GO
 CREATE OR ALTER VIEW etl.v_conversion AS
 SELECT conversions.conversion_id, conversions.customer_id, conversions.campaign_id, conversions.lead_id, conversions.converted_at, conversions.revenue, CAST(conversions.row_version AS BIGINT) AS change_version 
 FROM conversions;
+GO
+CREATE OR ALTER VIEW etl.v_customer_deleted AS
+SELECT customers_tombstones.customer_id, CAST(customers_tombstones.row_version AS BIGINT) AS change_version 
+FROM customers_tombstones;
+GO
+CREATE OR ALTER VIEW etl.v_lead_deleted AS
+SELECT leads_tombstones.lead_id, leads_tombstones.campaign_id, CAST(leads_tombstones.row_version AS BIGINT) AS change_version 
+FROM leads_tombstones;
+GO
+CREATE OR ALTER VIEW etl.v_conversion_deleted AS
+SELECT conversions_tombstones.conversion_id, conversions_tombstones.campaign_id, CAST(conversions_tombstones.row_version AS BIGINT) AS change_version 
+FROM conversions_tombstones;
 GO

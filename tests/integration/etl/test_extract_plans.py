@@ -23,6 +23,7 @@ from etl_job.extract import EXTRACT_ORDER, Scope, extract_query
 from etl_job.fetch import driver_statement
 from etl_job.seed import SeedSize
 from etl_job.source_model import view_source
+from harness import services
 from tests.integration.etl.env import EtlEnv, make_env, source_dsn
 
 GROWING = (
@@ -38,8 +39,6 @@ GROWING = (
 
 @pytest.fixture(scope="module")
 def seeded(pg_admin_dsn: str, tmp_path_factory: Any) -> Any:
-    from tests.support import services
-
     created: list[str] = []
 
     def make(prefix: str = "ps_plan") -> str:

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from etl_job.seed import SeedSize, seed_sources
+from harness import services
 from tests.integration.etl.env import _url
 
 SIZE = SeedSize(campaigns=200, customers=60_000, days=90, seed=42)
@@ -22,8 +23,6 @@ SIZE = SeedSize(campaigns=200, customers=60_000, days=90, seed=42)
 
 @pytest.fixture(scope="module")
 def seeded(pg_admin_dsn: str) -> Any:
-    from tests.support import services
-
     names = [services.create_database(pg_admin_dsn, f"ps_seedreal_{s}") for s in ("ads", "crm")]
     ads, crm = (services.dsn_for_database(pg_admin_dsn, n) for n in names)
     seed_sources(_url(ads), _url(crm), SIZE)
