@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,6 +23,7 @@ from tests.integration.etl.env import (
     EtlEnv,
     aggregates_from_facts,
     execute,
+    snapshot,
     source_dsn,
     source_truth,
     warehouse_truth,
@@ -247,3 +254,76 @@ def test_a_channel_rename_counts_one_channel_loaded(etl_env: EtlEnv) -> None:
             "SELECT channel FROM warehouse.dim_campaign WHERE campaign_id = 1"
         ).fetchall()
     assert names == [("Paid Search",)]
+
+
+def test_a_run_killed_after_its_merges_leaves_nothing_half_loaded(etl_env: EtlEnv) -> None:
+    """Parked rows, moves and deletes land in the run's one transaction: SIGKILL the run
+    once all of them are merged (it waits for the KPI version table, held locked here) and
+    the warehouse is exactly as before; the next run loads everything."""
+    assert etl_env.run().status == "succeeded"
+    execute(
+        etl_env.crm,
+        "INSERT INTO leads (lead_id, customer_id, campaign_id, created_at, status) "
+        "VALUES (800001, 3, %s, '2026-09-20 10:00', 'new')",
+        (LATE_CAMPAIGN,),
+    )
+    assert etl_env.run().rows_quarantined["v_lead"] == 1
+    execute(
+        etl_env.ads,
+        "INSERT INTO campaigns (campaign_id, channel_id, name, status, start_date) "
+        "VALUES (%s, 1, 'Late launch', 'active', '2026-09-01')",
+        (LATE_CAMPAIGN,),
+    )
+    execute(etl_env.ads, "UPDATE ads SET campaign_id = 2 WHERE ad_id = 1")
+    _delete_some_of_everything(etl_env)
+    before = _everything(etl_env)
+    with psycopg.connect(etl_env.warehouse) as holder:
+        holder.execute("LOCK TABLE warehouse.campaign_kpi_version IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "promptsales_cli", "etl", "run", "--all"],
+            env={**os.environ, **etl_env.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            _wait_until_blocked_on_kpi_versions(etl_env.warehouse, proc)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.communicate(timeout=60)
+        holder.rollback()
+    assert proc.returncode == -signal.SIGKILL
+    assert _everything(etl_env) == before
+    after = etl_env.run(lock_wait_seconds=60)
+    assert after.status == "succeeded", after.error
+    _assert_exact(etl_env)
+
+
+def _everything(env: EtlEnv) -> dict[str, Any]:
+    """The warehouse's data and the ETL's own bookkeeping."""
+    state: dict[str, Any] = dict(snapshot(env.warehouse))
+    with psycopg.connect(env.warehouse) as conn:
+        for table in ("etl_run", "etl_watermark", "etl_quarantine", "etl_deleted"):
+            state[table] = sorted(
+                map(str, conn.execute(f"SELECT * FROM warehouse.{table}").fetchall())
+            )
+    return state
+
+
+def _wait_until_blocked_on_kpi_versions(
+    warehouse: str, proc: subprocess.Popen[str], timeout: float = 120
+) -> None:
+    dbname = psycopg.conninfo.conninfo_to_dict(warehouse)["dbname"]
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND wait_event_type = 'Lock' AND query LIKE '%%campaign_kpi_version%%'",
+                (dbname,),
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the run never reached its KPI versions")
