@@ -57,7 +57,7 @@ import psycopg
 from psycopg import sql
 
 from etl_job import bulk
-from etl_job.extract import DELETE_VIEWS, EXTRACT_ORDER, METRICS_VERSION_PARTS, Scope
+from etl_job.extract import DELETE_VIEWS, EXTRACT_ORDER, VERSION_COLUMNS, Scope
 from etl_job.prefetch import ReadAhead
 from etl_job.run import RunSummary, run_etl
 from etl_job.seed import SeedSize, seed_sources
@@ -143,13 +143,13 @@ def seed(dbs: dict[str, str], campaigns: int, customers: int) -> dict[str, int]:
 
 
 def _view_columns(view: str) -> list[tuple[str, str]]:
-    """The columns a run reads (the metrics view's two version parts only pick its rows)."""
+    """The columns a run reads (the raw row versions only pick the rows)."""
     table = VIEWS[view]
     dialect = psycopg_dialect()
     return [
         (c.name, _PG_TYPES.get(str(c.type.compile(dialect)), "text"))
         for c in table.c
-        if c.name not in METRICS_VERSION_PARTS
+        if c.name not in VERSION_COLUMNS
     ]
 
 

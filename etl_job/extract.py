@@ -45,7 +45,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from etl_job.source_model import VIEWS
+from etl_job.source_model import VIEWS, WATERMARK_TYPE
 
 EXTRACT_ORDER: tuple[str, ...] = (
     "v_channel",
@@ -172,9 +172,33 @@ def read_change_bound(conn: Connection) -> int:
     return int(bound.scalar_one())
 
 
+def _at_least(column: ColumnElement[Any], bound: str) -> ColumnElement[bool]:
+    return column >= _watermark(column, bound)
+
+
+def _below(column: ColumnElement[Any], bound: str) -> ColumnElement[bool]:
+    return column < _watermark(column, bound)
+
+
+def _watermark(column: ColumnElement[Any], bound: str) -> ColumnElement[Any]:
+    """The bound as the column compares it: a raw row_version takes the watermark as
+    ``binary(8)`` on SQL Server (see ``WATERMARK_TYPE``), ``change_version`` as bigint."""
+    param = bindparam(bound, type_=BigInteger)
+    if column.name in VERSION_COLUMNS:
+        return cast(param, WATERMARK_TYPE)
+    return param
+
+
+def _version(view_name: str) -> ColumnElement[Any]:
+    """The column a view's window is on: its raw ``row_version`` where it has one (every
+    view of one table), else ``change_version`` (the campaign, over three tables)."""
+    view = VIEWS[view_name]
+    return view.c.row_version if "row_version" in view.c else view.c.change_version
+
+
 def _window(view_name: str) -> ColumnElement[bool]:
-    cv = VIEWS[view_name].c.change_version
-    return (cv >= bindparam("low", type_=BigInteger)) & (cv < bindparam("high", type_=BigInteger))
+    version = _version(view_name)
+    return _at_least(version, "low") & _below(version, "high")
 
 
 SPEND_CENTS = "spend_cents"
@@ -193,18 +217,18 @@ def extract_columns(view_name: str) -> list[ColumnElement[Any]]:
     references) read them as is.
     """
     view = VIEWS[view_name]
-    if view_name != "v_ad_metrics_daily":
-        return list(view.c)
     hundred = literal_column("100", BigInteger)
     return [
         cast(c * hundred, BigInteger).label(SPEND_CENTS) if c.name == "spend" else c
         for c in view.c
-        if c.name not in METRICS_VERSION_PARTS
+        if c.name not in VERSION_COLUMNS
     ]
 
 
 METRICS_VERSION_PARTS = ("metric_version", "ad_version")
-"""The two row versions ``v_ad_metrics_daily.change_version`` is the greater of."""
+"""The two raw row versions ``v_ad_metrics_daily.change_version`` is the greater of."""
+VERSION_COLUMNS = ("row_version", *METRICS_VERSION_PARTS)
+"""Raw ``row_version`` columns the views expose for the window only (not loaded)."""
 
 
 def _metrics_query(scope: Scope) -> CompoundSelect[Any]:
@@ -218,13 +242,13 @@ def _metrics_query(scope: Scope) -> CompoundSelect[Any]:
     """
     view = VIEWS["v_ad_metrics_daily"]
     metric, ad = view.c.metric_version, view.c.ad_version
-    low = bindparam("low", type_=BigInteger)
-    high = bindparam("high", type_=BigInteger)
     columns = extract_columns("v_ad_metrics_daily")
     changed_rows = select(*columns).where(
-        metric >= low, metric < high, or_(ad.is_(None), ad < high)
+        _at_least(metric, "low"), _below(metric, "high"), or_(ad.is_(None), _below(ad, "high"))
     )
-    changed_ads = select(*columns).where(ad >= low, ad < high, metric < low)
+    changed_ads = select(*columns).where(
+        _at_least(ad, "low"), _below(ad, "high"), _below(metric, "low")
+    )
     if scope.campaign_id is not None:
         campaign = bindparam("campaign_id", value=scope.campaign_id, type_=BigInteger)
         changed_rows = changed_rows.where(view.c.campaign_id == campaign)
@@ -258,14 +282,14 @@ def extract_query(view_name: str, scope: Scope) -> Select[Any] | CompoundSelect[
     # Two selects, not one with OR: an OR of two IN-lists cannot be served by the
     # customers' key, it scanned every customer (EXPLAIN, 60K customers); each half is a
     # semi-join on the key. UNION drops a customer that both halves find.
-    cv = view.c.change_version
-    high = bindparam("high", type_=BigInteger)
-    changed = select(*view.c).where(
-        cv < high,
-        cv >= bindparam("low", type_=BigInteger),
+    version = _version("v_customer")
+    columns = extract_columns("v_customer")
+    changed = select(*columns).where(
+        _below(version, "high"),
+        _at_least(version, "low"),
         view.c.customer_id.in_(referenced.scalar_subquery()),
     )
-    newly = select(*view.c).where(
-        cv < high, view.c.customer_id.in_(newly_referenced.scalar_subquery())
+    newly = select(*columns).where(
+        _below(version, "high"), view.c.customer_id.in_(newly_referenced.scalar_subquery())
     )
     return union(changed, newly)

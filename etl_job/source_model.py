@@ -41,6 +41,11 @@ VIEW_SCHEMA = "etl"
 
 ROW_VERSION_TYPE = BigInteger().with_variant(mssql.ROWVERSION(), "mssql")  # type: ignore[no-untyped-call]
 """``rowversion`` on SQL Server; on the stand-in a trigger-maintained ``bigint``."""
+WATERMARK_TYPE = BigInteger().with_variant(mssql.BINARY(8), "mssql")
+"""What a watermark is compared as, against a raw ``row_version``: SQL Server compares
+``rowversion`` as ``binary(8)`` (big-endian, so in the order of the counter), which an
+index on the column can seek; a ``CAST(row_version AS BIGINT)`` on the column side could
+only be evaluated row by row. The stand-in's column is a ``bigint`` already."""
 DAY = Date().with_variant(mssql.DATE(), "mssql")
 TIMESTAMP = DateTime().with_variant(mssql.DATETIME2(), "mssql")  # type: ignore[no-untyped-call]
 
@@ -277,6 +282,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 channels.c.name,
                 channels.c.kind,
                 _cv(channels.c.row_version).label("change_version"),
+                channels.c.row_version,
             ),
         ),
         "v_campaign": (
@@ -306,6 +312,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 ads.c.campaign_id,
                 ads.c.headline,
                 _cv(ads.c.row_version).label("change_version"),
+                ads.c.row_version,
             ),
         ),
         "v_ad_metrics_daily": (
@@ -323,8 +330,8 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 # metrics row of it along. Both parts are exposed so that the extract can
                 # reach each through its own row_version index (see etl_job.extract).
                 _greatest(metric_version, ad_version).label("change_version"),
-                metric_version.label("metric_version"),
-                ad_version.label("ad_version"),
+                ad_metrics_daily.c.row_version.label("metric_version"),
+                ads.c.row_version.label("ad_version"),
             ).select_from(ad_metrics_daily.outerjoin(ads, ads.c.ad_id == ad_metrics_daily.c.ad_id)),
         ),
         "v_ad_metrics_daily_deleted": (
@@ -334,6 +341,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 ad_metrics_daily_tombstones.c.day,
                 ad_metrics_daily_tombstones.c.campaign_id,
                 _cv(ad_metrics_daily_tombstones.c.row_version).label("change_version"),
+                ad_metrics_daily_tombstones.c.row_version,
             ),
         ),
         "v_customer": (
@@ -344,6 +352,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 customers.c.country,
                 customers.c.created_at,
                 _cv(customers.c.row_version).label("change_version"),
+                customers.c.row_version,
             ),
         ),
         "v_lead": (
@@ -355,6 +364,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 leads.c.created_at,
                 leads.c.status,
                 _cv(leads.c.row_version).label("change_version"),
+                leads.c.row_version,
             ),
         ),
         "v_conversion": (
@@ -367,6 +377,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 conversions.c.converted_at,
                 conversions.c.revenue,
                 _cv(conversions.c.row_version).label("change_version"),
+                conversions.c.row_version,
             ),
         ),
         "v_customer_deleted": (
@@ -374,6 +385,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
             select(
                 customers_tombstones.c.customer_id,
                 _cv(customers_tombstones.c.row_version).label("change_version"),
+                customers_tombstones.c.row_version,
             ),
         ),
         "v_lead_deleted": (
@@ -382,6 +394,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 leads_tombstones.c.lead_id,
                 leads_tombstones.c.campaign_id,
                 _cv(leads_tombstones.c.row_version).label("change_version"),
+                leads_tombstones.c.row_version,
             ),
         ),
         "v_conversion_deleted": (
@@ -390,6 +403,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 conversions_tombstones.c.conversion_id,
                 conversions_tombstones.c.campaign_id,
                 _cv(conversions_tombstones.c.row_version).label("change_version"),
+                conversions_tombstones.c.row_version,
             ),
         ),
     }

@@ -125,7 +125,7 @@ BEGIN
 END;
 GO
 CREATE OR ALTER VIEW etl.v_channel AS
-SELECT channels.channel_id, channels.name, channels.kind, CAST(channels.row_version AS BIGINT) AS change_version 
+SELECT channels.channel_id, channels.name, channels.kind, CAST(channels.row_version AS BIGINT) AS change_version, channels.row_version 
 FROM channels;
 GO
 CREATE OR ALTER VIEW etl.v_campaign AS
@@ -135,15 +135,15 @@ FROM budgets GROUP BY budgets.campaign_id) AS b ON b.campaign_id = campaigns.cam
 FROM budgets_tombstones GROUP BY budgets_tombstones.campaign_id) AS bd ON bd.campaign_id = campaigns.campaign_id;
 GO
 CREATE OR ALTER VIEW etl.v_ad AS
-SELECT ads.ad_id, ads.campaign_id, ads.headline, CAST(ads.row_version AS BIGINT) AS change_version 
+SELECT ads.ad_id, ads.campaign_id, ads.headline, CAST(ads.row_version AS BIGINT) AS change_version, ads.row_version 
 FROM ads;
 GO
 CREATE OR ALTER VIEW etl.v_ad_metrics_daily AS
-SELECT ad_metrics_daily.ad_id, ads.campaign_id, ad_metrics_daily.day, ad_metrics_daily.impressions, ad_metrics_daily.clicks, ad_metrics_daily.spend, ad_metrics_daily.conversions, CASE WHEN (CAST(ads.row_version AS BIGINT) IS NULL) THEN CAST(ad_metrics_daily.row_version AS BIGINT) WHEN (CAST(ad_metrics_daily.row_version AS BIGINT) >= CAST(ads.row_version AS BIGINT)) THEN CAST(ad_metrics_daily.row_version AS BIGINT) ELSE CAST(ads.row_version AS BIGINT) END AS change_version, CAST(ad_metrics_daily.row_version AS BIGINT) AS metric_version, CAST(ads.row_version AS BIGINT) AS ad_version 
+SELECT ad_metrics_daily.ad_id, ads.campaign_id, ad_metrics_daily.day, ad_metrics_daily.impressions, ad_metrics_daily.clicks, ad_metrics_daily.spend, ad_metrics_daily.conversions, CASE WHEN (CAST(ads.row_version AS BIGINT) IS NULL) THEN CAST(ad_metrics_daily.row_version AS BIGINT) WHEN (CAST(ad_metrics_daily.row_version AS BIGINT) >= CAST(ads.row_version AS BIGINT)) THEN CAST(ad_metrics_daily.row_version AS BIGINT) ELSE CAST(ads.row_version AS BIGINT) END AS change_version, ad_metrics_daily.row_version AS metric_version, ads.row_version AS ad_version 
 FROM ad_metrics_daily LEFT OUTER JOIN ads ON ads.ad_id = ad_metrics_daily.ad_id;
 GO
 CREATE OR ALTER VIEW etl.v_ad_metrics_daily_deleted AS
-SELECT ad_metrics_daily_tombstones.ad_id, ad_metrics_daily_tombstones.day, ad_metrics_daily_tombstones.campaign_id, CAST(ad_metrics_daily_tombstones.row_version AS BIGINT) AS change_version 
+SELECT ad_metrics_daily_tombstones.ad_id, ad_metrics_daily_tombstones.day, ad_metrics_daily_tombstones.campaign_id, CAST(ad_metrics_daily_tombstones.row_version AS BIGINT) AS change_version, ad_metrics_daily_tombstones.row_version 
 FROM ad_metrics_daily_tombstones;
 GO
 USE [PromptCRM];
@@ -268,26 +268,26 @@ BEGIN
 END;
 GO
 CREATE OR ALTER VIEW etl.v_customer AS
-SELECT customers.customer_id, customers.first_name, customers.last_name, customers.email, customers.phone, customers.street, customers.city, customers.postal_code, customers.birth_date, customers.country, customers.created_at, CAST(customers.row_version AS BIGINT) AS change_version 
+SELECT customers.customer_id, customers.first_name, customers.last_name, customers.email, customers.phone, customers.street, customers.city, customers.postal_code, customers.birth_date, customers.country, customers.created_at, CAST(customers.row_version AS BIGINT) AS change_version, customers.row_version 
 FROM customers;
 GO
 CREATE OR ALTER VIEW etl.v_lead AS
-SELECT leads.lead_id, leads.customer_id, leads.campaign_id, leads.created_at, leads.status, CAST(leads.row_version AS BIGINT) AS change_version 
+SELECT leads.lead_id, leads.customer_id, leads.campaign_id, leads.created_at, leads.status, CAST(leads.row_version AS BIGINT) AS change_version, leads.row_version 
 FROM leads;
 GO
 CREATE OR ALTER VIEW etl.v_conversion AS
-SELECT conversions.conversion_id, conversions.customer_id, conversions.campaign_id, conversions.lead_id, conversions.converted_at, conversions.revenue, CAST(conversions.row_version AS BIGINT) AS change_version 
+SELECT conversions.conversion_id, conversions.customer_id, conversions.campaign_id, conversions.lead_id, conversions.converted_at, conversions.revenue, CAST(conversions.row_version AS BIGINT) AS change_version, conversions.row_version 
 FROM conversions;
 GO
 CREATE OR ALTER VIEW etl.v_customer_deleted AS
-SELECT customers_tombstones.customer_id, CAST(customers_tombstones.row_version AS BIGINT) AS change_version 
+SELECT customers_tombstones.customer_id, CAST(customers_tombstones.row_version AS BIGINT) AS change_version, customers_tombstones.row_version 
 FROM customers_tombstones;
 GO
 CREATE OR ALTER VIEW etl.v_lead_deleted AS
-SELECT leads_tombstones.lead_id, leads_tombstones.campaign_id, CAST(leads_tombstones.row_version AS BIGINT) AS change_version 
+SELECT leads_tombstones.lead_id, leads_tombstones.campaign_id, CAST(leads_tombstones.row_version AS BIGINT) AS change_version, leads_tombstones.row_version 
 FROM leads_tombstones;
 GO
 CREATE OR ALTER VIEW etl.v_conversion_deleted AS
-SELECT conversions_tombstones.conversion_id, conversions_tombstones.campaign_id, CAST(conversions_tombstones.row_version AS BIGINT) AS change_version 
+SELECT conversions_tombstones.conversion_id, conversions_tombstones.campaign_id, CAST(conversions_tombstones.row_version AS BIGINT) AS change_version, conversions_tombstones.row_version 
 FROM conversions_tombstones;
 GO

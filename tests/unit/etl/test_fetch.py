@@ -40,7 +40,11 @@ def test_sql_server_window_binds() -> None:
         {"low": 1, "high": 2},
     )
     assert args == [1, 2]
-    assert "etl.v_ad.change_version >= ? AND etl.v_ad.change_version < ?" in sql
+    # rowversion compared as binary(8): an index on the column can seek it
+    assert (
+        "etl.v_ad.row_version >= CAST(? AS BINARY(8)) "
+        "AND etl.v_ad.row_version < CAST(? AS BINARY(8))"
+    ) in sql
 
 
 def test_sql_server_metrics_window_binds_both_branches() -> None:
@@ -85,13 +89,13 @@ def test_positional_driver_streams_tuples_in_batches_within_the_window() -> None
         conn.execute(
             text(
                 "CREATE TABLE etl.v_ad (ad_id INTEGER, campaign_id INTEGER, headline TEXT, "
-                "change_version BIGINT)"
+                "change_version BIGINT, row_version BIGINT)"
             )
         )
         conn.execute(
             text(
-                "INSERT INTO etl.v_ad VALUES (1, 7, 'a', 5), (2, 7, 'b', 6), (3, 8, 'c', 7), "
-                "(4, 8, 'd', 9), (5, 8, 'e', 4)"
+                "INSERT INTO etl.v_ad VALUES (1, 7, 'a', 5, 5), (2, 7, 'b', 6, 6), "
+                "(3, 8, 'c', 7, 7), (4, 8, 'd', 9, 9), (5, 8, 'e', 4, 4)"
             )
         )
         window = {"low": 5, "high": 9}
