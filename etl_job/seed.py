@@ -9,16 +9,20 @@ sources are the real operational databases.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import sql
+from sqlalchemy import create_engine
 from sqlalchemy.dialects import postgresql
 
-from etl_job import seed_funnel
-from etl_job.db import libpq_dsn
+from etl_job import seed_funnel, sqlserver_ingest
+from etl_job.db import libpq_dsn, source_url
 from etl_job.source_model import source_ddl, source_tables
 
 ANCHOR_DAY = dt.date(2026, 9, 30)
@@ -185,6 +189,90 @@ def _copy(
     return count
 
 
+Writer = Callable[[str, Sequence[str], Iterable[Sequence[object]]], int]
+"""Writes one table's rows (in the given column order); returns how many."""
+
+
+def _copy_writer(conn: psycopg.Connection) -> Writer:
+    """The stand-in's writer: text COPY."""
+    return lambda table, columns, rows: _copy(conn, table, columns, _tsv(iter(rows)))
+
+
+TVP_BATCH_ROWS = 10_000
+"""Rows per ingest-procedure call on SQL Server (one table-valued parameter each)."""
+
+
+def sqlserver_writer(cursor: Any) -> Writer:
+    """SQL Server's writer on a pyodbc cursor: the ingest procedures' TVPs for the tables
+    they cover (metrics, customers, leads, conversions), ``executemany`` for the rest.
+
+    Money comes as text from the generator (the stand-in's COPY format) and goes to the
+    TVP as ``Decimal``, so the driver binds ``decimal(14, 2)`` exactly.
+    """
+    procedures = {table.name: table for table in sqlserver_ingest.INGESTED.values()}
+
+    def write(table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+        money = [i for i, name in enumerate(columns) if name in ("spend", "revenue", "amount")]
+
+        def exact(row: Sequence[object]) -> tuple[object, ...]:
+            values = list(row)
+            for i in money:
+                values[i] = None if values[i] is None else Decimal(str(values[i]))
+            return tuple(values)
+
+        target = procedures.get(table)
+        if target is None:
+            cursor.fast_executemany = True
+            placeholders = ", ".join("?" for _ in columns)
+            batch = [exact(r) for r in rows]
+            if batch:
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", batch
+                )
+            return len(batch)
+        if list(columns) != sqlserver_ingest.ingest_columns(target):
+            raise ValueError(f"{table}: columns {columns} are not the ingest type's order")
+        written = 0
+        pending: list[tuple[object, ...]] = []
+        for row in rows:
+            pending.append(exact(row))
+            if len(pending) >= TVP_BATCH_ROWS:
+                written += sqlserver_ingest.call_ingest(cursor, target, pending)
+                pending = []
+        return written + sqlserver_ingest.call_ingest(cursor, target, pending)
+
+    return write
+
+
+@contextmanager
+def _sqlserver(url: str, source: str, reset: bool) -> Iterator[Writer]:
+    """A SQL Server source (production-shaped test systems): one transaction, rows through
+    the ingest procedures. Not run here (no SQL Server); its writer is unit-tested."""
+    engine = create_engine(source_url(url))
+    try:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            names = [t.name for t in source_tables(source) if not t.name.endswith("_tombstones")]
+            for name in names:
+                if reset:
+                    cursor.execute(f"DELETE FROM {name}")
+                elif cursor.execute(f"SELECT TOP 1 1 FROM {name}").fetchone() is not None:
+                    raise SeedError(
+                        f"source table {name!r} already holds rows; pass --reset to replace"
+                    )
+            if reset:  # the deletes above left tombstones; a fresh seed has none
+                for table in source_tables(source):
+                    if table.name.endswith("_tombstones"):
+                        cursor.execute(f"DELETE FROM {table.name}")
+            yield sqlserver_writer(cursor)
+            raw.commit()
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+
+
 def _create_schema(conn: psycopg.Connection, source: str) -> None:
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     for statement in source_ddl(source, dialect):
@@ -263,11 +351,9 @@ def _money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-def _seed_ads(conn: psycopg.Connection, size: SeedSize, world: _World) -> dict[str, int]:
+def _seed_ads(write: Writer, size: SeedSize, world: _World) -> dict[str, int]:
     counts: dict[str, int] = {}
-    counts["channels"] = _copy(
-        conn, "channels", ("channel_id", "name", "kind"), _tsv(iter(CHANNELS))
-    )
+    counts["channels"] = write("channels", ("channel_id", "name", "kind"), (iter(CHANNELS)))
     camp, window = world.camp, _window_start(size)
 
     def day(offset: int) -> dt.date:
@@ -286,11 +372,10 @@ def _seed_ads(conn: psycopg.Connection, size: SeedSize, world: _World) -> dict[s
             zip(world.campaign_ids, camp.channel, camp.start, camp.end, camp.has_end, strict=True)
         )
     )
-    counts["campaigns"] = _copy(
-        conn,
+    counts["campaigns"] = write(
         "campaigns",
         ("campaign_id", "channel_id", "name", "status", "start_date", "end_date"),
-        _tsv(campaign_rows),
+        (campaign_rows),
     )
     # A campaign's budget in one or two lines (an initial budget and a top-up).
     split = np.random.default_rng(size.seed + 1).random(size.campaigns)
@@ -302,14 +387,13 @@ def _seed_ads(conn: psycopg.Connection, size: SeedSize, world: _World) -> dict[s
             lines.append((len(lines) + 1, int(cid), _money(int(cents) - first), "USD"))
         else:
             lines.append((len(lines) + 1, int(cid), _money(int(cents)), "USD"))
-    counts["budgets"] = _copy(
-        conn, "budgets", ("budget_id", "campaign_id", "amount", "currency"), _tsv(iter(lines))
+    counts["budgets"] = write(
+        "budgets", ("budget_id", "campaign_id", "amount", "currency"), (iter(lines))
     )
-    counts["ads"] = _copy(
-        conn,
+    counts["ads"] = write(
         "ads",
         ("ad_id", "campaign_id", "headline"),
-        _tsv(
+        (
             (int(a), int(world.campaign_ids[c]), _HEADLINES[int(a) % len(_HEADLINES)])
             for a, c in zip(world.ad_ids, world.ad_campaign, strict=True)
         ),
@@ -330,17 +414,16 @@ def _seed_ads(conn: psycopg.Connection, size: SeedSize, world: _World) -> dict[s
         ):
             yield (ad, days[d], imp, clk, f"{cents // 100}.{cents % 100:02d}", conv)
 
-    counts["ad_metrics_daily"] = _copy(
-        conn,
+    counts["ad_metrics_daily"] = write(
         "ad_metrics_daily",
         ("ad_id", "day", "impressions", "clicks", "spend", "conversions"),
-        _tsv(metric_rows()),
+        (metric_rows()),
     )
     return counts
 
 
 def _seed_crm(
-    conn: psycopg.Connection, size: SeedSize, world: _World, rng: np.random.Generator
+    write: Writer, size: SeedSize, world: _World, rng: np.random.Generator
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
     n = size.customers
@@ -377,8 +460,7 @@ def _seed_crm(
                 origin + dt.timedelta(seconds=created[i]),
             )
 
-    counts["customers"] = _copy(
-        conn,
+    counts["customers"] = write(
         "customers",
         (
             "customer_id",
@@ -393,16 +475,15 @@ def _seed_crm(
             "birth_date",
             "created_at",
         ),
-        _tsv(customer_rows()),
+        (customer_rows()),
     )
     campaign_ids = world.campaign_ids[f.lead_campaign].tolist()
     customers_of = f.lead_customer.tolist()
     lead_at = f.lead_at.tolist()
-    counts["leads"] = _copy(
-        conn,
+    counts["leads"] = write(
         "leads",
         ("lead_id", "customer_id", "campaign_id", "created_at", "status"),
-        _tsv(
+        (
             (
                 i + 1,
                 customers_of[i],
@@ -415,11 +496,10 @@ def _seed_crm(
     )
     revenue = f.sale_revenue_cents.tolist()
     sale_at = f.sale_at.tolist()
-    counts["conversions"] = _copy(
-        conn,
+    counts["conversions"] = write(
         "conversions",
         ("conversion_id", "customer_id", "campaign_id", "lead_id", "converted_at", "revenue"),
-        _tsv(
+        (
             (
                 k + 1,
                 customers_of[i],
@@ -439,12 +519,18 @@ def seed_sources(ads_url: str, crm_url: str, size: SeedSize, *, reset: bool = Fa
     rng = np.random.default_rng(size.seed)
     world = _world(size, rng)
     counts: dict[str, int] = {}
+    if source_url(ads_url).drivername.startswith("mssql"):
+        with _sqlserver(ads_url, "ads", reset) as write:
+            counts |= _seed_ads(write, size, world)
+        with _sqlserver(crm_url, "crm", reset) as write:
+            counts |= _seed_crm(write, size, world, rng)
+        return SeedSummary(**counts)
     with psycopg.connect(libpq_dsn(ads_url)) as conn:
         _ensure_empty_schema(conn, "ads", reset=reset)
-        counts |= _seed_ads(conn, size, world)
+        counts |= _seed_ads(_copy_writer(conn), size, world)
     with psycopg.connect(libpq_dsn(crm_url)) as conn:
         _ensure_empty_schema(conn, "crm", reset=reset)
-        counts |= _seed_crm(conn, size, world, rng)
+        counts |= _seed_crm(_copy_writer(conn), size, world, rng)
     return SeedSummary(**counts)
 
 

@@ -146,6 +146,17 @@ CREATE OR ALTER VIEW etl.v_ad_metrics_daily_deleted AS
 SELECT ad_metrics_daily_tombstones.ad_id, ad_metrics_daily_tombstones.day, ad_metrics_daily_tombstones.campaign_id, CAST(ad_metrics_daily_tombstones.row_version AS BIGINT) AS change_version, ad_metrics_daily_tombstones.row_version 
 FROM ad_metrics_daily_tombstones;
 GO
+IF TYPE_ID(N'etl.ad_metrics_daily_rows') IS NULL
+CREATE TYPE etl.ad_metrics_daily_rows AS TABLE (ad_id INTEGER NOT NULL, day DATE NOT NULL, impressions BIGINT NOT NULL, clicks BIGINT NOT NULL, spend NUMERIC(14, 2) NOT NULL, conversions INTEGER NOT NULL, PRIMARY KEY (ad_id, day));
+GO
+CREATE OR ALTER PROCEDURE etl.usp_ingest_ad_metrics_daily @rows etl.ad_metrics_daily_rows READONLY AS
+BEGIN
+    SET NOCOUNT ON;
+    MERGE ad_metrics_daily WITH (HOLDLOCK) AS t USING @rows AS s ON t.ad_id = s.ad_id AND t.day = s.day
+    WHEN MATCHED THEN UPDATE SET t.impressions = s.impressions, t.clicks = s.clicks, t.spend = s.spend, t.conversions = s.conversions
+    WHEN NOT MATCHED BY TARGET THEN INSERT (ad_id, day, impressions, clicks, spend, conversions) VALUES (s.ad_id, s.day, s.impressions, s.clicks, s.spend, s.conversions);
+END;
+GO
 USE [PromptCRM];
 GO
 IF SCHEMA_ID('etl') IS NULL EXEC('CREATE SCHEMA etl');
@@ -290,4 +301,37 @@ GO
 CREATE OR ALTER VIEW etl.v_conversion_deleted AS
 SELECT conversions_tombstones.conversion_id, conversions_tombstones.campaign_id, CAST(conversions_tombstones.row_version AS BIGINT) AS change_version, conversions_tombstones.row_version 
 FROM conversions_tombstones;
+GO
+IF TYPE_ID(N'etl.customers_rows') IS NULL
+CREATE TYPE etl.customers_rows AS TABLE (customer_id INTEGER NOT NULL, first_name NVARCHAR(100) NOT NULL, last_name NVARCHAR(100) NOT NULL, email NVARCHAR(320) NOT NULL, phone NVARCHAR(40), street NVARCHAR(200), city NVARCHAR(100), postal_code NVARCHAR(20), country VARCHAR(2) NOT NULL, birth_date DATE, created_at DATETIME2 NOT NULL, PRIMARY KEY (customer_id));
+GO
+IF TYPE_ID(N'etl.leads_rows') IS NULL
+CREATE TYPE etl.leads_rows AS TABLE (lead_id INTEGER NOT NULL, customer_id INTEGER, campaign_id INTEGER, created_at DATETIME2 NOT NULL, status NVARCHAR(20) NOT NULL, PRIMARY KEY (lead_id));
+GO
+IF TYPE_ID(N'etl.conversions_rows') IS NULL
+CREATE TYPE etl.conversions_rows AS TABLE (conversion_id INTEGER NOT NULL, customer_id INTEGER, campaign_id INTEGER, lead_id INTEGER, converted_at DATETIME2 NOT NULL, revenue NUMERIC(14, 2) NOT NULL, PRIMARY KEY (conversion_id));
+GO
+CREATE OR ALTER PROCEDURE etl.usp_ingest_customers @rows etl.customers_rows READONLY AS
+BEGIN
+    SET NOCOUNT ON;
+    MERGE customers WITH (HOLDLOCK) AS t USING @rows AS s ON t.customer_id = s.customer_id
+    WHEN MATCHED THEN UPDATE SET t.first_name = s.first_name, t.last_name = s.last_name, t.email = s.email, t.phone = s.phone, t.street = s.street, t.city = s.city, t.postal_code = s.postal_code, t.country = s.country, t.birth_date = s.birth_date, t.created_at = s.created_at
+    WHEN NOT MATCHED BY TARGET THEN INSERT (customer_id, first_name, last_name, email, phone, street, city, postal_code, country, birth_date, created_at) VALUES (s.customer_id, s.first_name, s.last_name, s.email, s.phone, s.street, s.city, s.postal_code, s.country, s.birth_date, s.created_at);
+END;
+GO
+CREATE OR ALTER PROCEDURE etl.usp_ingest_leads @rows etl.leads_rows READONLY AS
+BEGIN
+    SET NOCOUNT ON;
+    MERGE leads WITH (HOLDLOCK) AS t USING @rows AS s ON t.lead_id = s.lead_id
+    WHEN MATCHED THEN UPDATE SET t.customer_id = s.customer_id, t.campaign_id = s.campaign_id, t.created_at = s.created_at, t.status = s.status
+    WHEN NOT MATCHED BY TARGET THEN INSERT (lead_id, customer_id, campaign_id, created_at, status) VALUES (s.lead_id, s.customer_id, s.campaign_id, s.created_at, s.status);
+END;
+GO
+CREATE OR ALTER PROCEDURE etl.usp_ingest_conversions @rows etl.conversions_rows READONLY AS
+BEGIN
+    SET NOCOUNT ON;
+    MERGE conversions WITH (HOLDLOCK) AS t USING @rows AS s ON t.conversion_id = s.conversion_id
+    WHEN MATCHED THEN UPDATE SET t.customer_id = s.customer_id, t.campaign_id = s.campaign_id, t.lead_id = s.lead_id, t.converted_at = s.converted_at, t.revenue = s.revenue
+    WHEN NOT MATCHED BY TARGET THEN INSERT (conversion_id, customer_id, campaign_id, lead_id, converted_at, revenue) VALUES (s.conversion_id, s.customer_id, s.campaign_id, s.lead_id, s.converted_at, s.revenue);
+END;
 GO
