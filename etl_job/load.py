@@ -574,6 +574,12 @@ def drop_deleted(conn: psycopg.Connection, spec: ViewLoad) -> None:
     """
     if not any(d.deletes == spec.view for d in VIEW_LOADS.values()):
         return
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM warehouse.etl_deleted WHERE source_view = %s)",
+        (spec.view,),
+    ).fetchone()
+    if not (row and row[0]):
+        return  # nothing deleted yet: no key to compute for every staged row
     conn.execute(
         f"DELETE FROM {spec.staging} s USING warehouse.etl_deleted d "
         f"WHERE d.source_view = %s AND d.source_key = ({spec.key_sql})::text "
