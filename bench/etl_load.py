@@ -1,17 +1,21 @@
 """ETL load throughput against dlt and against psycopg binary COPY, all in one run.
 
-Sources are the deterministic seed in two PostgreSQL stand-in databases (PromptAds sized by
-``--rows`` of daily ad metrics, PromptCRM by ``--customers``). Every contender loads the
-same rows of the seven ETL views into its own empty database on the same server:
+Sources are the deterministic seed in two PostgreSQL stand-in databases (``--campaigns``
+PromptAds campaigns, ``--customers`` PromptCRM customers, 90 days; ``--design-scale`` is
+the original design's 1,000 campaigns and 500,000 customers). Every contender loads the
+same rows of the ETL views (the columns a run extracts) into its own empty database on
+the same server, with its schema created before its clock starts:
 
 - ``copy_raw``: ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)`` piped block by block into
   ``COPY ... FROM STDIN (FORMAT BINARY)`` of plain tables: the server-to-server limit.
 - ``copy_python_rows``: psycopg fetches rows into Python tuples and writes them with
-  binary ``copy.write_row`` into plain tables: the floor of any Python row pipeline.
+  binary ``copy.write_row`` into plain tables, reading the way the ETL reads: one reader
+  thread and connection per source, started together and reading ahead while the main
+  thread writes (PromptAds' metrics last): the floor of any Python row pipeline shaped
+  like this one.
 - ``copy_python_rows_shaped``: the same, into tables keyed, indexed and partitioned like
   the warehouse tables the ETL writes (primary keys, the same secondary indexes, monthly
-  ``day`` partitions created during the load): the apples-to-apples floor. The issue's
-  target is stated against ``copy_python_rows``; both ratios are reported.
+  ``day`` partitions created as batches need them): the apples-to-apples floor.
 - ``dlt``: dlt 1.31 ``sql_database`` (``backend="pyarrow"``, its fastest installed here)
   with ``incremental("change_version")``, ``write_disposition="merge"`` and primary keys,
   into the same PostgreSQL.
@@ -19,18 +23,22 @@ same rows of the seven ETL views into its own empty database on the same server:
   upserts into partitioned facts, KPI aggregates, watermarks, ledger, PII encryption).
 
 Then 1% of the rows of every source table change and ``promptsales`` and ``dlt`` run
-incrementally. Targets (issue 5): full load >= 4x dlt and >= 60% of ``copy_python_rows``;
-the 1% incremental run under 1 s.
+incrementally; then a tenth of every table changes (disjoint keys) and both merge again
+(the steady state). Targets (issue 15, at design scale): full load 7 s and >= 0.8 of
+``copy_python_rows``; the 1% incremental 0.3 s; the 10% merge 10x dlt's.
 
 Each contender loads ``--repeat`` times into fresh databases, interleaved in rotating order
-(the machine is shared); the best time of each is compared, all times are in the JSON.
+(the machine is shared); the best time of each is compared, all times are in the JSON
+with the load average at the end of the run.
 
-Run: ``python -m bench.etl_load [--rows 200000] [--customers 2000] [--repeat 3] [--skip-dlt]``.
+Run: ``python -m bench.etl_load [--campaigns 750] [--customers 2000] [--design-scale]
+[--repeat 3] [--skip-dlt]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -49,7 +57,8 @@ import psycopg
 from psycopg import sql
 
 from etl_job import bulk
-from etl_job.extract import EXTRACT_ORDER, Scope
+from etl_job.extract import DELETE_VIEWS, EXTRACT_ORDER, VERSION_COLUMNS, Scope
+from etl_job.prefetch import ReadAhead
 from etl_job.run import RunSummary, run_etl
 from etl_job.seed import SeedSize, seed_sources
 from etl_job.settings import EtlSettings
@@ -58,10 +67,11 @@ from etl_job.warehouse import init_warehouse
 from promptsales.pii.keyring import Keyring, generate_keyring
 
 RESULTS = Path(__file__).parent / "results" / "etl_load.json"
+ROW_VIEWS = [v for v in EXTRACT_ORDER if v not in DELETE_VIEWS]
+"""The views with rows to copy (the tombstone views are empty on a fresh seed)."""
 ADMIN_DSN = os.environ.get(
     "PROMPTSALES_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-AVG_ADS_PER_CAMPAIGN = 3
 DAYS = 90
 PRIMARY_KEYS = {
     "v_channel": ["channel_id"],
@@ -123,8 +133,7 @@ def databases(*roles: str) -> Iterator[dict[str, str]]:
                 )
 
 
-def seed(dbs: dict[str, str], rows: int, customers: int) -> dict[str, int]:
-    campaigns = max(1, round(rows / (AVG_ADS_PER_CAMPAIGN * DAYS)))
+def seed(dbs: dict[str, str], campaigns: int, customers: int) -> dict[str, int]:
     summary = seed_sources(
         url_for(dbs["ads"]),
         url_for(dbs["crm"]),
@@ -134,9 +143,18 @@ def seed(dbs: dict[str, str], rows: int, customers: int) -> dict[str, int]:
 
 
 def _view_columns(view: str) -> list[tuple[str, str]]:
+    """The columns a run reads (the raw row versions only pick the rows)."""
     table = VIEWS[view]
     dialect = psycopg_dialect()
-    return [(c.name, _PG_TYPES.get(str(c.type.compile(dialect)), "text")) for c in table.c]
+    return [
+        (c.name, _PG_TYPES.get(str(c.type.compile(dialect)), "text"))
+        for c in table.c
+        if c.name not in VERSION_COLUMNS
+    ]
+
+
+def _select(view: str) -> str:
+    return f"SELECT {', '.join(name for name, _ in _view_columns(view))} FROM etl.{view}"
 
 
 def psycopg_dialect() -> Any:
@@ -145,23 +163,22 @@ def psycopg_dialect() -> Any:
     return postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
-def _create_plain_tables(conn: psycopg.Connection) -> None:
-    for view in EXTRACT_ORDER:
-        cols = ", ".join(f"{name} {kind}" for name, kind in _view_columns(view))
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {view} ({cols})")
-    conn.commit()
+def create_plain_tables(target: str) -> None:
+    """Plain view-shaped tables; created before the clock starts, like every contender's
+    schema (``init-schema`` for the ETL, the shaped tables, dlt's pipelines)."""
+    with psycopg.connect(dsn_for(target)) as conn:
+        for view in ROW_VIEWS:
+            cols = ", ".join(f"{name} {kind}" for name, kind in _view_columns(view))
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {view} ({cols})")
 
 
 def copy_raw(dbs: dict[str, str], target: str) -> int:
     """Server → client → server binary COPY, no Python row objects at all."""
     with psycopg.connect(dsn_for(target)) as dst:
-        _create_plain_tables(dst)
         total = 0
-        for view in EXTRACT_ORDER:
+        for view in ROW_VIEWS:
             with psycopg.connect(dsn_for(dbs[view_source(view)])) as src:
-                out = src.cursor().copy(
-                    f"COPY (SELECT * FROM etl.{view}) TO STDOUT (FORMAT BINARY)"
-                )
+                out = src.cursor().copy(f"COPY ({_select(view)}) TO STDOUT (FORMAT BINARY)")
                 with (
                     out as reader,
                     dst.cursor().copy(f"COPY {view} FROM STDIN (FORMAT BINARY)") as writer,
@@ -173,22 +190,68 @@ def copy_raw(dbs: dict[str, str], target: str) -> int:
         return total
 
 
+def _source_rows(dsn: str, views: list[str]) -> Iterator[tuple[str, Any]]:
+    """One source's views as Python tuples, read on a reader thread like the ETL's:
+    ``("view", name)``, its row batches, ``("end", None)``."""
+    with psycopg.connect(dsn) as src:
+        for view in views:
+            yield "view", view
+            with src.cursor(name=f"bench_{view}") as cur:
+                cur.execute(_select(view))
+                while batch := cur.fetchmany(20_000):
+                    yield "rows", batch
+            yield "end", None
+
+
+def _python_rows(dbs: dict[str, str], target: str, write: Callable[..., int]) -> int:
+    """Python-rows COPY the way the ETL reads: one reader thread and connection per
+    source, started together and reading ahead (≈ 80K rows) while the main thread writes
+    binary COPY; the views are written in the ETL's order (PromptAds' metrics last)."""
+    order = [v for v in ROW_VIEWS if v != "v_ad_metrics_daily"] + ["v_ad_metrics_daily"]
+    total = 0
+    with contextlib.ExitStack() as stack:
+        readers = {
+            source: stack.enter_context(
+                ReadAhead(
+                    _source_rows(
+                        dsn_for(dbs[source]), [v for v in order if view_source(v) == source]
+                    ),
+                    4,
+                )
+            )
+            for source in ("ads", "crm")
+        }
+        with psycopg.connect(dsn_for(target)) as dst:
+            for view in order:
+                reader = readers[view_source(view)]
+                kind, name = next(reader)
+                assert (kind, name) == ("view", view)
+                total += write(dst, view, _batches_of(reader))
+    return total
+
+
+def _batches_of(reader: Iterator[tuple[str, Any]]) -> Iterator[list[Any]]:
+    for kind, batch in reader:
+        if kind == "end":
+            return
+        yield batch
+
+
+def _write_plain(dst: psycopg.Connection, view: str, batches: Iterator[list[Any]]) -> int:
+    types = [kind.split("(")[0] for _, kind in _view_columns(view)]
+    count = 0
+    with dst.cursor().copy(f"COPY {view} FROM STDIN (FORMAT BINARY)") as writer:
+        writer.set_types(types)
+        for batch in batches:
+            for row in batch:
+                writer.write_row(row)
+            count += len(batch)
+    return count
+
+
 def copy_python_rows(dbs: dict[str, str], target: str) -> int:
     """Rows become Python tuples, then go back out through binary ``write_row``."""
-    with psycopg.connect(dsn_for(target)) as dst:
-        _create_plain_tables(dst)
-        total = 0
-        for view in EXTRACT_ORDER:
-            types = [kind.split("(")[0] for _, kind in _view_columns(view)]
-            with psycopg.connect(dsn_for(dbs[view_source(view)])) as src, src.cursor() as cur:
-                cur.execute(f"SELECT * FROM etl.{view}")
-                with dst.cursor().copy(f"COPY {view} FROM STDIN (FORMAT BINARY)") as writer:
-                    writer.set_types(types)
-                    while batch := cur.fetchmany(20_000):
-                        for row in batch:
-                            writer.write_row(row)
-                        total += len(batch)
-        return total
+    return _python_rows(dbs, target, _write_plain)
 
 
 SHAPED_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -213,7 +276,7 @@ def create_shaped_tables(target: str) -> None:
     are created inside the timed load, as the ETL creates its own.
     """
     with psycopg.connect(dsn_for(target)) as conn:
-        for view in EXTRACT_ORDER:
+        for view in ROW_VIEWS:
             pk, secondary = SHAPED_KEYS[view]
             cols = ", ".join(f"{name} {kind}" for name, kind in _view_columns(view))
             if view in SHAPED_DAY_FROM:
@@ -242,34 +305,48 @@ def _create_month_partitions(
         month = following
 
 
+def _write_shaped(dst: psycopg.Connection, view: str, batches: Iterator[list[Any]]) -> int:
+    """Into a shaped table; monthly partitions created as batches need them (a batch with
+    a new month ends the COPY, creates the partition, starts a new COPY), as the ETL does."""
+    types = [kind.split("(")[0] for _, kind in _view_columns(view)]
+    day_from = SHAPED_DAY_FROM.get(view)
+    names = [name for name, _ in _view_columns(view)]
+    fact = view in bulk.DIRECT_FACTS
+    day_at = names.index(day_from or "day") if fact else -1
+    months: set[dt.date] = set()
+    count = 0
+    statement = f"COPY {view} FROM STDIN (FORMAT BINARY)"
+    with dst.cursor() as cur, contextlib.ExitStack() as open_copy:
+        writer: psycopg.Copy | None = None
+        for batch in batches:
+            if fact:
+                needed = set()
+                for row in batch:
+                    value = row[day_at]
+                    needed.add((value.date() if day_from else value).replace(day=1))
+                if needed - months:
+                    open_copy.close()
+                    writer = None
+                    for month in sorted(needed - months):
+                        _create_month_partitions(dst, view, month, month)
+                    months |= needed
+            if writer is None:
+                writer = open_copy.enter_context(cur.copy(statement))
+                writer.set_types(["date", *types] if day_from else types)
+            write_row = writer.write_row
+            if day_from:
+                for row in batch:
+                    write_row((row[day_at].date(), *row))
+            else:
+                for row in batch:
+                    write_row(row)
+            count += len(batch)
+    return count
+
+
 def copy_python_rows_shaped(dbs: dict[str, str], target: str) -> int:
     """``copy_python_rows`` into :func:`create_shaped_tables` tables: same rows, same indexes."""
-    with psycopg.connect(dsn_for(target)) as dst:
-        total = 0
-        for view in EXTRACT_ORDER:
-            types = [kind.split("(")[0] for _, kind in _view_columns(view)]
-            day_from = SHAPED_DAY_FROM.get(view)
-            names = [name for name, _ in _view_columns(view)]
-            day_at = names.index(day_from) if day_from else -1
-            with psycopg.connect(dsn_for(dbs[view_source(view)])) as src, src.cursor() as cur:
-                if view in bulk.DIRECT_FACTS:
-                    day_sql = f"{day_from}::date" if day_from else "day"
-                    span = src.execute(
-                        f"SELECT min({day_sql}), max({day_sql}) FROM etl.{view}"
-                    ).fetchone()
-                    _create_month_partitions(dst, view, *(span or (None, None)))
-                cur.execute(f"SELECT * FROM etl.{view}")
-                with dst.cursor().copy(f"COPY {view} FROM STDIN (FORMAT BINARY)") as writer:
-                    writer.set_types(["date", *types] if day_from else types)
-                    while batch := cur.fetchmany(20_000):
-                        if day_from:
-                            for row in batch:
-                                writer.write_row((row[day_at].date(), *row))
-                        else:
-                            for row in batch:
-                                writer.write_row(row)
-                        total += len(batch)
-        return total
+    return _python_rows(dbs, target, _write_shaped)
 
 
 class DltLoader:
@@ -295,7 +372,7 @@ class DltLoader:
 
         rows = 0
         for source, pipeline in self._pipelines.items():
-            views = [v for v in EXTRACT_ORDER if view_source(v) == source]
+            views = [v for v in ROW_VIEWS if view_source(v) == source]
             src = sql_database(
                 credentials=dsn_url(self._dbs[source]),
                 schema="etl",
@@ -344,18 +421,28 @@ def run_promptsales(
 
 def change_one_percent(dbs: dict[str, str]) -> int:
     """Update 1% of the rows of every source table (every 100th key)."""
+    return change_share(dbs, 100, 0)
+
+
+def change_share(dbs: dict[str, str], every: int, offset: int) -> int:
+    """Update one row in ``every`` of every source table (keys ``= offset`` modulo it).
+
+    Ads are renamed, not moved: a moved ad re-reads all its metrics, which would change
+    more rows than the share says.
+    """
     changed = 0
+    where = f"% {every} = {offset}"
     statements = {
         "ads": [
             "UPDATE ad_metrics_daily SET clicks = clicks + 1, spend = spend + 0.01 "
-            "WHERE (ad_id * 7 + (day - DATE '2000-01-01')) % 100 = 0",
-            "UPDATE campaigns SET status = status WHERE campaign_id % 100 = 0",
-            "UPDATE ads SET headline = headline || '.' WHERE ad_id % 100 = 0",
+            f"WHERE (ad_id * 7 + (day - DATE '2000-01-01')) {where}",
+            f"UPDATE campaigns SET status = status WHERE campaign_id {where}",
+            f"UPDATE ads SET headline = headline || '.' WHERE ad_id {where}",
         ],
         "crm": [
-            "UPDATE customers SET phone = phone || '0' WHERE customer_id % 100 = 0",
-            "UPDATE leads SET status = 'qualified' WHERE lead_id % 100 = 0",
-            "UPDATE conversions SET revenue = revenue + 1 WHERE conversion_id % 100 = 0",
+            f"UPDATE customers SET phone = phone || '0' WHERE customer_id {where}",
+            f"UPDATE leads SET status = 'qualified' WHERE lead_id {where}",
+            f"UPDATE conversions SET revenue = revenue + 1 WHERE conversion_id {where}",
         ],
     }
     for source, items in statements.items():
@@ -373,20 +460,27 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=200_000, help="daily ad-metric rows")
+    parser.add_argument("--campaigns", type=int, default=750, help="PromptAds campaigns")
     parser.add_argument("--customers", type=int, default=2_000, help="CRM customers")
+    parser.add_argument(
+        "--design-scale",
+        action="store_true",
+        help="the original design's scale: 1,000 campaigns, 500,000 customers, 90 days",
+    )
     parser.add_argument("--skip-dlt", action="store_true", help="leave dlt out")
     parser.add_argument("--repeat", type=int, default=3, help="full loads per contender")
     args = parser.parse_args()
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     keyring = generate_keyring()
-    results: dict[str, Any] = {"rows_arg": args.rows, "customers_arg": args.customers}
+    if args.design_scale:
+        args.campaigns, args.customers = 1_000, 500_000
+    results: dict[str, Any] = {"campaigns_arg": args.campaigns, "customers_arg": args.customers}
     contenders = ["raw", "pyrows", "shaped", "ours"] + ([] if args.skip_dlt else ["dlt"])
     roles = ["ads", "crm"] + [f"{c}{r}" for r in range(args.repeat) for c in contenders]
     seconds: dict[str, list[float]] = {c: [] for c in contenders}
     incr_seconds: dict[str, list[float]] = {"ours": [], "dlt": []}
     with databases(*roles) as dbs, tempfile.TemporaryDirectory() as workdir:
-        results["source_rows"] = seed(dbs, args.rows, args.customers)
+        results["source_rows"] = seed(dbs, args.campaigns, args.customers)
         total_rows = sum(results["source_rows"].values())
         loaders: list[DltLoader] = []
         for rep in range(args.repeat):
@@ -395,8 +489,10 @@ def main() -> None:
             for contender in order:
                 target = dbs[f"{contender}{rep}"]
                 if contender == "raw":
+                    create_plain_tables(target)
                     raw_rows, secs = timed(partial(copy_raw, dbs, target))
                 elif contender == "pyrows":
+                    create_plain_tables(target)
                     py_rows, secs = timed(partial(copy_python_rows, dbs, target))
                 elif contender == "shaped":
                     create_shaped_tables(target)
@@ -416,6 +512,16 @@ def main() -> None:
         for loader in loaders:
             dlt_incr_rows, secs = timed(loader.run)
             incr_seconds["dlt"].append(secs)
+        # Steady state: a tenth of every table changes in a loaded warehouse (the 1% rows
+        # above are keys = 0 modulo 100, these = 1 modulo 10: disjoint).
+        merge_changed = change_share(dbs, 10, 1)
+        merge_seconds: dict[str, list[float]] = {"ours": [], "dlt": []}
+        for rep in range(args.repeat):
+            merged, secs = timed(partial(run_promptsales, dbs, dbs[f"ours{rep}"], keyring))
+            merge_seconds["ours"].append(secs)
+        for loader in loaders:
+            dlt_merge_rows, secs = timed(loader.run)
+            merge_seconds["dlt"].append(secs)
     raw_s, py_s, full_s = min(seconds["raw"]), min(seconds["pyrows"]), min(seconds["ours"])
     shaped_s = min(seconds["shaped"])
     dlt_s = min(seconds["dlt"]) if "dlt" in seconds else None
@@ -434,6 +540,7 @@ def main() -> None:
     if dlt_rows is not None and dlt_s is not None:
         rate["dlt"] = dlt_rows / dlt_s
     results |= {
+        "load_average": os.getloadavg(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "full_load": {
@@ -464,6 +571,15 @@ def main() -> None:
             "dlt_rows": dlt_incr_rows,
             "dlt_seconds": dlt_incr_s,
         },
+        "merge_10pct": {
+            "rows_changed": merge_changed,
+            "promptsales_rows_read": sum(merged.rows_read.values()),
+            "promptsales_seconds": min(merge_seconds["ours"]),
+            "promptsales_phase_ms": merged.phase_ms,
+            "dlt_rows": None if args.skip_dlt else dlt_merge_rows,
+            "dlt_seconds": min(merge_seconds["dlt"]) if merge_seconds["dlt"] else None,
+            "all_seconds": merge_seconds,
+        },
         "ratios": {
             "promptsales_vs_copy_python_rows": rate["promptsales"] / rate["copy_python_rows"],
             "promptsales_vs_copy_python_rows_shaped": (
@@ -474,8 +590,10 @@ def main() -> None:
         },
         "targets": {
             "full_vs_dlt_min": 4.0,
-            "full_vs_copy_python_rows_min": 0.60,
-            "incremental_seconds_max": 1.0,
+            "full_vs_copy_python_rows_min": 0.80,
+            "full_seconds_max_at_design_scale": 7.0,
+            "incremental_seconds_max_at_design_scale": 0.3,
+            "merge_vs_dlt_min": 10.0,
         },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -490,7 +608,7 @@ def main() -> None:
         print(f"{name:<24} {rows_n:>9} {secs:>8.2f} {median:>8.2f} {rate[name]:>10.0f}")
     ratios = results["ratios"]
     vs_rows = ratios["promptsales_vs_copy_python_rows"]
-    print(f"promptsales / copy_python_rows = {vs_rows:.2f} (issue 5 target >= 0.60)")
+    print(f"promptsales / copy_python_rows = {vs_rows:.2f} (issue 15 target >= 0.80)")
     vs_shaped = ratios["promptsales_vs_copy_python_rows_shaped"]
     print(f"promptsales / copy_python_rows_shaped = {vs_shaped:.2f} (same indexes and partitions)")
     if ratios["promptsales_vs_dlt"] is not None:
@@ -501,6 +619,18 @@ def main() -> None:
         f"{inc['promptsales_seconds']:.3f} s (target < 1 s)"
         + (f", dlt {inc['dlt_seconds']:.2f} s" if inc["dlt_seconds"] is not None else "")
     )
+    mrg = results["merge_10pct"]
+    print(
+        f"10% merge: {mrg['rows_changed']} rows changed, promptsales "
+        f"{mrg['promptsales_seconds']:.2f} s"
+        + (
+            f", dlt {mrg['dlt_seconds']:.2f} s "
+            f"({mrg['dlt_seconds'] / mrg['promptsales_seconds']:.1f}x, target >= 10x)"
+            if mrg["dlt_seconds"] is not None
+            else ""
+        )
+    )
+    print(f"load average {os.getloadavg()}")
     print(f"written {RESULTS}")
 
 

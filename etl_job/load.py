@@ -33,6 +33,13 @@ class ViewLoad:
     A row replaced in place keeps its key, which the new row marks touched anyway; only a
     key a row leaves can lose its aggregate row, so only those are flagged ``old``."""
     day_sql: str = "day"
+    key_columns: tuple[str, ...] = ()
+    """The source row's key: what the quarantine, tombstones and parked rows match on."""
+    deletes: str | None = None
+    """For a tombstone view, the view whose rows it deletes (``merge_sql[0]`` deletes them)."""
+    unpark_sql: str = "q.payload"
+    """A parked row's quarantine payload (``q.payload``) as a staging row's JSON (the inverse
+    of ``payload_sql``)."""
     private_columns: tuple[str, ...] = ()
     payload_sql: str = ""
     """Appended to the quarantine payload (a ``jsonb`` expression over the deleted row
@@ -64,6 +71,12 @@ def _upsert(
 
 
 _UNKNOWN_CAMPAIGN = "s.campaign_id NOT IN (SELECT campaign_id FROM warehouse.dim_campaign)"
+_METRICS_KEY = "s.ad_id::text || '/' || s.day::text"
+
+PARENT_REASONS = ("unknown campaign", "unknown ad")
+"""Quarantine reasons that only say a parent has not arrived (yet): such rows are *parked*.
+PromptAds and PromptCRM commit independently, so a lead routinely names a campaign the
+warehouse has not seen; every run loads the parked rows whose parent is there by then."""
 
 _CUSTOMER_COLUMNS = (
     ("customer_id", "int4"),
@@ -103,6 +116,7 @@ VIEW_LOADS: dict[str, ViewLoad] = {
             ("change_version", "int8"),
         ),
         key_sql="s.channel_id",
+        key_columns=("channel_id",),
         reason_sql=None,
         merge_sql=(
             _upsert(
@@ -129,6 +143,7 @@ VIEW_LOADS: dict[str, ViewLoad] = {
             ("change_version", "int8"),
         ),
         key_sql="s.campaign_id",
+        key_columns=("campaign_id",),
         reason_sql=None,
         merge_sql=(
             _upsert(
@@ -161,6 +176,7 @@ VIEW_LOADS: dict[str, ViewLoad] = {
             ("change_version", "int8"),
         ),
         key_sql="s.ad_id",
+        key_columns=("ad_id",),
         reason_sql=(
             "CASE WHEN s.campaign_id IS NULL THEN 'missing campaign_id' "
             f"WHEN {_UNKNOWN_CAMPAIGN} THEN 'unknown campaign' END"
@@ -187,7 +203,12 @@ VIEW_LOADS: dict[str, ViewLoad] = {
             ("conversions", "int4"),
             ("change_version", "int8"),
         ),
-        key_sql="s.ad_id::text || '/' || s.day::text",
+        key_sql=_METRICS_KEY,
+        key_columns=("ad_id", "day"),
+        unpark_sql=(
+            "q.payload || jsonb_build_object('spend_cents', "
+            "((q.payload->>'spend')::numeric * 100)::bigint)"
+        ),
         reason_sql=(
             "CASE WHEN s.ad_id IS NULL OR s.day IS NULL THEN 'missing key' "
             "WHEN s.campaign_id IS NULL THEN 'unknown ad' "
@@ -231,6 +252,7 @@ VIEW_LOADS: dict[str, ViewLoad] = {
         view="v_customer",
         columns=_CUSTOMER_COLUMNS,
         key_sql="s.customer_id",
+        key_columns=("customer_id",),
         reason_sql="CASE WHEN s.email_hmac IS NULL THEN 'missing email' END",
         private_columns=("email_hmac", "pii_key_id", "pii_ciphertext"),
         merge_sql=(
@@ -263,6 +285,7 @@ VIEW_LOADS: dict[str, ViewLoad] = {
             ("change_version", "int8"),
         ),
         key_sql="s.lead_id",
+        key_columns=("lead_id",),
         reason_sql=(
             "CASE WHEN s.customer_id IS NULL THEN 'missing customer_id' "
             "WHEN s.campaign_id IS NULL THEN 'missing campaign_id' "
@@ -302,6 +325,7 @@ VIEW_LOADS: dict[str, ViewLoad] = {
             ("change_version", "int8"),
         ),
         key_sql="s.conversion_id",
+        key_columns=("conversion_id",),
         reason_sql=(
             "CASE WHEN s.customer_id IS NULL THEN 'missing customer_id' "
             "WHEN s.campaign_id IS NULL THEN 'missing campaign_id' "
@@ -332,6 +356,98 @@ VIEW_LOADS: dict[str, ViewLoad] = {
         ),
     ),
 }
+
+
+def _record_tombstones(view: str, key_sql: str) -> str:
+    """Remember the newest delete per key, so that a run whose snapshot predates the delete
+    (another scope, committing later) cannot bring the row back (see :func:`drop_deleted`)."""
+    return (
+        "INSERT INTO warehouse.etl_deleted AS t (source_view, source_key, version) "
+        f"SELECT '{view}', ({key_sql})::text, max(s.change_version) "
+        f"FROM stg_{view}_deleted s GROUP BY 2 "
+        "ON CONFLICT (source_view, source_key) DO UPDATE SET version = EXCLUDED.version, "
+        "deleted_at = now() WHERE t.version < EXCLUDED.version"
+    )
+
+
+def _delete_facts(view: str, table: str, match_sql: str) -> str:
+    """Delete the fact rows older than their tombstone; their (campaign, day) is touched."""
+    return (
+        f"WITH gone AS (DELETE FROM warehouse.{table} f USING stg_{view}_deleted s "
+        f"WHERE {match_sql} AND f.source_version < s.change_version "
+        "RETURNING f.campaign_id, f.day) "
+        "INSERT INTO touched SELECT campaign_id, day, true FROM gone"
+    )
+
+
+VIEW_LOADS.update(
+    {
+        "v_ad_metrics_daily_deleted": ViewLoad(
+            view="v_ad_metrics_daily_deleted",
+            columns=(
+                ("ad_id", "int4"),
+                ("day", "date"),
+                ("campaign_id", "int4"),
+                ("change_version", "int8"),
+            ),
+            key_sql=_METRICS_KEY,
+            key_columns=("ad_id", "day"),
+            reason_sql=None,
+            deletes="v_ad_metrics_daily",
+            merge_sql=(
+                _delete_facts(
+                    "v_ad_metrics_daily",
+                    "fact_ad_daily",
+                    "f.ad_id = s.ad_id AND f.day = s.day",
+                ),
+                _record_tombstones("v_ad_metrics_daily", _METRICS_KEY),
+            ),
+        ),
+        "v_customer_deleted": ViewLoad(
+            view="v_customer_deleted",
+            columns=(("customer_id", "int4"), ("change_version", "int8")),
+            key_sql="s.customer_id",
+            key_columns=("customer_id",),
+            reason_sql=None,
+            deletes="v_customer",
+            merge_sql=(
+                "DELETE FROM warehouse.dim_customer c USING stg_v_customer_deleted s "
+                "WHERE c.customer_id = s.customer_id AND c.source_version < s.change_version",
+                _record_tombstones("v_customer", "s.customer_id"),
+            ),
+        ),
+        "v_lead_deleted": ViewLoad(
+            view="v_lead_deleted",
+            columns=(("lead_id", "int4"), ("campaign_id", "int4"), ("change_version", "int8")),
+            key_sql="s.lead_id",
+            key_columns=("lead_id",),
+            reason_sql=None,
+            deletes="v_lead",
+            merge_sql=(
+                _delete_facts("v_lead", "fact_lead", "f.lead_id = s.lead_id"),
+                _record_tombstones("v_lead", "s.lead_id"),
+            ),
+        ),
+        "v_conversion_deleted": ViewLoad(
+            view="v_conversion_deleted",
+            columns=(
+                ("conversion_id", "int4"),
+                ("campaign_id", "int4"),
+                ("change_version", "int8"),
+            ),
+            key_sql="s.conversion_id",
+            key_columns=("conversion_id",),
+            reason_sql=None,
+            deletes="v_conversion",
+            merge_sql=(
+                _delete_facts(
+                    "v_conversion", "fact_conversion", "f.conversion_id = s.conversion_id"
+                ),
+                _record_tombstones("v_conversion", "s.conversion_id"),
+            ),
+        ),
+    }
+)
 
 
 def create_staging(conn: psycopg.Connection, spec: ViewLoad) -> None:
@@ -386,8 +502,121 @@ def quarantine(conn: psycopg.Connection, spec: ViewLoad, run_id: int) -> int:
     return cur.rowcount
 
 
+def _has_open_entries(conn: psycopg.Connection, view: str) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM warehouse.etl_quarantine "
+        "WHERE source_view = %s AND resolved_run_id IS NULL)",
+        (view,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _unpark_sql(spec: ViewLoad) -> str:
+    columns = ", ".join(spec.column_names)
+    same_key = " AND ".join(f"x.{c} = s.{c}" for c in spec.key_columns)
+    assert spec.reason_sql is not None
+    return f"""
+    WITH parked AS (
+        SELECT DISTINCT ON (q.source_key) q.source_key AS parked_key, s.*
+        FROM warehouse.etl_quarantine q
+        CROSS JOIN LATERAL jsonb_populate_record(NULL::{spec.staging}, {spec.unpark_sql}) AS s
+        WHERE q.source_view = %(view)s AND q.resolved_run_id IS NULL
+          AND q.reason = ANY(%(reasons)s)
+        ORDER BY q.source_key, s.change_version DESC
+    ), ready AS (
+        SELECT * FROM parked s
+        WHERE ({spec.reason_sql}) IS NULL
+          AND NOT EXISTS (SELECT 1 FROM {spec.staging} x WHERE {same_key})
+    ), resolved AS (
+        UPDATE warehouse.etl_quarantine q SET resolved_run_id = %(run_id)s, resolution = 'loaded'
+        WHERE q.source_view = %(view)s AND q.resolved_run_id IS NULL
+          AND q.source_key IN (SELECT parked_key FROM ready)
+    )
+    INSERT INTO {spec.staging} ({columns}) SELECT {columns} FROM ready
+    """
+
+
+def reconsider_quarantine(conn: psycopg.Connection, spec: ViewLoad, run_id: int) -> int:
+    """Settle open quarantine entries of ``spec.view`` against this run; returns rows unparked.
+
+    - An entry whose row was read again at the same or a newer version (the source fixed
+      it, or the row changed again) is resolved as ``superseded``: the staged row now goes
+      through the rules and the merge like any other, and is quarantined anew if still bad.
+    - A parked row (:data:`PARENT_REASONS`) whose parent the warehouse now holds is put
+      back into staging and resolved as ``loaded``: it merges in this run, in this
+      transaction, with the version compare of every upsert.
+
+    Every other open entry stays open: its row is still bad, and ``etl status`` counts it.
+    """
+    if spec.reason_sql is None or not _has_open_entries(conn, spec.view):
+        return 0
+    conn.execute(
+        f"UPDATE warehouse.etl_quarantine q SET resolved_run_id = %s, resolution = 'superseded' "
+        f"FROM {spec.staging} s WHERE q.source_view = %s AND q.resolved_run_id IS NULL "
+        f"AND q.source_key = ({spec.key_sql})::text "
+        "AND (q.payload->>'change_version')::bigint <= s.change_version",
+        (run_id, spec.view),
+    )
+    if spec.fact_table is None and spec.view != "v_ad":
+        return 0  # only facts and ads have parents that can arrive late
+    cur = conn.execute(
+        _unpark_sql(spec),
+        {"view": spec.view, "reasons": list(PARENT_REASONS), "run_id": run_id},
+    )
+    return max(cur.rowcount, 0)
+
+
+def drop_deleted(conn: psycopg.Connection, spec: ViewLoad) -> None:
+    """Drop staged rows older than a delete the warehouse has already applied.
+
+    A run of another scope whose snapshot predates the delete may commit after it; without
+    this its stale copy of the row would bring the deleted row back.
+    """
+    if not any(d.deletes == spec.view for d in VIEW_LOADS.values()):
+        return
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM warehouse.etl_deleted WHERE source_view = %s)",
+        (spec.view,),
+    ).fetchone()
+    if not (row and row[0]):
+        return  # nothing deleted yet: no key to compute for every staged row
+    conn.execute(
+        f"DELETE FROM {spec.staging} s USING warehouse.etl_deleted d "
+        f"WHERE d.source_view = %s AND d.source_key = ({spec.key_sql})::text "
+        "AND d.version > s.change_version",
+        (spec.view,),
+    )
+
+
+def resolve_deleted(conn: psycopg.Connection, spec: ViewLoad, run_id: int) -> None:
+    """Open quarantine entries of rows deleted in the source are resolved as ``deleted``."""
+    if spec.deletes is None or not _has_open_entries(conn, spec.deletes):
+        return
+    conn.execute(
+        f"UPDATE warehouse.etl_quarantine q SET resolved_run_id = %s, resolution = 'deleted' "
+        f"FROM {spec.staging} s WHERE q.source_view = %s AND q.resolved_run_id IS NULL "
+        f"AND q.source_key = ({spec.key_sql})::text "
+        "AND (q.payload->>'change_version')::bigint < s.change_version",
+        (run_id, spec.deletes),
+    )
+
+
+def settle(conn: psycopg.Connection, spec: ViewLoad, run_id: int) -> tuple[int, int]:
+    """Quarantine and merge one staged view; returns (rows quarantined, rows loaded)."""
+    reconsider_quarantine(conn, spec, run_id)
+    drop_deleted(conn, spec)
+    quarantined = quarantine(conn, spec, run_id)
+    loaded = merge(conn, spec)
+    resolve_deleted(conn, spec, run_id)
+    return quarantined, loaded
+
+
 def merge(conn: psycopg.Connection, spec: ViewLoad) -> int:
-    """Upsert staging into the warehouse; returns rows inserted or changed in the target."""
+    """Upsert staging into the warehouse; returns rows inserted, changed or deleted there.
+
+    Only the view's own upsert (or, for a tombstone view, its delete) counts: a channel
+    rename also rewrites the channel name of its campaigns, which is not a channel loaded.
+    """
     if spec.fact_table is not None:
         conn.execute(
             f"SELECT warehouse.ensure_month_partitions(%s, min({spec.day_sql}), "
@@ -395,20 +624,22 @@ def merge(conn: psycopg.Connection, spec: ViewLoad) -> int:
             (spec.fact_table,),
         )
     statements = spec.merge_sql
+    counted = 0
     if spec.fact_table is not None:
         row = conn.execute(f"SELECT EXISTS (SELECT 1 FROM warehouse.{spec.fact_table})").fetchone()
         if row is not None and row[0]:
             statements = (*spec.prior_sql, *statements)
+            counted = len(spec.prior_sql)
         else:
             # Empty fact table (first load): nothing to replace, so no old keys to find and
             # no conflicts to arbitrate; plain INSERT is a quarter cheaper. Safe because the
             # caller holds the merge lock: no other run can add rows before this commits.
             statements = tuple(stmt.split(" ON CONFLICT ")[0] for stmt in statements)
     written = 0
-    for statement in statements:
+    for position, statement in enumerate(statements):
         cur = conn.execute(statement)
-        if statement.startswith(("INSERT INTO warehouse.", "UPDATE warehouse.dim_campaign")):
-            written += max(cur.rowcount, 0)
+        if position == counted:
+            written = max(cur.rowcount, 0)
     if spec.fact_table is not None:
         conn.execute(
             f"INSERT INTO touched SELECT DISTINCT campaign_id, {spec.day_sql}, false "

@@ -33,7 +33,13 @@ from sqlalchemy import Connection, Engine
 
 from etl_job import bulk, load
 from etl_job.db import source_engine
-from etl_job.extract import EXTRACT_ORDER, Scope, extract_query, read_change_bound
+from etl_job.extract import (
+    DELETE_VIEWS,
+    EXTRACT_ORDER,
+    Scope,
+    extract_query,
+    read_change_bound,
+)
 from etl_job.fetch import stream_tuples
 from etl_job.prefetch import ReadAhead
 from etl_job.settings import EtlSettings
@@ -224,14 +230,16 @@ def _load_order(views: Sequence[str], direct: bool) -> list[str]:
     """The order a run takes the views in (each source's reader reads them in this order).
 
     Dimensions first: every fact is checked against them. On a first load PromptAds'
-    daily metrics, the largest stream, come last: their reader reads (and parses) ahead
-    while the warehouse merges the CRM, so those two stop taking turns.
+    daily metrics, the largest stream, come last among the facts: their reader reads (and
+    parses) ahead while the warehouse merges the CRM, so those two stop taking turns. The
+    tombstone views come after every row they could delete.
     """
-    dims = [v for v in views if v not in bulk.FACT_VIEWS]
+    deletes = [v for v in views if v in DELETE_VIEWS]
+    dims = [v for v in views if v not in bulk.FACT_VIEWS and v not in DELETE_VIEWS]
     facts = [v for v in views if v in bulk.FACT_VIEWS]
     if direct:
         facts.sort(key=lambda v: v == "v_ad_metrics_daily")
-    return dims + facts
+    return dims + facts + deletes
 
 
 def _load_view(
@@ -256,9 +264,25 @@ def _load_view(
     load.create_staging(wh, spec)
     summary.rows_read[view] = load.copy_rows(wh, spec, batches, analyze=not direct)
     if direct:
-        summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
-        summary.rows_loaded[view] = load.merge(wh, spec)
+        summary.rows_quarantined[view], summary.rows_loaded[view] = load.settle(
+            wh, spec, summary.run_id
+        )
     return []
+
+
+def _unpark_after_first_load(
+    wh: psycopg.Connection, views: Sequence[str], summary: RunSummary
+) -> None:
+    """A first load's COPY bypasses staging, so rows parked by earlier runs (a warehouse
+    whose every fact so far waited for its parent) are merged here, through staging."""
+    assert summary.run_id is not None
+    for view in views:
+        if view not in bulk.DIRECT_FACTS:
+            continue
+        spec = load.VIEW_LOADS[view]
+        load.create_staging(wh, spec)
+        _, loaded = load.settle(wh, spec, summary.run_id)
+        summary.rows_loaded[view] = summary.rows_loaded.get(view, 0) + loaded
 
 
 READ_AHEAD_ROWS = 80_000
@@ -376,6 +400,7 @@ def _run_in_transaction(
         wh.execute(statement)
     lap("rebuild_indexes")
     if direct:
+        _unpark_after_first_load(wh, views, summary)
         summary.aggregates_changed = bulk.refresh_all_aggregates(wh)
         lap("aggregates")
     else:
@@ -386,8 +411,9 @@ def _run_in_transaction(
         lap("merge_lock_wait")
         for view in views:
             spec = load.VIEW_LOADS[view]
-            summary.rows_quarantined[view] = load.quarantine(wh, spec, summary.run_id)
-            summary.rows_loaded[view] = load.merge(wh, spec)
+            summary.rows_quarantined[view], summary.rows_loaded[view] = load.settle(
+                wh, spec, summary.run_id
+            )
             lap(f"merge_{view}")
         summary.aggregates_changed = load.refresh_aggregates(wh)
         lap("aggregates")
@@ -451,7 +477,9 @@ def run_etl(
                 return summary
             summary.duration_ms = int((time.perf_counter() - clock) * 1000)
             wh.execute(
-                "UPDATE warehouse.etl_run SET finished_at = now(), duration_ms = %s, "
+                # now() would be the transaction's start, before started_at (the clock is
+                # read when the ledger row is written); clock_timestamp() is the real end.
+                "UPDATE warehouse.etl_run SET finished_at = clock_timestamp(), duration_ms = %s, "
                 "rows_read = %s, rows_loaded = %s, rows_quarantined = %s WHERE run_id = %s",
                 (
                     summary.duration_ms,

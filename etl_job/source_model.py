@@ -41,6 +41,11 @@ VIEW_SCHEMA = "etl"
 
 ROW_VERSION_TYPE = BigInteger().with_variant(mssql.ROWVERSION(), "mssql")  # type: ignore[no-untyped-call]
 """``rowversion`` on SQL Server; on the stand-in a trigger-maintained ``bigint``."""
+WATERMARK_TYPE = BigInteger().with_variant(mssql.BINARY(8), "mssql")
+"""What a watermark is compared as, against a raw ``row_version``: SQL Server compares
+``rowversion`` as ``binary(8)`` (big-endian, so in the order of the counter), which an
+index on the column can seek; a ``CAST(row_version AS BIGINT)`` on the column side could
+only be evaluated row by row. The stand-in's column is a ``bigint`` already."""
 DAY = Date().with_variant(mssql.DATE(), "mssql")
 TIMESTAMP = DateTime().with_variant(mssql.DATETIME2(), "mssql")  # type: ignore[no-untyped-call]
 
@@ -155,6 +160,71 @@ conversions = Table(
     Index("ix_conversions_campaign", "campaign_id"),
 )
 
+# --- Tombstones ------------------------------------------------------------------------------
+#
+# A hard delete leaves no row to carry a new row_version, so each table whose deletes the
+# warehouse must follow gets a tombstone table, filled by an AFTER DELETE trigger (see
+# :func:`source_ddl`). A tombstone's own row_version comes from the same counter as the
+# rows' (SQL Server's database-wide rowversion; on the stand-in the deleting transaction's
+# id), so the safe upper bound and the watermarks cover deletes exactly as they cover
+# inserts and updates: a delete still uncommitted is held back, a committed one is read
+# once per scope. SQL Server's change tracking was the other candidate; its versions are a
+# second counter with its own retention, which would need a second watermark per view and a
+# full reload whenever a scope fell behind the retention period.
+# Deletes of channels, campaigns and ads are not followed (PromptAds retires them by
+# status); budgets, ad metrics, customers, leads and conversions are.
+
+
+def _tombstones(name: str, metadata: MetaData, *columns: Column[Any] | Index) -> Table:
+    return Table(f"{name}_tombstones", metadata, *columns, _row_version())
+
+
+budgets_tombstones = _tombstones(
+    "budgets",
+    ads_metadata,
+    Column("budget_id", Integer, nullable=False),
+    Column("campaign_id", Integer, nullable=True),
+    Index("ix_budgets_tombstones_campaign", "campaign_id"),
+)
+ad_metrics_daily_tombstones = _tombstones(
+    "ad_metrics_daily",
+    ads_metadata,
+    Column("ad_id", Integer, nullable=False),
+    Column("day", DAY, nullable=False),
+    # The ad's campaign when the row was deleted: what a campaign-scoped run filters on.
+    Column("campaign_id", Integer, nullable=True),
+    Index("ix_ad_metrics_daily_tombstones_campaign", "campaign_id"),
+)
+customers_tombstones = _tombstones(
+    "customers", crm_metadata, Column("customer_id", Integer, nullable=False)
+)
+leads_tombstones = _tombstones(
+    "leads",
+    crm_metadata,
+    Column("lead_id", Integer, nullable=False),
+    Column("campaign_id", Integer, nullable=True),
+    Index("ix_leads_tombstones_campaign", "campaign_id"),
+)
+conversions_tombstones = _tombstones(
+    "conversions",
+    crm_metadata,
+    Column("conversion_id", Integer, nullable=False),
+    Column("campaign_id", Integer, nullable=True),
+    Index("ix_conversions_tombstones_campaign", "campaign_id"),
+)
+
+TOMBSTONED: dict[str, tuple[Table, str]] = {
+    "budgets": (budgets_tombstones, "d.budget_id, d.campaign_id"),
+    "ad_metrics_daily": (
+        ad_metrics_daily_tombstones,
+        "d.ad_id, d.day, (SELECT a.campaign_id FROM ads a WHERE a.ad_id = d.ad_id)",
+    ),
+    "customers": (customers_tombstones, "d.customer_id"),
+    "leads": (leads_tombstones, "d.lead_id, d.campaign_id"),
+    "conversions": (conversions_tombstones, "d.conversion_id, d.campaign_id"),
+}
+"""Source table → (its tombstone table, the values a deleted row ``d`` leaves there)."""
+
 PERSONAL_FIELDS: tuple[str, ...] = (
     "first_name",
     "last_name",
@@ -193,6 +263,17 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
         .group_by(budgets.c.campaign_id)
         .subquery("b")
     )
+    # A deleted budget changes its campaign's total: the campaign row is read again.
+    budget_deletes = (
+        select(
+            budgets_tombstones.c.campaign_id,
+            func.max(_cv(budgets_tombstones.c.row_version)).label("deleted_version"),
+        )
+        .group_by(budgets_tombstones.c.campaign_id)
+        .subquery("bd")
+    )
+    metric_version = _cv(ad_metrics_daily.c.row_version)
+    ad_version = _cv(ads.c.row_version)
     return {
         "v_channel": (
             "ads",
@@ -201,6 +282,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 channels.c.name,
                 channels.c.kind,
                 _cv(channels.c.row_version).label("change_version"),
+                channels.c.row_version,
             ),
         ),
         "v_campaign": (
@@ -213,13 +295,14 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 campaigns.c.start_date,
                 campaigns.c.end_date,
                 cast(budget_totals.c.budget, Numeric(14, 2)).label("budget"),
-                _greatest(_cv(campaigns.c.row_version), budget_totals.c.budget_version).label(
-                    "change_version"
-                ),
+                _greatest(
+                    _greatest(_cv(campaigns.c.row_version), budget_totals.c.budget_version),
+                    budget_deletes.c.deleted_version,
+                ).label("change_version"),
             ).select_from(
                 campaigns.outerjoin(
                     budget_totals, budget_totals.c.campaign_id == campaigns.c.campaign_id
-                )
+                ).outerjoin(budget_deletes, budget_deletes.c.campaign_id == campaigns.c.campaign_id)
             ),
         ),
         "v_ad": (
@@ -229,6 +312,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 ads.c.campaign_id,
                 ads.c.headline,
                 _cv(ads.c.row_version).label("change_version"),
+                ads.c.row_version,
             ),
         ),
         "v_ad_metrics_daily": (
@@ -241,8 +325,24 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 ad_metrics_daily.c.clicks,
                 ad_metrics_daily.c.spend,
                 ad_metrics_daily.c.conversions,
-                _cv(ad_metrics_daily.c.row_version).label("change_version"),
+                # The row takes its campaign from the ad, so the ad's version is the row's
+                # too: an ad moved to another campaign (or given a valid one) brings every
+                # metrics row of it along. Both parts are exposed so that the extract can
+                # reach each through its own row_version index (see etl_job.extract).
+                _greatest(metric_version, ad_version).label("change_version"),
+                ad_metrics_daily.c.row_version.label("metric_version"),
+                ads.c.row_version.label("ad_version"),
             ).select_from(ad_metrics_daily.outerjoin(ads, ads.c.ad_id == ad_metrics_daily.c.ad_id)),
+        ),
+        "v_ad_metrics_daily_deleted": (
+            "ads",
+            select(
+                ad_metrics_daily_tombstones.c.ad_id,
+                ad_metrics_daily_tombstones.c.day,
+                ad_metrics_daily_tombstones.c.campaign_id,
+                _cv(ad_metrics_daily_tombstones.c.row_version).label("change_version"),
+                ad_metrics_daily_tombstones.c.row_version,
+            ),
         ),
         "v_customer": (
             "crm",
@@ -252,6 +352,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 customers.c.country,
                 customers.c.created_at,
                 _cv(customers.c.row_version).label("change_version"),
+                customers.c.row_version,
             ),
         ),
         "v_lead": (
@@ -263,6 +364,7 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 leads.c.created_at,
                 leads.c.status,
                 _cv(leads.c.row_version).label("change_version"),
+                leads.c.row_version,
             ),
         ),
         "v_conversion": (
@@ -275,6 +377,33 @@ def _view_selects() -> dict[str, tuple[str, Select[Any]]]:
                 conversions.c.converted_at,
                 conversions.c.revenue,
                 _cv(conversions.c.row_version).label("change_version"),
+                conversions.c.row_version,
+            ),
+        ),
+        "v_customer_deleted": (
+            "crm",
+            select(
+                customers_tombstones.c.customer_id,
+                _cv(customers_tombstones.c.row_version).label("change_version"),
+                customers_tombstones.c.row_version,
+            ),
+        ),
+        "v_lead_deleted": (
+            "crm",
+            select(
+                leads_tombstones.c.lead_id,
+                leads_tombstones.c.campaign_id,
+                _cv(leads_tombstones.c.row_version).label("change_version"),
+                leads_tombstones.c.row_version,
+            ),
+        ),
+        "v_conversion_deleted": (
+            "crm",
+            select(
+                conversions_tombstones.c.conversion_id,
+                conversions_tombstones.c.campaign_id,
+                _cv(conversions_tombstones.c.row_version).label("change_version"),
+                conversions_tombstones.c.row_version,
             ),
         ),
     }
@@ -326,6 +455,47 @@ def _metadata_for(source: str) -> MetaData:
     raise ValueError(f"unknown source {source!r}: expected 'ads' or 'crm'")
 
 
+def _tombstone_triggers(metadata: MetaData, is_mssql: bool) -> list[str]:
+    """AFTER DELETE triggers that leave a tombstone per deleted row (see :data:`TOMBSTONED`).
+
+    The stand-in's trigger is per statement over the transition table, so a bulk delete
+    writes its tombstones in one INSERT; the tombstone's row_version is stamped by the
+    tombstone table's own trigger like any row's.
+    """
+    statements: list[str] = []
+    for name, (tombstones, values) in TOMBSTONED.items():
+        if name not in metadata.tables:
+            continue
+        columns = ", ".join(c.name for c in tombstones.c if c.name != "row_version")
+        trigger = f"trg_{name}_tombstone"
+        if is_mssql:
+            statements.append(
+                f"CREATE OR ALTER TRIGGER {trigger} ON {name} AFTER DELETE AS\n"
+                "BEGIN\n"
+                "    SET NOCOUNT ON;\n"
+                f"    INSERT INTO {tombstones.name} ({columns})\n"
+                f"    SELECT {values} FROM deleted AS d;\n"
+                "END"
+            )
+            continue
+        function = f"{VIEW_SCHEMA}.tombstone_{name}"
+        statements.append(
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n"
+            "LANGUAGE plpgsql AS $$\n"
+            "BEGIN\n"
+            f"    INSERT INTO {tombstones.name} ({columns}) SELECT {values} FROM gone AS d;\n"
+            "    RETURN NULL;\n"
+            "END\n"
+            "$$"
+        )
+        statements.append(f"DROP TRIGGER IF EXISTS {trigger} ON {name}")
+        statements.append(
+            f"CREATE TRIGGER {trigger} AFTER DELETE ON {name} REFERENCING OLD TABLE AS gone "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+        )
+    return statements
+
+
 def source_ddl(source: str, dialect: Dialect) -> list[str]:
     """Every statement that creates ``source``'s tables and ETL views on ``dialect``.
 
@@ -361,6 +531,7 @@ def source_ddl(source: str, dialect: Dialect) -> list[str]:
                 f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {table.name} "
                 "FOR EACH ROW EXECUTE FUNCTION etl.stamp_row_version()"
             )
+    statements += _tombstone_triggers(metadata, is_mssql)
     for name, (view_src, query) in VIEW_SELECTS.items():
         if view_src != source:
             continue

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import mssql
 
 import workloads
 from etl_job.source_model import source_ddl
+from etl_job.sqlserver_ingest import ingest_ddl
 from workloads import databases
 
 DDL_FILE = Path(workloads.__file__).resolve().parent / "sqlserver_sources.sql"
@@ -31,6 +32,7 @@ def sqlserver_ddl() -> str:
     for source, database in (("ads", databases.ADS_DATABASE), ("crm", databases.CRM_DATABASE)):
         batches.append(f"USE [{database}];\nGO")
         batches.extend(f"{stmt};\nGO" for stmt in source_ddl(source, mssql.dialect()))  # type: ignore[no-untyped-call]
+        batches.extend(f"{stmt};\nGO" for stmt in ingest_ddl(source))
     return HEADER + "\n".join(batches) + "\n"
 
 

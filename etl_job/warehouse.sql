@@ -265,6 +265,36 @@ CREATE TABLE IF NOT EXISTS warehouse.etl_quarantine (
     quarantined_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS etl_quarantine_run_idx ON warehouse.etl_quarantine (run_id);
+-- An entry stays open (resolved_run_id NULL) while its row is still bad or still waits for
+-- its parent; a later run resolves it as 'loaded' (the parent arrived and the parked row
+-- merged), 'superseded' (the row was read again: fixed in the source, or changed again) or
+-- 'deleted' (the row was deleted in the source).
+ALTER TABLE warehouse.etl_quarantine ADD COLUMN IF NOT EXISTS resolved_run_id bigint
+    REFERENCES warehouse.etl_run (run_id);
+ALTER TABLE warehouse.etl_quarantine ADD COLUMN IF NOT EXISTS resolution text;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'etl_quarantine_resolution_check')
+    THEN
+        ALTER TABLE warehouse.etl_quarantine ADD CONSTRAINT etl_quarantine_resolution_check
+            CHECK ((resolved_run_id IS NULL) = (resolution IS NULL)
+                   AND resolution IN ('loaded', 'superseded', 'deleted'));
+    END IF;
+END
+$$;
+CREATE INDEX IF NOT EXISTS etl_quarantine_open_idx
+    ON warehouse.etl_quarantine (source_view, source_key) WHERE resolved_run_id IS NULL;
+
+-- Deletes the warehouse has applied: the newest tombstone version per source row. A run of
+-- another scope whose snapshot predates a delete can commit after it; its staged copy of
+-- the row is older than the tombstone and is dropped instead of bringing the row back.
+CREATE TABLE IF NOT EXISTS warehouse.etl_deleted (
+    source_view  text        NOT NULL,
+    source_key   text        NOT NULL,
+    version      bigint      NOT NULL,
+    deleted_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source_view, source_key)
+);
 
 -- Envelope encryption: data keys wrapped by a key-encryption key from the keyring Secret ----
 

@@ -26,7 +26,8 @@ from etl_job.warehouse import init_warehouse
 from promptsales.pii import Keyring, load_keyring
 from promptsales.pii.keyring import generate_keyring, write_keyring
 
-SMALL = SeedSize(campaigns=6, customers=300, days=20, seed=7)
+# seed 8: four campaigns deliver the whole window, one is a draft, one started later
+SMALL = SeedSize(campaigns=6, customers=300, days=20, seed=8)
 
 
 @dataclass
@@ -176,3 +177,114 @@ def source_aggregates(env: EtlEnv) -> dict[tuple[int, Any], tuple[Any, ...]]:
             s = slot((cid, day))
             s[5], s[6] = n, revenue
     return {key: tuple(value) for key, value in totals.items()}
+
+
+@dataclass
+class SourceTruth:
+    """What the warehouse must hold, computed from the source *tables* (never the ETL views).
+
+    A row belongs in the warehouse when every parent it names exists in its source: an ad
+    metrics row's ad and that ad's campaign, a lead's or conversion's campaign (PromptAds)
+    and customer reference (not NULL). Rows of unknown parents wait in the warehouse's
+    quarantine; they are not part of the truth until their parent arrives.
+    """
+
+    aggregates: dict[tuple[int, Any], tuple[Any, ...]]
+    metric_keys: set[tuple[int, Any]]
+    lead_ids: set[int]
+    conversion_ids: set[int]
+    customer_ids: set[int]
+    budgets: dict[int, Decimal | None]
+    ad_campaigns: dict[int, int]
+
+
+def source_truth(env: EtlEnv) -> SourceTruth:
+    totals: dict[tuple[int, Any], list[Any]] = {}
+
+    def slot(key: tuple[int, Any]) -> list[Any]:
+        return totals.setdefault(key, [0, 0, Decimal(0), 0, 0, 0, Decimal(0)])
+
+    metric_keys: set[tuple[int, Any]] = set()
+    with psycopg.connect(source_dsn(env.ads)) as conn:
+        campaigns = {r[0] for r in conn.execute("SELECT campaign_id FROM campaigns")}
+        ad_campaigns = {
+            int(ad): int(c)
+            for ad, c in conn.execute("SELECT ad_id, campaign_id FROM ads")
+            if c in campaigns
+        }
+        budgets: dict[int, Decimal | None] = dict.fromkeys(campaigns)
+        for cid, amount in conn.execute("SELECT campaign_id, sum(amount) FROM budgets GROUP BY 1"):
+            if cid in budgets:
+                budgets[cid] = amount
+        for ad, day, imp, clk, spend, conv in conn.execute(
+            "SELECT ad_id, day, impressions, clicks, spend, conversions FROM ad_metrics_daily"
+        ):
+            if ad not in ad_campaigns:
+                continue
+            metric_keys.add((ad, day))
+            s = slot((ad_campaigns[ad], day))
+            s[0] += imp
+            s[1] += clk
+            s[2] += spend
+            s[3] += conv
+    lead_ids: set[int] = set()
+    conversion_ids: set[int] = set()
+    with psycopg.connect(source_dsn(env.crm)) as conn:
+        customer_ids = {int(r[0]) for r in conn.execute("SELECT customer_id FROM customers")}
+        for lead, cid, day in conn.execute(
+            "SELECT lead_id, campaign_id, created_at::date FROM leads WHERE customer_id IS NOT NULL"
+        ):
+            if cid in campaigns:
+                lead_ids.add(lead)
+                slot((cid, day))[4] += 1
+        for conversion, cid, day, revenue in conn.execute(
+            "SELECT conversion_id, campaign_id, converted_at::date, revenue FROM conversions "
+            "WHERE customer_id IS NOT NULL"
+        ):
+            if cid in campaigns:
+                conversion_ids.add(conversion)
+                s = slot((cid, day))
+                s[5] += 1
+                s[6] += revenue
+    return SourceTruth(
+        aggregates={key: tuple(value) for key, value in totals.items()},
+        metric_keys=metric_keys,
+        lead_ids=lead_ids,
+        conversion_ids=conversion_ids,
+        customer_ids=customer_ids,
+        budgets=budgets,
+        ad_campaigns=ad_campaigns,
+    )
+
+
+def warehouse_truth(warehouse: str) -> SourceTruth:
+    """The same facts read back from the warehouse, for a whole-object comparison."""
+    with psycopg.connect(warehouse) as conn:
+        return SourceTruth(
+            aggregates=warehouse_aggregates(warehouse),
+            metric_keys=set(conn.execute("SELECT ad_id, day FROM warehouse.fact_ad_daily")),
+            lead_ids={r[0] for r in conn.execute("SELECT lead_id FROM warehouse.fact_lead")},
+            conversion_ids={
+                r[0] for r in conn.execute("SELECT conversion_id FROM warehouse.fact_conversion")
+            },
+            customer_ids={
+                r[0] for r in conn.execute("SELECT customer_id FROM warehouse.dim_customer")
+            },
+            budgets=dict(conn.execute("SELECT campaign_id, budget FROM warehouse.dim_campaign")),
+            ad_campaigns=dict(conn.execute("SELECT ad_id, campaign_id FROM warehouse.dim_ad")),
+        )
+
+
+def aggregates_from_facts(warehouse: str) -> dict[tuple[int, Any], tuple[Any, ...]]:
+    """A from-scratch GROUP BY over the warehouse's own facts: what the aggregate must equal."""
+    with psycopg.connect(warehouse) as conn:
+        rows = conn.execute(
+            "SELECT campaign_id, day, sum(imp)::bigint, sum(clk)::bigint, sum(spend), "
+            "sum(pconv)::bigint, sum(leads)::bigint, sum(conv)::bigint, sum(revenue) FROM ("
+            "SELECT campaign_id, day, impressions imp, clicks clk, spend_cents / 100.0 spend, "
+            "conversions pconv, 0 leads, 0 conv, 0 revenue FROM warehouse.fact_ad_daily "
+            "UNION ALL SELECT campaign_id, day, 0, 0, 0, 0, 1, 0, 0 FROM warehouse.fact_lead "
+            "UNION ALL SELECT campaign_id, day, 0, 0, 0, 0, 0, 1, revenue "
+            "FROM warehouse.fact_conversion) f GROUP BY 1, 2"
+        ).fetchall()
+    return {(r[0], r[1]): tuple(r[2:]) for r in rows}

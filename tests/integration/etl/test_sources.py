@@ -19,7 +19,13 @@ def _watermarked_views(warehouse: str) -> set[str]:
 def test_ads_only_run_leaves_crm_for_a_later_run(etl_env: EtlEnv) -> None:
     ads_only = etl_env.run(sources="ads")
     assert ads_only.status == "succeeded"
-    assert set(ads_only.rows_read) == {"v_channel", "v_campaign", "v_ad", "v_ad_metrics_daily"}
+    assert set(ads_only.rows_read) == {
+        "v_channel",
+        "v_campaign",
+        "v_ad",
+        "v_ad_metrics_daily",
+        "v_ad_metrics_daily_deleted",
+    }
     assert _watermarked_views(etl_env.warehouse) == set(ads_only.rows_read)
 
     both = etl_env.run()
@@ -40,6 +46,9 @@ def test_crm_only_run_keeps_the_campaign_dimension_and_quarantines_nothing(
         "v_customer",
         "v_lead",
         "v_conversion",
+        "v_customer_deleted",
+        "v_lead_deleted",
+        "v_conversion_deleted",
     }
     assert crm_only.rows_read["v_lead"] > 0
     both = etl_env.run(warehouse=etl_env.fresh_warehouse())

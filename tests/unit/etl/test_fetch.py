@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.mssql.pyodbc import MSDialect_pyodbc
@@ -29,26 +28,35 @@ def test_sql_server_gets_one_value_per_qmark_in_placeholder_order() -> None:
     query = extract_query("v_customer", Scope(campaign_id=7))
     sql, args = driver_statement(_DialectOnly(PYODBC), query, {"low": 5, "high": 9})  # type: ignore[arg-type]
     assert isinstance(args, list)
-    assert sql.count("?") == len(args) == 10
-    # high; (low, campaign, campaign) OR (campaign, low, high, campaign, low, high)
-    assert args == [9, 5, 7, 7, 7, 5, 9, 7, 5, 9]
+    assert sql.count("?") == len(args) == 11
+    # (high, low, campaign, campaign) UNION (high, campaign, low, high, campaign, low, high)
+    assert args == [9, 5, 7, 7, 9, 7, 5, 9, 7, 5, 9]
 
 
-@pytest.mark.parametrize(
-    ("view", "scope", "expected"),
-    [
-        ("v_ad", Scope(), [1, 2]),
-        ("v_ad_metrics_daily", Scope(campaign_id=3), [1, 2, 3]),
-    ],
-)
-def test_sql_server_window_binds(view: str, scope: Scope, expected: list[int]) -> None:
+def test_sql_server_window_binds() -> None:
     sql, args = driver_statement(
         _DialectOnly(PYODBC),  # type: ignore[arg-type]
-        extract_query(view, scope),
+        extract_query("v_ad", Scope()),
         {"low": 1, "high": 2},
     )
-    assert args == expected
-    assert f"etl.{view}.change_version >= ? AND etl.{view}.change_version < ?" in sql
+    assert args == [1, 2]
+    # rowversion compared as binary(8): an index on the column can seek it
+    assert (
+        "etl.v_ad.row_version >= CAST(? AS BINARY(8)) "
+        "AND etl.v_ad.row_version < CAST(? AS BINARY(8))"
+    ) in sql
+
+
+def test_sql_server_metrics_window_binds_both_branches() -> None:
+    sql, args = driver_statement(
+        _DialectOnly(PYODBC),  # type: ignore[arg-type]
+        extract_query("v_ad_metrics_daily", Scope(campaign_id=3)),
+        {"low": 1, "high": 2},
+    )
+    # rows changed themselves: (low, high, high, campaign); rows of changed ads:
+    # (low, high, low, campaign)
+    assert args == [1, 2, 2, 3, 1, 2, 1, 3]
+    assert "UNION ALL" in sql
 
 
 def test_stand_in_gets_named_placeholders() -> None:
@@ -81,13 +89,13 @@ def test_positional_driver_streams_tuples_in_batches_within_the_window() -> None
         conn.execute(
             text(
                 "CREATE TABLE etl.v_ad (ad_id INTEGER, campaign_id INTEGER, headline TEXT, "
-                "change_version BIGINT)"
+                "change_version BIGINT, row_version BIGINT)"
             )
         )
         conn.execute(
             text(
-                "INSERT INTO etl.v_ad VALUES (1, 7, 'a', 5), (2, 7, 'b', 6), (3, 8, 'c', 7), "
-                "(4, 8, 'd', 9), (5, 8, 'e', 4)"
+                "INSERT INTO etl.v_ad VALUES (1, 7, 'a', 5, 5), (2, 7, 'b', 6, 6), "
+                "(3, 8, 'c', 7, 7), (4, 8, 'd', 9, 9), (5, 8, 'e', 4, 4)"
             )
         )
         window = {"low": 5, "high": 9}
