@@ -9,6 +9,7 @@ replayed at the protocol layer from the wire result the first replica shared.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -140,6 +141,11 @@ async def test_a_wire_result_shared_by_one_replica_is_replayed_by_another(
     key = key_of(replicas.prefix, 2)
     wire = {"structuredContent": {"cached": True, "n": 1}}
     assert await listening.replay_wire(key, "2025-11-25") is None
+    # What is not a share of ours on the channel is ignored, and listening goes on.
+    foreign = {"k": "another:prefix:key", "p": "2025-11-25", "t": 60000, "w": wire}
+    with redis.Redis(*three_pods.primary().address) as client:
+        for junk in (b"not json", b"[1, 2]", json.dumps(foreign).encode()):
+            client.publish(listening.channel, junk)
     await one.get_or_compute(key, "t", Computation())
     await one.flush()
     assert one.attach_wire(key, "2025-11-25", wire) is True
@@ -149,6 +155,7 @@ async def test_a_wire_result_shared_by_one_replica_is_replayed_by_another(
             break
         await asyncio.sleep(0.02)
     assert await listening.replay_wire(key, "2025-11-25") == (wire, True)
+    assert listening.local_wire("another:prefix:key", "2025-11-25") is None
     # A replica that was not listening reads the stored copy once, then holds it.
     assert await late.replay_wire(key, "2025-11-25") == (wire, False)
     assert await late.replay_wire(key, "2025-11-25") == (wire, True)
