@@ -4,7 +4,7 @@ Both engines run here as real ``redis-server`` processes on loopback, each as th
 would use it with three pods' worth of copies of every answer:
 
 - ``sentinel``: a primary, two replicas, three Sentinels
-  (``promptsales.local.redis_sentinel``); a hit is read from a replica through redis-py's
+  (``harness.redis_sentinel``); a hit is read from a replica through redis-py's
   Sentinel client (``GET`` + ``PTTL`` in one pipeline, as ``ResponseCache`` does);
 - ``cluster``: three primaries with a replica each (the smallest Redis Cluster
   ``redis-cli --cluster create`` accepts); a hit is one ``GET`` + ``PTTL`` pipeline
@@ -44,8 +44,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from bench.mcp_latency import percentiles
+from harness.redis_sentinel import DOWN_AFTER_MS, SentinelSet, SentinelSetError
 from mcp_server.cache_engine import connect
-from promptsales.local.redis_sentinel import DOWN_AFTER_MS, SentinelSet, SentinelSetError
 
 RESULTS = Path(__file__).parent / "results" / "mcp_cache_engines.json"
 VALUE = json.dumps({"items": [{"id": i, "text": "x" * 480} for i in range(10)]}).encode()

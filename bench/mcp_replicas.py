@@ -72,9 +72,9 @@ from bench.mcp_latency import (
     timed,
 )
 from bench.tcp_balancer import RoundRobinBalancer
-from mcp_server.config import McpSettings
-from harness.redis_sentinel import SentinelSet
 from harness import services
+from harness.redis_sentinel import SentinelSet
+from mcp_server.config import McpSettings
 
 RESULTS = Path(__file__).parent / "results" / "mcp_replicas.json"
 SHORT = ("trivial", "cached_same", "cached_other", "first_repeat_other")

@@ -7,9 +7,9 @@ persistence, in a temporary directory removed on stop. The tests of the cache's 
 ratio and failover and the cross-replica benchmark start one; nothing here is a
 stand-in (only Kubernetes is missing: the ports are local).
 
-Sentinel's timings are set short so a failover takes seconds, not the default minute;
-the same settings are what the platform's Sentinel configuration uses
-(``workloads.cache``), so what the tests measure is what production waits.
+Sentinel's timings are set short (``DOWN_AFTER_MS``, ``FAILOVER_TIMEOUT_MS``) so a
+failover takes seconds, not the default 30 s detection: a deployment's Sentinel
+configuration should use the same values for the failover time the tests measure.
 """
 
 from __future__ import annotations

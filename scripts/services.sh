@@ -41,7 +41,7 @@ fi
 echo "services: PostgreSQL 127.0.0.1:5432 and Redis 127.0.0.1:6379 are up" >&2
 
 # Redis Sentinel: the cache's hit-ratio and failover tests and bench.mcp_replicas start
-# Sentinel-managed Redis sets on loopback ports themselves (promptsales/local/redis_sentinel.py);
+# Sentinel-managed Redis sets on loopback ports themselves (harness/redis_sentinel.py);
 # they need the program, not a running service.
 if ! command -v redis-sentinel >/dev/null; then
     echo "redis-sentinel is missing; installing it" >&2

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import redis
 
+from harness.redis_sentinel import SentinelSet
 from mcp_server.cache import CacheKeyParts, ResponseCache, cache_key
 from mcp_server.content.store import ContentStore
 from mcp_server.metrics import Metrics
-from harness.redis_sentinel import SentinelSet
 from tests.integration.mcp.conftest import mcp_client, payload, serve
 from tests.integration.mcp.test_cache import Computation
 from tests.integration.mcp.test_hit_path import as_sent, replayed
