@@ -11,8 +11,8 @@ opens two connections through the balancer, which land on the two servers (each
 connection asks ``bench_whoami``; the run stops if routing is not as expected), and
 every series below goes through that balancer, the no-op floor included.
 
-Series (per sample ``i``, X is the connection to one server and Y to the other, both
-alternating with the parity of ``i`` so each server takes each role equally often):
+Series (per sample ``i``, X is the connection to one server and Y to the other, swapped
+every four samples so each server takes each role equally often):
 
 - ``trivial``: the no-op tool on X: the floor;
 - ``cached_same``: getContent repeating a call already hit once on X: replayed from X's
@@ -27,7 +27,11 @@ alternating with the parity of ``i`` so each server takes each role equally ofte
   own before the others, whose first call is untimed (see ``bench.mcp_latency``).
 
 The four short series alternate sample by sample in one block, so they share the
-machine's state. All answers are prepared by untimed calls before the timed rounds.
+machine's state, and their order rotates each sample: a call that follows calls on the
+other server pays for the switch. With a fixed order (``trivial`` and ``cached_same``
+on X, then the two series on Y) ``cached_other`` ran 0.5 ms above ``cached_same`` at
+p50 in three runs; rotated, 0.0-0.3 ms. All answers are prepared by untimed calls
+before the timed rounds.
 
 Targets (issue 17): ``cached_same`` and ``cached_other`` p95 within 1.2 times
 ``trivial`` p95, in each of the runs (``--runs``, each with its own queries; the
@@ -110,7 +114,9 @@ async def measure_run(
     spare_q = all_q[samples * 4 :]
 
     def pair(i: int) -> tuple[Client, Client]:
-        return (clients[i % 2], clients[1 - i % 2])
+        """(X, Y) of sample ``i``: swapped every four samples (one turn of the order)."""
+        turn = i // 4 % 2
+        return (clients[turn], clients[1 - turn])
 
     async def get(client: Client, query: str) -> dict[str, Any]:
         result = await client.call_tool("getContent", {"query": query, "limit": 10})
@@ -159,7 +165,9 @@ async def measure_run(
         for client in clients:  # untimed first call after the model work, on each
             await timed(lambda c=client: c.call_tool("ping", {}))  # type: ignore[misc]
         for i in range(start, min(start + BLOCK, samples)):
-            for name in SHORT:
+            # The order rotates sample by sample: a call right after calls on the other
+            # server pays for switching servers, and each series should pay it as often.
+            for name in SHORT[i % 4 :] + SHORT[: i % 4]:
                 series[name].append(await call(name, i)())
     stats = {name: percentiles(values) for name, values in series.items()}
     trivial95 = stats["trivial"]["p95_ms"]
