@@ -388,7 +388,9 @@ class ResponseCache:
     async def replay_wire(self, key: str, protocol: str) -> tuple[JsonObject, bool] | None:
         """The wire result of ``key`` under ``protocol`` and whether it was held in
         process; else one Redis read for one another replica shared. None: not held."""
-        held = self.local_wire(key, protocol)
+        # While the cache is known down nothing is served from it, held or not: health
+        # says uncached, and a wire result replays a hit.
+        held = self.local_wire(key, protocol) if self._last_error is None else None
         if held is not None:
             return held, True
         if self._clients is None or not self._usable():
@@ -488,7 +490,9 @@ class ResponseCache:
             done = pending.done()
             self._metrics.record_cache(tool, hit=done)
             return await asyncio.shield(pending), done
-        local = self._local_get(key)
+        # Known down (a call failed, the circuit is open or retrying): computed uncached,
+        # as health reports, even if this process still holds the answer.
+        local = self._local_get(key) if self._last_error is None else None
         if local is not None:
             self._metrics.record_cache(tool, hit=True, local=True)
             return local, True

@@ -171,11 +171,14 @@ async def test_losing_the_primary_costs_the_failover_and_nothing_else(
     replicas: Replicas,
 ) -> None:
     with SentinelSet(replicas=2) as cache_set:
-        cache = replicas.on(cache_set, retry_seconds=0.2, socket_timeout=0.5)
+        cache = replicas.on(cache_set, retry_seconds=0.2, socket_timeout=0.5, local_entries=64)
         other = replicas.on(cache_set, retry_seconds=0.2, socket_timeout=0.5)
         stored = [key_of(replicas.prefix, n) for n in range(5)]
         for key in stored:
             await cache.get_or_compute(key, "t", Computation(answer_of(key)))
+        await cache.flush()
+        wire = {"structuredContent": {"cached": True}}
+        assert cache.attach_wire(stored[0], "2025-11-25", wire) is True  # held in process
         await cache.flush()
         with cache_set.primary().client() as primary:
             assert primary.wait(2, 2000) == 2  # on both replicas before the primary dies
@@ -200,6 +203,14 @@ async def test_losing_the_primary_costs_the_failover_and_nothing_else(
             else:
                 await cache.ping()
                 statuses.add(cache.status())
+                if cache.status() == "down":  # nothing served from it, not even held hits
+                    held = Computation(answer_of(stored[0]))
+                    assert await cache.get_or_compute(stored[0], "t", held) == (
+                        answer_of(stored[0]),
+                        False,
+                    )
+                    assert held.calls == 1
+                    assert await cache.replay_wire(stored[0], "2025-11-25") is None
             await asyncio.sleep(0.05)
         promoted = cache_set.wait_for_failover(old, timeout=1)
         assert first_stored_hit is not None, "no answer was cached again after failover"
