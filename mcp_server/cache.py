@@ -48,7 +48,6 @@ the no-op tool at p95, where a local replay is under 1.0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -275,10 +274,11 @@ class ResponseCache:
     async def close(self) -> None:
         """Finish the answers still being written, then disconnect."""
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+            # Bounded, and never swallowing a cancellation of the caller (an in-process
+            # client's exit cancels the server's lifespan while it closes).
+            listener, self._listener = self._listener, None
+            listener.cancel()
+            await asyncio.wait({listener}, timeout=1.0)
         await self.flush()
         if self._clients is not None:
             await self._clients.aclose()
