@@ -225,7 +225,8 @@ def _serve(settings: McpSettings) -> None:
     (same arguments, output schema and bytes as a cached answer, none of the cache);
     ``bench_own_part`` times the server's embedding or search bare on its compute thread;
     ``bench_clear_local`` empties the in-process answer tier (for ``redis_hit``);
-    ``bench_cache_stats`` reads the cache counters at the end. They exist only in this
+    ``bench_cache_stats`` reads the cache counters at the end; ``bench_whoami`` says which
+    server a connection reached (``bench.mcp_replicas``). They exist only in this
     process, never in the product.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -249,6 +250,10 @@ def _serve(settings: McpSettings) -> None:
 
     async def bench_own_part(part: str, query: str) -> float:
         return await service.run_compute(own_embed if part == "embed" else own_topk, query)
+
+    async def bench_whoami() -> int:
+        """This server's port: which replica a balanced connection reached."""
+        return settings.port
 
     async def bench_clear_local() -> bool:
         service.cache.clear_local()
@@ -278,6 +283,7 @@ def _serve(settings: McpSettings) -> None:
 
     for tool in (
         ping,
+        bench_whoami,
         bench_own_part,
         bench_clear_local,
         bench_cache_stats,

@@ -88,6 +88,9 @@ def build_service(settings: McpSettings, embedder: Embedder | None = None) -> Co
         retry_seconds=settings.cache_retry_seconds,
         socket_timeout=settings.cache_socket_timeout_seconds,
         local_entries=settings.cache_local_entries,
+        sentinels=settings.sentinel_addresses,
+        sentinel_master=settings.cache_sentinel_master,
+        read_from_replicas=settings.cache_read_from_replicas,
     )
     dsn = _secret(settings.warehouse_dsn)
     backend = {"auto": None, "exact": False, "mongo": True}[settings.vector_backend]

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_server.cache_engine import DEFAULT_MASTER_NAME, parse_sentinels
 from promptsales.config import load_settings, secrets_dir
 
 Role = Literal["marketing", "sales", "user"]
@@ -69,6 +70,12 @@ class McpSettings(BaseSettings):
     cache_socket_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     # Recent answers also kept in process (each no longer than its Redis entry); 0 disables.
     cache_local_entries: int = Field(default=1024, ge=0, le=100_000)
+    # Redis Sentinels ("host:port,host:port") of a replicated cache: the primary and its
+    # replicas are found through them, and redis_url then gives only credentials and TLS.
+    cache_sentinels: str | None = None
+    cache_sentinel_master: str = Field(default=DEFAULT_MASTER_NAME, min_length=1, max_length=200)
+    # Answers are read from the replicas (the primary only on a replica's miss).
+    cache_read_from_replicas: bool = True
 
     # --- HTTP serving ---
     host: str = "0.0.0.0"  # noqa: S104 - the pod's only interface is the Service's target
@@ -100,6 +107,18 @@ class McpSettings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator("cache_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_sentinels(value)  # raises with what is wrong; the variable is named
+            return value
+        return None
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        return parse_sentinels(self.cache_sentinels) if self.cache_sentinels else []
+
     @model_validator(mode="after")
     def _check_pairs(self) -> McpSettings:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
@@ -112,6 +131,8 @@ class McpSettings(BaseSettings):
             raise ValueError(
                 "pii_keyring_file needs warehouse_dsn (contacts live in the warehouse)"
             )
+        if self.cache_sentinels and self.redis_url is None:
+            raise ValueError("cache_sentinels needs redis_url (its credentials and TLS options)")
         if self.embedding_provider == "openai" and not self.openai_base_url:
             raise ValueError("embedding_provider=openai needs openai_base_url")
         return self

@@ -20,7 +20,11 @@ Why a replay cannot differ from what the SDK would answer:
   key (role, campaign scope, model, content and KPI versions included);
 - a stored wire result lives in the answer's own in-process entry
   (``ResponseCache.attach_wire``), so it expires, is evicted and is invalidated with it,
-  and exists only for answers Redis holds;
+  and exists only for answers Redis holds; it is also shared through Redis under the
+  answer's key for the rest of the answer's lifetime and published to the other
+  replicas' in-process tiers, so a repeat on another replica is replayed there under the
+  same checks (a replica that missed the message reads it once:
+  ``ResponseCache.replay_wire``);
 - it is kept per protocol version (the wire shape depends on it), and only a successful
   hit (``cached: true``) is stored;
 - the request passes the same spec validation the SDK applies
@@ -106,10 +110,11 @@ def replay_hits(
         if planned is None:
             return await call_next(ctx)
         name, principal, key, echo = planned
-        wire = service.cache.local_wire(key, ctx.protocol_version)
-        if wire is not None and _echoes(wire, echo):
+        replay = await service.cache.replay_wire(key, ctx.protocol_version)
+        if replay is not None and _echoes(replay[0], echo):
+            wire, held = replay
             async with service.observe(name, principal):
-                service.metrics.record_cache(name, hit=True, local=True, replayed=True)
+                service.metrics.record_cache(name, hit=True, local=held, replayed=True)
             return dict(wire)
         result = await call_next(ctx)
         hit = _hit(result)

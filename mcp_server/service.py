@@ -334,6 +334,7 @@ class ContentService:
         # Serving starts even when MongoDB is down: /readyz answers 503 and tools say
         # "loading" until the background loop has built the first index.
         await self._load()
+        self.cache.start()  # wire results other replicas share
         # Bounded: a warehouse that does not answer must not hold up serving content; KPI
         # answers stay uncached until the loop below reads the versions.
         with contextlib.suppress(TimeoutError):

@@ -40,6 +40,14 @@ if ! redis_ready; then
 fi
 echo "services: PostgreSQL 127.0.0.1:5432 and Redis 127.0.0.1:6379 are up" >&2
 
+# Redis Sentinel: the cache's hit-ratio and failover tests and bench.mcp_replicas start
+# Sentinel-managed Redis sets on loopback ports themselves (harness/redis_sentinel.py);
+# they need the program, not a running service.
+if ! command -v redis-sentinel >/dev/null; then
+    echo "redis-sentinel is missing; installing it" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-sentinel
+fi
+
 # MariaDB: only the dirty-read simulation needs it (PostgreSQL cannot show that anomaly).
 mariadb_ready() { mariadb-admin -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1; }
 

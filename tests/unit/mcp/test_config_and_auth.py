@@ -39,6 +39,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"PROMPTSALES_MCP_TLS_CERT_FILE": "/x.crt"}, "tls_key_file"),
         ({"PROMPTSALES_MCP_OAUTH_ISSUER": "https://i.test"}, "oauth_jwks_url"),
         ({"PROMPTSALES_MCP_EMBEDDING_PROVIDER": "word2vec"}, "PROMPTSALES_MCP_EMBEDDING_PROVIDER"),
+        ({"PROMPTSALES_MCP_CACHE_SENTINELS": "sentinel-a"}, "PROMPTSALES_MCP_CACHE_SENTINELS"),
+        ({"PROMPTSALES_MCP_CACHE_SENTINELS": "s:26379,s:0"}, "PROMPTSALES_MCP_CACHE_SENTINELS"),
+        ({"PROMPTSALES_MCP_CACHE_SENTINELS": "s:263x"}, "PROMPTSALES_MCP_CACHE_SENTINELS"),
     ],
 )
 def test_bad_configuration_names_the_variable(
@@ -48,6 +51,13 @@ def test_bad_configuration_names_the_variable(
         monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=named):
         load_mcp_settings()
+
+
+def test_sentinels_are_parsed_into_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTSALES_MCP_CACHE_SENTINELS", " s-0.sentinel:26379, [::1]:26380 ")
+    assert load_mcp_settings().sentinel_addresses == [("s-0.sentinel", 26379), ("::1", 26380)]
+    monkeypatch.setenv("PROMPTSALES_MCP_CACHE_SENTINELS", "")
+    assert load_mcp_settings().sentinel_addresses == []  # one server: the URL's
 
 
 def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
