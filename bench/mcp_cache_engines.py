@@ -45,7 +45,7 @@ from redis.exceptions import RedisError
 
 from bench.mcp_latency import percentiles
 from harness.redis_sentinel import DOWN_AFTER_MS, SentinelSet, SentinelSetError
-from mcp_server.cache_engine import connect
+from mcp_server.answers.cache_engine import connect
 
 RESULTS = Path(__file__).parent / "results" / "mcp_cache_engines.json"
 VALUE = json.dumps({"items": [{"id": i, "text": "x" * 480} for i in range(10)]}).encode()

@@ -111,17 +111,17 @@ from certs.authority import create_root_ca
 from certs.encoding import private_key_to_pem, to_pem
 from certs.issue import issue_server_certificate
 from harness import services
+from mcp_server.access.auth import TOOL_ROLES
+from mcp_server.answers.wire import structured_result
 from mcp_server.app import build_application, serve_http
-from mcp_server.auth import TOOL_ROLES
 from mcp_server.config import McpSettings
 from mcp_server.content.loader import load_content
 from mcp_server.content.models import ContentFilters
 from mcp_server.content.seed import generated_items, seed_items
 from mcp_server.content.store import ContentStore
-from mcp_server.embeddings import LOCAL_DIMENSIONS, LOCAL_MODEL_ID, LocalEmbedder
+from mcp_server.search.embeddings import LOCAL_DIMENSIONS, LOCAL_MODEL_ID, LocalEmbedder
 from mcp_server.service import ContentResult
 from mcp_server.tools import Limit, Query
-from mcp_server.wire import structured_result
 
 RESULTS = Path(__file__).parent / "results" / "mcp_latency.json"
 ISSUER = "https://login.bench.test"

@@ -41,12 +41,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mcp_server.assets import leaked_asset_text
-from mcp_server.channels import CHANNELS, fold_to_gsm7, sms_count
 from mcp_server.content.models import ContentItem
 from mcp_server.content.seed import SEED_CAMPAIGNS, seed_items
-from mcp_server.copywriter import OfflineGenerator
-from mcp_server.generation import Draft, Generator, Grounding, check_draft, draft_text
+from mcp_server.messages.assets import leaked_asset_text
+from mcp_server.messages.channels import CHANNELS, fold_to_gsm7, sms_count
+from mcp_server.messages.copywriter import OfflineGenerator
+from mcp_server.messages.generation import Draft, Generator, Grounding, check_draft, draft_text
 from mcp_server.service import GROUNDING_ITEMS, one_per_product
 
 TONES = ("friendly", "professional", "playful", "urgent", "luxury")

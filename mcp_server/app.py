@@ -29,26 +29,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mcp_server.auth import BearerOrCertificateBackend, JwtTokenVerifier, Principal
-from mcp_server.cache import ResponseCache
-from mcp_server.config import McpSettings
-from mcp_server.contacts import ContactsRepository
-from mcp_server.content.store import ContentStore
-from mcp_server.copywriter import OfflineGenerator
-from mcp_server.embeddings import Embedder, build_embedder
-from mcp_server.endpoint import (
+from mcp_server.access.auth import BearerOrCertificateBackend, JwtTokenVerifier, Principal
+from mcp_server.access.endpoint import (
     ChallengingAuthMiddleware,
     NoEventStream,
     quiet_stateless_session_log,
     transport_security,
 )
-from mcp_server.generation import Generator
+from mcp_server.access.tls import ReloadingServerContext, TLSExtensionH11Protocol
+from mcp_server.answers.cache import ResponseCache
+from mcp_server.config import McpSettings
+from mcp_server.content.store import ContentStore
+from mcp_server.messages.copywriter import OfflineGenerator
+from mcp_server.messages.generation import Generator
+from mcp_server.messages.model_generator import OpenAIGenerator
 from mcp_server.metrics import Metrics
-from mcp_server.model_generator import OpenAIGenerator
+from mcp_server.search.embeddings import Embedder, build_embedder
 from mcp_server.service import ContentService
-from mcp_server.tls import ReloadingServerContext, TLSExtensionH11Protocol
+from mcp_server.sources.contacts import ContactsRepository
+from mcp_server.sources.warehouse import WarehouseRepository
 from mcp_server.tools import register_tools
-from mcp_server.warehouse import WarehouseRepository
 from promptsales.config import ConfigError
 
 log = logging.getLogger(__name__)

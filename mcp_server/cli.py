@@ -46,7 +46,7 @@ def _load(items_source: str, items: Iterable[ContentItem], batch_size: int) -> N
     from mcp_server.config import load_mcp_settings
     from mcp_server.content.loader import load_content
     from mcp_server.content.store import ContentStore
-    from mcp_server.embeddings import build_embedder
+    from mcp_server.search.embeddings import build_embedder
 
     settings = load_mcp_settings()
     store = ContentStore.connect(

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mcp_server.cache_engine import DEFAULT_MASTER_NAME, parse_sentinels
+from mcp_server.answers.cache_engine import DEFAULT_MASTER_NAME, parse_sentinels
 from promptsales.config import load_settings, secrets_dir
 
 Role = Literal["marketing", "sales", "user"]

@@ -7,8 +7,8 @@ callers: I/O (pymongo, generation) in worker threads, and the model and the inde
 on one dedicated compute thread. Why one: on a small node, native thread pools (a model
 runtime's, BLAS's) spinning for the same cores slowed each other several-fold when
 measured. The local model runs single-threaded on that thread (see
-``mcp_server.local_model``) and a full scan is split over threads of our own that sleep
-when idle (``mcp_server.scan``), so nothing spins between requests.
+``mcp_server.search.local_model``) and a full scan is split over threads of our own that sleep
+when idle (``mcp_server.search.scan``), so nothing spins between requests.
 """
 
 from __future__ import annotations
@@ -26,16 +26,14 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError, WithJsonSchema
 
-from mcp_server.assets import product_name
-from mcp_server.auth import Principal
-from mcp_server.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
-from mcp_server.channels import Channel
-from mcp_server.contacts import Contact, ContactsRepository
+from mcp_server.access.auth import Principal
+from mcp_server.answers.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
 from mcp_server.content.models import ContentFilters, ContentHit, ContentItem, ScoredItem
 from mcp_server.content.store import ContentStore, run_vector_search
-from mcp_server.copywriter import OfflineGenerator
-from mcp_server.embeddings import Embedder, QueryEmbeddingCache
-from mcp_server.generation import (
+from mcp_server.messages.assets import product_name
+from mcp_server.messages.channels import Channel
+from mcp_server.messages.copywriter import OfflineGenerator
+from mcp_server.messages.generation import (
     Draft,
     GenerationError,
     Generator,
@@ -46,11 +44,13 @@ from mcp_server.generation import (
     duplicates,
     render_variants,
 )
-from mcp_server.index import VectorIndex
 from mcp_server.metrics import Metrics
-from mcp_server.scan import RowScanner
+from mcp_server.search.embeddings import Embedder, QueryEmbeddingCache
+from mcp_server.search.index import VectorIndex
+from mcp_server.search.scan import RowScanner
+from mcp_server.sources.contacts import Contact, ContactsRepository
+from mcp_server.sources.warehouse import UnknownCampaignError, WarehouseError, WarehouseRepository
 from mcp_server.text import key_text, visible_text
-from mcp_server.warehouse import UnknownCampaignError, WarehouseError, WarehouseRepository
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class AnswerPlan:
 
     Built by the ``plan_*`` methods, which do all of a call's authorization, readiness and
     input checks (raising as the call would) and normalize its arguments. The tool body
-    and the protocol-layer hit path (``mcp_server.hit_path``) plan through the same
+    and the protocol-layer hit path (``mcp_server.answers.hit_path``) plan through the same
     methods, so a hit there is exactly the call the tool would have answered.
     """
 

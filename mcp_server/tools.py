@@ -18,12 +18,18 @@ from mcp_types import CallToolResult, ListToolsResult, ToolAnnotations
 from pydantic import Field, ValidationError
 from starlette.requests import Request
 
+from mcp_server.access.auth import (
+    TOOL_ROLES,
+    AuthorizationError,
+    Principal,
+    principal_from_access_token,
+)
+from mcp_server.answers.hit_path import CachedTool, Planner, replay_hits
+from mcp_server.answers.wire import structured_result
 from mcp_server.arguments import Gate, enforce_schemas, strict_schemas
-from mcp_server.auth import TOOL_ROLES, AuthorizationError, Principal, principal_from_access_token
-from mcp_server.channels import Channel
 from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
-from mcp_server.generation import Tone
-from mcp_server.hit_path import CachedTool, Planner, replay_hits
+from mcp_server.messages.channels import Channel
+from mcp_server.messages.generation import Tone
 from mcp_server.service import (
     AnswerPlan,
     CampaignContacts,
@@ -35,7 +41,6 @@ from mcp_server.service import (
     ToolInputError,
     ToolUnavailableError,
 )
-from mcp_server.wire import structured_result
 
 MAX_QUERY_CHARS = 1000
 MAX_RESULTS = 50

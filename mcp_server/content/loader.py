@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
-from mcp_server.embeddings import Embedder, Matrix
+from mcp_server.search.embeddings import Embedder, Matrix
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
-from mcp_server.embeddings import Matrix
-from mcp_server.index import VectorIndex
+from mcp_server.search.embeddings import Matrix
+from mcp_server.search.index import VectorIndex
 
 META_COLLECTION = "content_meta"
 VERSION_ID = "content_version"

@@ -2,7 +2,7 @@
 
 Nothing like the operator runs locally, so this target re-issues its own leaf, the MCP
 server's serving certificate. The MCP server reads ``ca.crt`` and ``mcp.crt`` from this
-directory and reloads them when they change (``mcp_server.tls``), so the bundle and the
+directory and reloads them when they change (``mcp_server.access.tls``), so the bundle and the
 re-issued certificate reach it within its reload period.
 """
 

@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 import certs
-from mcp_server.tls import ReloadingServerContext
+from mcp_server.access.tls import ReloadingServerContext
 
 RELOAD_SECONDS = 0.1
 TIMEOUT = 5.0

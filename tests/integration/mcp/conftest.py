@@ -30,13 +30,13 @@ from certs.encoding import private_key_to_pem, to_pem
 from certs.issue import issue_client_certificate, issue_server_certificate
 from etl_job.warehouse import init_warehouse
 from harness.services import free_port
+from mcp_server.access.tls import ReloadingServerContext
 from mcp_server.app import McpApplication, build_application, uvicorn_config
 from mcp_server.config import McpSettings
 from mcp_server.content.models import ContentItem
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
-from mcp_server.embeddings import LOCAL_MODEL_ID, LocalEmbedder, Matrix
-from mcp_server.tls import ReloadingServerContext
+from mcp_server.search.embeddings import LOCAL_MODEL_ID, LocalEmbedder, Matrix
 
 ISSUER = "https://login.promptsales.test"
 AUDIENCE = "https://mcp.promptsales.test/mcp"

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from harness.redis_sentinel import SentinelSet
-from mcp_server.cache import CacheKeyParts, ResponseCache, cache_key
+from mcp_server.answers.cache import CacheKeyParts, ResponseCache, cache_key
 from mcp_server.content.store import ContentStore
 from mcp_server.metrics import Metrics
 from tests.integration.mcp.conftest import mcp_client, payload, serve

@@ -1,4 +1,4 @@
-"""Repeats answered at the protocol layer (``mcp_server.hit_path``): the same answer the
+"""Repeats answered at the protocol layer (``mcp_server.answers.hit_path``): the same answer the
 tool would give, never across callers, content versions or expiry, and every call it
 cannot answer still reaches the tool (with the tool's own errors)."""
 
@@ -13,7 +13,7 @@ from mcp_types import CallToolResult
 from mcp_server.app import McpApplication
 from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
-from mcp_server.embeddings import LocalEmbedder
+from mcp_server.search.embeddings import LocalEmbedder
 from tests.integration.mcp.conftest import (
     TokenIssuer,
     add_content,

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mcp_server.embeddings import LocalEmbedder
-from mcp_server.local_model import BATCH_SIZE, MAX_EXPORT_DEVIATION
+from mcp_server.search.embeddings import LocalEmbedder
+from mcp_server.search.local_model import BATCH_SIZE, MAX_EXPORT_DEVIATION
 
 TEXTS = [
     "hi",
@@ -63,7 +63,7 @@ def test_no_texts_gives_an_empty_matrix_of_the_model_width(embedder: LocalEmbedd
 def test_onnx_runtime_telemetry_stays_off(tmp_path: Path) -> None:
     """ONNX Runtime 1.29+ keeps a device id and an event cache under $HOME unless opted
     out before it initializes; the server must neither phone home nor write there."""
-    script = "from mcp_server.embeddings import LocalEmbedder; LocalEmbedder(threads=1)"
+    script = "from mcp_server.search.embeddings import LocalEmbedder; LocalEmbedder(threads=1)"
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
     env |= {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / ".cache")}
     subprocess.run(

@@ -20,7 +20,7 @@ from cryptography import x509
 from harness.services import free_port, secantus_executable
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
-from mcp_server.embeddings import LOCAL_MODEL_ID
+from mcp_server.search.embeddings import LOCAL_MODEL_ID
 from tests.integration.mcp.conftest import (
     Pki,
     TokenIssuer,

@@ -89,7 +89,7 @@ async def test_foreign_host_and_origin_are_refused(
 
 
 def test_allowed_hosts_default_to_the_servers_own_urls(settings_factory: Any) -> None:
-    from mcp_server.endpoint import transport_security
+    from mcp_server.access.endpoint import transport_security
 
     settings = settings_factory(public_url="https://promptsales-mcp.promptsales.svc")
     security = transport_security(settings)

@@ -18,7 +18,7 @@ from mcp_server.app import build_application, build_service
 from mcp_server.content.loader import load_content
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
-from mcp_server.embeddings import LocalEmbedder, OpenAIEmbedder
+from mcp_server.search.embeddings import LocalEmbedder, OpenAIEmbedder
 from tests.integration.mcp.conftest import TokenIssuer, mcp_client, payload, serve
 from tests.integration.mcp.openai_compatible import (
     DIMENSIONS,
@@ -77,7 +77,7 @@ async def test_openai_compatible_embeddings_and_chat(
     openai_stub: tuple[str, StubState],
     warehouse_dsn: str,
 ) -> None:
-    from mcp_server.embeddings import LOCAL_MODEL_ID
+    from mcp_server.search.embeddings import LOCAL_MODEL_ID
 
     base_url, state = openai_stub
     # Local-model vectors already stored under other ids must never be mixed in.

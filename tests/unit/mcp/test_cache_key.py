@@ -6,7 +6,7 @@ import hashlib
 
 import orjson
 
-from mcp_server.cache import CacheKeyParts, cache_key
+from mcp_server.answers.cache import CacheKeyParts, cache_key
 
 
 def _key(**changes: object) -> str:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from certs.authority import create_root_ca
 from certs.encoding import to_pem
 from certs.issue import issue_client_certificate, issue_server_certificate
-from mcp_server.auth import (
+from mcp_server.access.auth import (
     AuthorizationError,
     JwtTokenVerifier,
     Principal,

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcp_server.content.models import ContentFilters, ContentItem
-from mcp_server.embeddings import normalize
-from mcp_server.index import VectorIndex
+from mcp_server.search.embeddings import normalize
+from mcp_server.search.index import VectorIndex
 
 CAMPAIGNS = ["1", "2", "3"]
 TAGS = ["a", "b", "c"]

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
-from mcp_server.index import VectorIndex
-from mcp_server.scan import MIN_ROWS_FOR_HALF, HalfMatrix, RowScanner
+from mcp_server.search.index import VectorIndex
+from mcp_server.search.scan import MIN_ROWS_FOR_HALF, HalfMatrix, RowScanner
 
 pytest.importorskip("torch")
 

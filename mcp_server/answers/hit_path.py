@@ -51,7 +51,7 @@ from mcp_types.methods import validate_client_request
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from mcp_server.auth import AuthorizationError, Principal
+from mcp_server.access.auth import AuthorizationError, Principal
 from mcp_server.service import AnswerPlan, ContentService, ToolInputError, ToolUnavailableError
 
 # A tool's validated arguments -> its plan, for this caller. The tool body calls the same.

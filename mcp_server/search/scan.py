@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from mcp_server.local_model import default_threads
+from mcp_server.search.local_model import default_threads
 
 Scores = npt.NDArray[np.float32]
 

@@ -20,9 +20,9 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from mcp_server.assets import leaked_asset_text
-from mcp_server.channels import CHANNEL_LIMITS, Channel, SmsEncoding, sms_count
 from mcp_server.content.models import ContentItem
+from mcp_server.messages.assets import leaked_asset_text
+from mcp_server.messages.channels import CHANNEL_LIMITS, Channel, SmsEncoding, sms_count
 
 Tone = Literal["friendly", "professional", "playful", "urgent", "luxury"]
 WrittenBy = Literal["model", "offline"]

@@ -16,7 +16,7 @@ longer than its Redis entry lives): agents repeat the same calls, and a Redis ro
 plus its client code is a fifth of a cached answer's whole cost. Its keys are the Redis
 keys, so the content version invalidates both tiers at once. An entry can also hold the
 answer's wire result as the SDK produced it, per protocol version, which the protocol
-layer replays for a repeat (``mcp_server.hit_path``); it lives and dies with the entry.
+layer replays for a repeat (``mcp_server.answers.hit_path``); it lives and dies with the entry.
 
 Round trips are the cost of a cache that sits in front of a few-millisecond answer, so
 a Redis lookup is one: a server-side script returns the answer or, on a miss, takes the lock
@@ -26,7 +26,7 @@ future, so a concurrent identical call never computes twice while the write is p
 When Redis fails, the cache opens a circuit for ``retry_seconds`` and answers are
 computed uncached; health reports the cache as down until a call succeeds again.
 
-On a Sentinel-managed set (``mcp_server.cache_engine``) every MCP replica reads and
+On a Sentinel-managed set (``mcp_server.answers.cache_engine``) every MCP replica reads and
 writes the same answers, whichever cache pod a connection reaches: the lookup reads a
 replica first (reads scale with the replicas) and only a replica's miss goes to the
 primary, whose script looks again and takes the lock there, so an answer written a
@@ -60,8 +60,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from mcp_server import wire
-from mcp_server.cache_engine import DEFAULT_MASTER_NAME, CacheClients, connect
+from mcp_server.answers import wire
+from mcp_server.answers.cache_engine import DEFAULT_MASTER_NAME, CacheClients, connect
 from mcp_server.metrics import Metrics
 
 log = logging.getLogger(__name__)

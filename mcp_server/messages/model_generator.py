@@ -22,9 +22,9 @@ import json
 import logging
 from typing import Any
 
-from mcp_server.assets import product_name
-from mcp_server.channels import CHANNEL_LIMITS, fold_to_gsm7
-from mcp_server.generation import (
+from mcp_server.messages.assets import product_name
+from mcp_server.messages.channels import CHANNEL_LIMITS, fold_to_gsm7
+from mcp_server.messages.generation import (
     Draft,
     Generated,
     GenerationError,

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
-from mcp_server.embeddings import Matrix
-from mcp_server.scan import HalfMatrix, RowScanner
+from mcp_server.search.embeddings import Matrix
+from mcp_server.search.scan import HalfMatrix, RowScanner
 
 IndexArray = npt.NDArray[np.int64]
 
@@ -123,7 +123,7 @@ class VectorIndex:
     ) -> list[ScoredItem]:
         """The ``limit`` best items by cosine similarity, best first, ties broken by row.
 
-        ``scanner``: the server's (see :mod:`mcp_server.scan`), which scans in parallel
+        ``scanner``: the server's (see :mod:`mcp_server.search.scan`), which scans in parallel
         and, on large indexes, in two exact passes; without one numpy scores every row on
         the calling thread. Either way the answer is the float32 top ``limit``.
         """

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel
 
-from mcp_server.warehouse import WarehouseError, warehouse_campaign_id
+from mcp_server.sources.warehouse import WarehouseError, warehouse_campaign_id
 from promptsales.pii.cipher import PiiCipher
 from promptsales.pii.errors import PiiError
 from promptsales.pii.keyring import load_keyring

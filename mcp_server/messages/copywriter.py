@@ -19,10 +19,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from mcp_server.assets import hashtags, product_name
-from mcp_server.channels import CHANNEL_LIMITS, fold_to_gsm7, shorten, shorten_sms, sms_fits
 from mcp_server.content.models import ContentItem
-from mcp_server.copy_phrases import (
+from mcp_server.messages.assets import hashtags, product_name
+from mcp_server.messages.channels import (
+    CHANNEL_LIMITS,
+    fold_to_gsm7,
+    shorten,
+    shorten_sms,
+    sms_fits,
+)
+from mcp_server.messages.copy_phrases import (
     ALSO,
     AND,
     ANGLES,
@@ -37,7 +43,7 @@ from mcp_server.copy_phrases import (
     LEADS,
     OUR_COLLECTION,
 )
-from mcp_server.generation import Draft, Generated, GenerationError, Grounding
+from mcp_server.messages.generation import Draft, Generated, GenerationError, Grounding
 
 CONVERSIONS_FOR_HOOK = 10
 CTR_FOR_HOOK = 0.02
