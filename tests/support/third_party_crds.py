@@ -1,8 +1,9 @@
 """Admission of rendered custom resources against the real CRDs of the engines we build on.
 
 The CRDs of CloudNativePG, MongoDB Controllers for Kubernetes and the Prometheus Operator
-are test data in the workspace's ``shared/crds/`` (copied unchanged from those projects'
-release tags; see its README). Their structural schemas are applied the way kube-apiserver
+are test data in ``tests/data/third_party_crds/`` (the workspace's ``shared/crds/``, copied
+unchanged from those projects' release tags, Apache-2.0; see its README), so a clone
+tests without the workspace around it. Their structural schemas are applied the way kube-apiserver
 applies them to a ``kubectl apply`` with strict field validation (kubectl's default):
 
 - defaults are filled in first (``tests.support.crd.apply_defaults``),
@@ -12,9 +13,7 @@ applies them to a ``kubectl apply`` with strict field validation (kubectl's defa
   schema node has a value: under properties, array items and map values alike; transition
   rules (naming ``oldSelf``) do not run on create, as on a real server.
 
-The shared folder is found by walking up from this repository (``/work/shared`` beside a
-worktree under ``/work/wt/`` or the main clone under ``/work``), or named by
-``PROMPTSALES_SHARED_CRDS``.
+``PROMPTSALES_SHARED_CRDS`` names another folder of the same layout (newer releases, say).
 """
 
 from __future__ import annotations
@@ -40,18 +39,14 @@ class CrdsNotFoundError(RuntimeError):
 
 
 def shared_crds_dir() -> Path:
-    """``shared/crds`` beside this repository (or an ancestor), or ``$PROMPTSALES_SHARED_CRDS``."""
-    explicit = os.environ.get(ENV_VAR)
-    if explicit:
-        return Path(explicit)
-    for parent in [REPO_ROOT, *REPO_ROOT.parents]:
-        candidate = parent / "shared" / "crds"
-        if candidate.is_dir():
-            return candidate
-    raise CrdsNotFoundError(
-        f"no shared/crds folder above {REPO_ROOT}; set {ENV_VAR} to the folder of the "
-        "third-party CRDs (CloudNativePG, MongoDB, Prometheus Operator)"
-    )
+    """``tests/data/third_party_crds`` in this repository, or ``$PROMPTSALES_SHARED_CRDS``."""
+    folder = Path(os.environ.get(ENV_VAR) or REPO_ROOT / "tests" / "data" / "third_party_crds")
+    if not folder.is_dir():
+        raise CrdsNotFoundError(
+            f"no third-party CRDs at {folder}; set {ENV_VAR} to a folder of them "
+            "(CloudNativePG, MongoDB, Prometheus Operator), one sub-folder per release"
+        )
+    return folder
 
 
 @functools.cache

@@ -1,7 +1,7 @@
 """Every custom resource the production render emits passes its real CRD (schema and CEL).
 
 The CRDs are CloudNativePG 1.30.0, MongoDB Controllers for Kubernetes 1.10.0 and the
-Prometheus Operator 0.93.0, unchanged from their release tags (``shared/crds``). The
+Prometheus Operator 0.93.0, unchanged from their release tags (``tests/data/third_party_crds``). The
 admission checks themselves are shown to bite on objects those CRDs refuse.
 """
 
