@@ -56,12 +56,18 @@ class Attempt:
         return issuer_label(self.client_leaf, cas)
 
 
-def write_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
+DATA_LINK = "..data"
+
+
+def snapshot_paths(*paths: Path) -> list[Path]:
+    """``paths`` resolved through one reading of their directory's ``..data`` link (the
+    kubelet's layout), so files read one after another come from the same update."""
+    directory = paths[0].parent
+    link = directory / DATA_LINK
+    if not link.is_symlink():
+        return list(paths)
+    snapshot = directory / os.readlink(link)
+    return [snapshot / p.name if p.parent == directory else p for p in paths]
 
 
 class FileSync:
@@ -79,17 +85,48 @@ class FileSync:
         self._write(source())
 
     def _write(self, files: dict[str, bytes]) -> None:
+        """As the kubelet's AtomicWriter updates a Secret volume: the whole set in a new
+        directory, then one atomic swap of the ``..data`` symlink the file names point
+        through, so a reader never meets a new certificate beside an old key."""
+        data_link = self.directory / DATA_LINK
+        if data_link.exists() and all(
+            (data_link / n).exists() and (data_link / n).read_bytes() == b for n, b in files.items()
+        ):
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        snapshot = Path(tempfile.mkdtemp(dir=self.directory, prefix="..snapshot-"))
         for name, data in files.items():
-            target = self.directory / name
-            if not target.exists() or target.read_bytes() != data:
-                write_file(target, data)
+            (snapshot / name).write_bytes(data)
+        swap = self.directory / "..data_tmp"
+        with contextlib.suppress(FileNotFoundError):
+            swap.unlink()
+        swap.symlink_to(snapshot.name)
+        previous = os.readlink(data_link) if data_link.is_symlink() else None
+        os.replace(swap, data_link)
+        for name in files:
+            link = self.directory / name
+            if not link.is_symlink():
+                with contextlib.suppress(FileNotFoundError):
+                    link.unlink()
+                link.symlink_to(Path(DATA_LINK) / name)
+        # The snapshot just replaced stays (a reader may have resolved the link a moment
+        # ago); older ones go.
+        keep = {snapshot.name, previous}
+        for old in self.directory.glob("..snapshot-*"):
+            if old.name not in keep:
+                for file in old.iterdir():
+                    file.unlink()
+                old.rmdir()
 
     def sync(self) -> None:
         """One poll: note a change when first seen, write it once it is ``lag`` old."""
         now = time.monotonic()
         files = self.source()
         if self._pending is None or self._pending[1] != files:
-            on_disk = {n: (self.directory / n).read_bytes() for n in files}
+            on_disk = {
+                n: (self.directory / n).read_bytes() if (self.directory / n).exists() else b""
+                for n in files
+            }
             self._pending = None if on_disk == files else (now, files)
         if self._pending is not None and now - self._pending[0] >= self.lag:
             self._write(self._pending[1])
@@ -155,8 +192,10 @@ class Client:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.load_verify_locations(cafile=str(self.trust))
             if self.cert is not None and self.key is not None:
-                pem = self.cert.read_bytes()
-                ctx.load_cert_chain(self.cert, self.key)
+                # Both from one snapshot of the volume, as a careful client reads them.
+                cert, key = snapshot_paths(self.cert, self.key)
+                pem = cert.read_bytes()
+                ctx.load_cert_chain(cert, key)
                 client_der = x509.load_pem_x509_certificates(pem)[0].public_bytes(Encoding.DER)
             with (
                 socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
