@@ -9,8 +9,6 @@ so the two cannot drift apart.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from sqlalchemy.dialects import mssql
@@ -18,6 +16,7 @@ from sqlalchemy.dialects import mssql
 import workloads
 from etl_job.source_model import source_ddl
 from etl_job.sqlserver_ingest import ingest_ddl
+from promptsales.generated import generated_file_main
 from workloads import databases
 
 DDL_FILE = Path(workloads.__file__).resolve().parent / "sqlserver_sources.sql"
@@ -37,25 +36,13 @@ def sqlserver_ddl() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    return generated_file_main(
+        argv,
         prog="python -m etl_job.sqlserver_ddl",
         description="Generate the SQL Server set-up script of the ETL's sources.",
+        default_output=DDL_FILE,
+        render=sqlserver_ddl,
     )
-    parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
-    parser.add_argument("--output", type=Path, default=DDL_FILE)
-    args = parser.parse_args(argv)
-    wanted = sqlserver_ddl()
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-        if current != wanted:
-            print(
-                f"{args.output} is stale: run `python -m etl_job.sqlserver_ddl` and commit it",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    args.output.write_text(wanted, encoding="utf-8")
-    return 0
 
 
 if __name__ == "__main__":

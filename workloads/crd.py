@@ -17,14 +17,13 @@ default against the object's CEL rules without applying the nested defaults firs
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
+from promptsales.generated import generated_file_main
 from workloads import campaign_api as api
 from workloads.common import Manifest, labels
 
@@ -184,25 +183,13 @@ def crd_yaml() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m workloads.crd", description="Generate the PromptSalesCampaign CRD."
+    return generated_file_main(
+        argv,
+        prog="python -m workloads.crd",
+        description="Generate the PromptSalesCampaign CRD.",
+        default_output=CRD_FILE,
+        render=crd_yaml,
     )
-    parser.add_argument("--check", action="store_true", help="fail if crds/ is out of date")
-    parser.add_argument("--output", type=Path, default=CRD_FILE)
-    args = parser.parse_args(argv)
-    wanted = crd_yaml()
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-        if current != wanted:
-            print(
-                f"{args.output} is stale: run `python -m workloads.crd` and commit it",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    args.output.write_text(wanted, encoding="utf-8")
-    print(f"wrote {args.output}")
-    return 0
 
 
 if __name__ == "__main__":
