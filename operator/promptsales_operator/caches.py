@@ -33,7 +33,7 @@ import kopf
 import orjson
 
 from promptsales_operator import certificates as certdecide
-from promptsales_operator.campaign import SpecError, parse_campaign
+from promptsales_operator.campaign import SpecError, WindowState, parse_campaign, window_state
 from workloads.capacity import CampaignDemand
 
 Obj = dict[str, Any]
@@ -86,10 +86,8 @@ class CampaignEntry(Entry):
 
     def demand(self, now: dt.datetime) -> CampaignDemand:
         """The campaign's demand now (inactive outside its window)."""
-        active = not (
-            (self.window_start is not None and now < self.window_start)
-            or (self.window_end is not None and now >= self.window_end)
-        )
+        state = window_state(self.window_start, self.window_end, now)
+        active = state is WindowState.ACTIVE
         return CampaignDemand(
             self.name, self.requests_per_second, self.peak_requests_per_second, active=active
         )

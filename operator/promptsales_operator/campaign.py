@@ -30,6 +30,18 @@ class WindowState(enum.StrEnum):
     AFTER = "after"
 
 
+def window_state(
+    start: dt.datetime | None, end: dt.datetime | None, now: dt.datetime
+) -> WindowState:
+    """Where ``now`` falls in a campaign window (either end may be open): the one rule the
+    passes and the capacity plan's cached entries both use."""
+    if start is not None and now < start:
+        return WindowState.BEFORE
+    if end is not None and now >= end:
+        return WindowState.AFTER
+    return WindowState.ACTIVE
+
+
 def _field(location: tuple[int | str, ...]) -> str:
     path = "spec"
     for part in location:
@@ -114,11 +126,7 @@ class Campaign:
         return self.spec.demand.peak_requests_per_second
 
     def window_state(self, now: dt.datetime) -> WindowState:
-        if self.window_start is not None and now < self.window_start:
-            return WindowState.BEFORE
-        if self.window_end is not None and now >= self.window_end:
-            return WindowState.AFTER
-        return WindowState.ACTIVE
+        return window_state(self.window_start, self.window_end, now)
 
     def next_window_change(self, now: dt.datetime) -> dt.datetime | None:
         """The next moment :meth:`window_state` changes after ``now`` (None: never)."""
