@@ -212,9 +212,7 @@ async def _count_ready(client: KubeClient, namespace: str) -> int:
     token = ""
     while True:
         params = {"limit": "500", **({"continue": token} if token else {})}
-        page = await client._request(
-            "GET", path(GROUP_VERSION, PLURAL, namespace), verb="list", params=params
-        )
+        page = await client.list_page(path(GROUP_VERSION, PLURAL, namespace), params)
         for obj in page.get("items", []):
             for cond in (obj.get("status") or {}).get("conditions") or []:
                 if cond.get("type") == "Ready" and cond.get("status") == "True":
@@ -428,7 +426,7 @@ async def reference_run(client: KubeClient, admin: Path, n: int) -> dict[str, An
 async def cleanup(client: KubeClient, namespaces: list[str]) -> None:
     for namespace in namespaces:
         with contextlib.suppress(ApiError):
-            await client._request("DELETE", f"/api/v1/namespaces/{namespace}", verb="delete")
+            await client.delete(f"/api/v1/namespaces/{namespace}")
 
 
 async def install_crd(client: KubeClient) -> None:
@@ -451,7 +449,7 @@ async def install_crd(client: KubeClient) -> None:
     # should pay it.
     collection = path(GROUP_VERSION, PLURAL, "default")
     warm = await client.create(collection, campaign("default", 0))
-    await client._request("DELETE", f"{collection}/{warm['metadata']['name']}", verb="delete")
+    await client.delete(f"{collection}/{warm['metadata']['name']}")
 
 
 async def main(args: argparse.Namespace) -> list[dict[str, Any]]:

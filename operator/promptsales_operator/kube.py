@@ -206,6 +206,14 @@ class KubeClient:
         items: list[Obj] = answer.get("items", [])
         return items
 
+    async def list_page(self, url: str, params: Mapping[str, str]) -> Obj:
+        """One page of a list, with its ``metadata.continue`` (``limit``/``continue`` in
+        ``params``): a caller walking ten thousand objects asks for them in pages."""
+        return await self._request("GET", url, verb="list", params=params)
+
+    async def delete(self, url: str) -> Obj:
+        return await self._request("DELETE", url, verb="delete")
+
     async def create(self, url: str, body: Obj) -> Obj:
         return await self._request("POST", url, verb="create", body=body)
 

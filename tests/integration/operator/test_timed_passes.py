@@ -197,10 +197,31 @@ async def test_a_failed_timed_pass_is_retried_after_the_backoff_until_it_succeed
     assert not suspended(platform, "retried")
     assert fault.times == 0
     await wait_for(lambda: running.ctx.due.due("retried") == end, "timer back at window end")
+    # Writes still owed, not retries: the window's start also counts the campaign's demand
+    # (the capacity worker scales the shared Deployments and re-queues the campaign for its
+    # CapacityScaled: done once it is Ready), and the pass that wrote Active posts its
+    # PhaseChanged Event after the status write the wait above saw.
+    await wait_campaign(kube, "retried", is_ready, "Ready with its demand counted")
+    await wait_for(
+        lambda: any(
+            e["reason"] == "PhaseChanged" and e["message"].endswith("-> Active")
+            for e in events_for(kube, "retried")
+        ),
+        "PhaseChanged to Active posted",
+    )
 
-    writes = kube.write_requests
+    def passes() -> float:
+        return float(
+            sum(
+                running.ctx.metrics.reconciles.labels(result)._value.get()
+                for result in ("ok", "retry", "stalled")
+            )
+        )
+
+    writes, log_before, passes_before = kube.write_requests, list(kube.write_log), passes()
     await asyncio.sleep(1.0)  # five backoffs: room for a retry that should not happen
-    assert kube.write_requests == writes
+    assert kube.write_requests == writes, kube.write_log[len(log_before) :]
+    assert passes() == passes_before  # not even a retry that would have written nothing
     assert running.ctx.due.due("retried") == end
 
 
