@@ -28,6 +28,7 @@ from mcp_types import SERVER_INFO_META_KEY, CallToolResult, TextContent
 from mcp_types.methods import serialize_server_result
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from mcp_server.memo import BoundedMemo, canonical
 from mcp_server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,9 @@ def enforce_schemas(
 ) -> ServerMiddleware[Any]:
     """A server middleware refusing ``tools/call`` arguments outside the advertised schema."""
 
+    # Arguments already found valid, per tool (see memo.py): a repeat skips jsonschema.
+    valid: BoundedMemo[bool] = BoundedMemo()
+
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
         if ctx.method != "tools/call" or not ctx.params:
             return await call_next(ctx)
@@ -180,7 +184,13 @@ def enforce_schemas(
             problems, detail = [refused], {"reason": "not allowed"}
         else:
             arguments = ctx.params.get("arguments")
-            problems = describe(name, {} if arguments is None else arguments, validator)
+            arguments = {} if arguments is None else arguments
+            seen = canonical(name, arguments)
+            if valid.get(seen):
+                return await call_next(ctx)
+            problems = describe(name, arguments, validator)
+            if not problems:
+                valid.put(seen, True)
             detail = {"fields": sorted({p.split(":", 1)[0] for p in problems})}
         if not problems:
             return await call_next(ctx)

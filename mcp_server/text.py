@@ -9,11 +9,13 @@ at least one letter, digit or symbol. Case is kept: answers repeat the caller's 
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 _VISIBLE = ("L", "N", "S")
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; repeats are the cached path
 def clean_text(text: str) -> str:
     """``text`` without format or control characters, whitespace collapsed."""
     kept = "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc"))

@@ -52,6 +52,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from mcp_server.access.auth import AuthorizationError, Principal
+from mcp_server.memo import BoundedMemo, canonical
 from mcp_server.service import AnswerPlan, ContentService, ToolInputError, ToolUnavailableError
 
 # A tool's validated arguments -> its plan, for this caller. The tool body calls the same.
@@ -104,6 +105,10 @@ def replay_hits(
     principal_of: Callable[[Request], Principal | None],
 ) -> ServerMiddleware[Any]:
     tools = {cached.tool.name: cached for cached in cached_tools}
+    # Requests already validated (the SDK's request model, then the tool's argument model)
+    # -> the validated arguments: a repeat skips both (see memo.py). The plan, with every
+    # authorization, scope and readiness check, still runs on every call.
+    validated_requests: BoundedMemo[dict[str, Any]] = BoundedMemo()
 
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
         planned = _plan(ctx) if ctx.method == "tools/call" else None
@@ -141,9 +146,13 @@ def replay_hits(
         if principal is None:
             return None
         try:
-            validate_client_request("tools/call", ctx.protocol_version, params)
-            validated = cached.tool.fn_metadata.validate_arguments(arguments)
-            plan = cached.plan(service, principal, validated)
+            request = canonical(ctx.protocol_version, params)
+            validated = validated_requests.get(request)
+            if validated is None:
+                validate_client_request("tools/call", ctx.protocol_version, params)
+                validated = cached.tool.fn_metadata.validate_arguments(arguments)
+                validated_requests.put(request, validated)
+            plan = cached.plan(service, principal, dict(validated))
             key = service.answer_key(principal, plan)
         except _PLAN_REFUSED:
             return None  # the SDK path reports it as a tool error

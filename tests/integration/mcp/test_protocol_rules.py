@@ -181,6 +181,36 @@ async def test_arguments_outside_the_schema_are_refused_naming_the_field(
     assert rejected == {"getContent": 8, "generateCampaignMessages": 2, "getCampaignPerformance": 2}
 
 
+async def test_remembered_valid_arguments_admit_no_lookalike(
+    seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
+) -> None:
+    """Valid arguments are remembered (memo.py) so a repeat skips the schema check; a
+    call that differs only in a value's JSON type or an extra member is still refused."""
+    token = tokens.token("marketing")
+    valid = {"query": "linen shirt", "limit": 5}
+    lookalikes: list[tuple[dict[str, Any], str]] = [
+        ({"query": "linen shirt", "limit": "5"}, "limit"),
+        ({"query": "linen shirt", "limit": True}, "limit"),
+        ({"query": "linen shirt", "limit": 5, "unknown_field": 1}, "unknown_field"),
+    ]
+    async with serve(app_factory(settings_factory())) as server:
+
+        async def call(args: dict[str, Any]) -> dict[str, Any]:
+            params = {"name": "getContent", "arguments": args}
+            response = await _rpc(server, "tools/call", params, token=token)
+            result: dict[str, Any] = response.json()["result"]
+            return result
+
+        first, repeat = await call(valid), await call(dict(reversed(valid.items())))
+        refused = [(await call(args), field) for args, field in lookalikes]
+    assert first.get("isError") is not True
+    assert repeat.get("isError") is not True
+    assert repeat["structuredContent"]["cached"] is True
+    for result, field in refused:
+        assert result["isError"] is True, field
+        assert names_field(result["content"][0]["text"], field)
+
+
 async def test_a_caller_learns_nothing_of_a_tool_it_may_not_call(
     seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
 ) -> None:
