@@ -206,6 +206,40 @@ SecretName = Annotated[
 Namespace = Annotated[str, typer.Option("--namespace")]
 
 
+def _issue_and_write(
+    issue: Callable[[CertificateAuthority, CertsSettings], IssuedCertificate],
+    *,
+    ca_cert: Path | None,
+    ca_key: Path | None,
+    out_dir: Path,
+    trust_file: Path | None,
+    secret_name: str | None,
+    namespace: str,
+    force: bool,
+) -> None:
+    """Load the issuing CA, let ``issue`` make the leaf, write it: one path for every kind
+    of leaf, so each command only says what it issues."""
+
+    def action() -> None:
+        settings = load_certs_settings()
+        password = settings.password_bytes()
+        cert_file, key_file = settings.issuing_ca_files(ca_cert, ca_key)
+        ca, anchors = load_ca_files(cert_file, key_file, password=password)
+        _write_issued(
+            issue(ca, settings),
+            ca,
+            anchors,
+            out_dir=out_dir,
+            trust_file=trust_file,
+            secret_name=secret_name,
+            namespace=namespace,
+            force=force,
+            password=password,
+        )
+
+    _run(action)
+
+
 @issue_app.command("server")
 def issue_server(
     common_name: Annotated[str, typer.Option("--common-name", "--cn")],
@@ -223,12 +257,8 @@ def issue_server(
 ) -> None:
     """Issue a serverAuth certificate with DNS and IP SANs."""
 
-    def action() -> None:
-        settings = load_certs_settings()
-        password = settings.password_bytes()
-        cert_file, key_file = settings.issuing_ca_files(ca_cert, ca_key)
-        ca, anchors = load_ca_files(cert_file, key_file, password=password)
-        issued = issue_server_certificate(
+    def issue(ca: CertificateAuthority, settings: CertsSettings) -> IssuedCertificate:
+        return issue_server_certificate(
             ca,
             common_name,
             dns_names=dns or [],
@@ -236,19 +266,17 @@ def issue_server(
             validity=_days(validity_days, settings.leaf_validity),
             key_algorithm=key_algorithm or settings.key_algorithm,
         )
-        _write_issued(
-            issued,
-            ca,
-            anchors,
-            out_dir=out_dir,
-            trust_file=trust_file,
-            secret_name=secret_name,
-            namespace=namespace,
-            force=force,
-            password=password,
-        )
 
-    _run(action)
+    _issue_and_write(
+        issue,
+        ca_cert=ca_cert,
+        ca_key=ca_key,
+        out_dir=out_dir,
+        trust_file=trust_file,
+        secret_name=secret_name,
+        namespace=namespace,
+        force=force,
+    )
 
 
 @issue_app.command("client")
@@ -268,33 +296,26 @@ def issue_client(
 ) -> None:
     """Issue a campaign client certificate (clientAuth, SPIFFE URI SAN)."""
 
-    def action() -> None:
-        settings = load_certs_settings()
-        password = settings.password_bytes()
-        parsed_role = parse_role(role)
-        cert_file, key_file = settings.issuing_ca_files(ca_cert, ca_key)
-        ca, anchors = load_ca_files(cert_file, key_file, password=password)
-        issued = issue_client_certificate(
+    def issue(ca: CertificateAuthority, settings: CertsSettings) -> IssuedCertificate:
+        return issue_client_certificate(
             ca,
             campaign_name=campaign_name,
             campaign_id=campaign_id,
-            role=parsed_role,
+            role=parse_role(role),
             validity=_days(validity_days, settings.leaf_validity),
             key_algorithm=key_algorithm or settings.key_algorithm,
         )
-        _write_issued(
-            issued,
-            ca,
-            anchors,
-            out_dir=out_dir,
-            trust_file=trust_file,
-            secret_name=secret_name,
-            namespace=namespace,
-            force=force,
-            password=password,
-        )
 
-    _run(action)
+    _issue_and_write(
+        issue,
+        ca_cert=ca_cert,
+        ca_key=ca_key,
+        out_dir=out_dir,
+        trust_file=trust_file,
+        secret_name=secret_name,
+        namespace=namespace,
+        force=force,
+    )
 
 
 At = Annotated[
