@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -53,17 +54,18 @@ def _sentinel_command(config: Path) -> list[str]:
 
 @dataclass
 class Node:
-    """One running process of the set."""
+    """One running process of the set; ``options`` are the client's (TLS, password)."""
 
     port: int
     process: subprocess.Popen[bytes]
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def address(self) -> tuple[str, int]:
         return ("127.0.0.1", self.port)
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, **self.options)
 
     def alive(self) -> bool:
         return self.process.poll() is None
