@@ -35,6 +35,14 @@ else
     echo "monitoring $primary, the primary the other Sentinels report"
 fi
 
+# Sentinel refuses to start on a name it cannot resolve, and in a new set ordinal 0 may
+# not have its DNS record yet: wait for it (a minute at most) rather than crash-loop.
+tries=0
+until getent hosts "${primary% *}" >/dev/null 2>&1 || [ "$tries" -ge 30 ]; do
+    tries=$((tries + 1))
+    sleep 2
+done
+
 conf="$CACHE_WORK_DIR/sentinel.conf"
 cp "$CACHE_CONFIG" "$conf"
 cat >>"$conf" <<END
