@@ -43,6 +43,7 @@ REMEMBER_SECONDS = 30.0
 CAMPAIGNS = "campaigns"
 CRONJOBS = "cronjobs"
 SECRETS = "secrets"
+# The scaled workloads' resources, each cached under its plural.
 DEPLOYMENTS = "deployments"
 STATEFULSETS = "statefulsets"
 KINDS = (CAMPAIGNS, CRONJOBS, SECRETS, DEPLOYMENTS, STATEFULSETS)

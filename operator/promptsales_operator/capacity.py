@@ -7,7 +7,7 @@ becomes a few recomputations, plans from the cached campaigns (every campaign's 
 spec is in the cache, so a plan over ten thousand costs milliseconds and no API read),
 patches a workload only when its cached replicas differ, records which demand each
 campaign had in the plan it applied, and queues the campaigns whose recorded demand
-changed, so their passes can report CapacityScaled (and Ready) truthfully. A Deployment
+changed, so their passes can report CapacityScaled (and Ready) truthfully. A workload
 whose replicas someone changed by hand is put back when its watch event arrives.
 """
 
@@ -38,16 +38,11 @@ def current_demands(ctx: OperatorContext) -> list[CampaignDemand]:
     return [e.demand(now) for e in ctx.cache.campaigns() if e.valid and not e.deleting]
 
 
-def cache_kind(plural: str) -> str:
-    """The operator cache's kind of a scaled workload's resource."""
-    return caches.STATEFULSETS if plural == "statefulsets" else caches.DEPLOYMENTS
-
-
 async def apply_plan(ctx: OperatorContext, plan: CapacityPlan) -> None:
     for workload in SCALED_WORKLOADS:
         name, replicas = workload.name, plan.replicas_of(workload)
         ctx.metrics.replicas.labels(name).set(replicas)
-        kind = cache_kind(workload.plural)
+        kind = workload.plural  # the operator cache keeps each resource under its plural
         cached = ctx.cache.scaled(kind, name)
         if cached is None:
             if workload == CACHE_DATA:

@@ -28,7 +28,7 @@ from typing import Any
 import kopf
 
 from promptsales_operator import caches
-from promptsales_operator.capacity import cache_kind, capacity_worker, replicas_drifted
+from promptsales_operator.capacity import capacity_worker, replicas_drifted
 from promptsales_operator.context import OperatorContext
 from promptsales_operator.kube import ApiError, Connection
 from promptsales_operator.platform_certs import platform_certificate_worker
@@ -178,7 +178,7 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
             ctx.queue.add(str(owner))
 
     def scaled_events(plural: str) -> None:
-        names, kind = SCALED_NAMES[plural], cache_kind(plural)
+        names, kind = SCALED_NAMES[plural], plural  # cached under its plural (caches.KINDS)
 
         @kopf.on.event("apps", "v1", plural, registry=registry, id=f"{plural}_events")
         async def event(type: str | None, name: str, body: kopf.Body, **_: Any) -> None:
