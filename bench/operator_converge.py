@@ -50,7 +50,7 @@ from promptsales_operator import certificates as certdecide
 from promptsales_operator.kube import ApiError, KubeClient, load_connection, path
 from workloads import campaign_certificate, etl_cronjob, names
 from workloads import operator as operator_workload
-from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
+from workloads.capacity import SCALED_WORKLOADS
 from workloads.crd import CRD_NAME, campaign_crd
 
 RESULTS = Path(__file__).parent / "results" / "operator_converge.json"
@@ -116,13 +116,16 @@ async def prepare_namespace(
             "stringData": data,
         },
     )
-    for name in (MCP_DEPLOYMENT, CACHE_DEPLOYMENT):
+    for workload in SCALED_WORKLOADS:  # the MCP Deployment, the cache's data StatefulSet
+        name = workload.name
         labels = {"app.kubernetes.io/name": name}
+        stable = {"serviceName": name} if workload.kind == "StatefulSet" else {}
         await client.create(
-            path("apps/v1", "deployments", namespace),
+            path("apps/v1", workload.plural, namespace),
             {
                 "metadata": {"name": name, "namespace": namespace},
                 "spec": {
+                    **stable,
                     "selector": {"matchLabels": labels},
                     "template": {
                         "metadata": {"labels": labels},

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from workloads import cache, content_replica_set, databases, mcp
-from workloads.common import CACHE_DEPLOYMENT
+from workloads.common import CACHE_STATEFULSET
 
 PII_KEYRING_SECRET = "promptsales-pii-keyring"  # noqa: S105 (a Secret's name)
 PII_KEYRING_FILE = "keyring.json"
@@ -149,5 +149,7 @@ def internal_warehouse_dsn(data_ns: str, pw: pulumi.Output[str]) -> pulumi.Outpu
 
 
 def cache_url(platform_ns: str, pw: pulumi.Output[str]) -> pulumi.Output[str]:
-    host = databases.service_host(CACHE_DEPLOYMENT, platform_ns)
+    """The MCP server's cache URL: password and TLS options (it finds the primary and the
+    replicas through the Sentinels; the host is the data pods' headless Service)."""
+    host = databases.service_host(CACHE_STATEFULSET, platform_ns)
     return pw.apply(lambda p: cache.redis_url(host, p))

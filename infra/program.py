@@ -19,7 +19,7 @@ from infra.operators import OperatorReleases, install_operators
 from infra.resources import declare
 from workloads import cache, content_replica_set, databases, mcp, warehouse_cluster
 from workloads import operator as operator_workload
-from workloads.common import CACHE_DEPLOYMENT, Manifest, labels
+from workloads.common import CACHE_STATEFULSET, Manifest, labels
 from workloads.pods import CA_SECRET
 from workloads.render import platform_manifests
 
@@ -278,18 +278,26 @@ class _Builder:
         )
 
     def cache(self) -> pulumi.Output[str]:
-        """The cache's password file and serving certificate; returns its ``rediss://`` URL
-        (a managed Redis's URL from the team's Secret in external mode)."""
+        """The cache's password (raw for its start-up scripts, and as the data pods' and
+        the Sentinels' configuration lines) and one serving certificate for the data pods'
+        and the Sentinels' names; returns its ``rediss://`` URL (a managed Redis's URL from
+        the team's Secret in external mode)."""
         ns, external = self.spec.namespace, self.spec.cache.external_secret
         if external is not None:
             return self._external("redis", external)["url"]
         password = credentials.password("cache-password")
-        self.serving_secret(CACHE_DEPLOYMENT, ns, "cache")
+        sentinel_names = tuple(databases.serving_dns_names(cache.CACHE_SENTINEL, ns))
+        self.serving_secret(CACHE_STATEFULSET, ns, "cache", extra_names=sentinel_names)
+        data = password.apply(cache.auth_secret_data)
+
+        def key_of(key: str) -> pulumi.Output[str]:
+            return data.apply(lambda values: values[key])
+
         self.secret(
             cache.CACHE_AUTH_SECRET,
             ns,
             "cache",
-            {"auth.conf": password.apply(cache.redis_auth_conf)},
+            {key: key_of(key) for key in cache.AUTH_SECRET_KEYS},
         )
         return credentials.cache_url(ns, password)
 
@@ -359,7 +367,7 @@ class _Builder:
                 "redis": (
                     f"external:{ns}/{spec.cache.external_secret}"
                     if spec.cache.external_secret
-                    else databases.service_host(CACHE_DEPLOYMENT, ns)
+                    else databases.service_host(CACHE_STATEFULSET, ns)
                 ),
             },
         }

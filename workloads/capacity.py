@@ -8,6 +8,10 @@ The formula (documented in operator/README.md, tested in tests/unit/operator):
     mcp replicas   = clamp(ceil(load / mcp_rps_per_replica),   mcp_min,   mcp_max)
     cache replicas = clamp(ceil(load / cache_rps_per_replica), cache_min, cache_max)
 
+The MCP replicas are the ``promptsales-mcp`` Deployment's; the cache replicas are the
+``promptsales-cache`` data StatefulSet's (Redis under Sentinel: one primary and read
+replicas), so ``cache_min`` is at least 2, one primary and one replica to promote.
+
 Half the peak is planned for because the MCP server answers repeated questions from the
 Redis cache, so short bursts cost less than steady load; the headroom keeps one replica's
 loss (or a rolling update) from overloading the rest. Clamping keeps a quiet platform
@@ -20,6 +24,11 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from workloads.common import CACHE_STATEFULSET, MCP_DEPLOYMENT
+
+# One primary and at least one replica, so Sentinel has a replica to promote.
+CACHE_MIN_REPLICAS = 2
+
 
 @dataclass(frozen=True)
 class CapacityPolicy:
@@ -30,7 +39,7 @@ class CapacityPolicy:
     headroom: float = 0.2
     mcp_min: int = 1
     mcp_max: int = 20
-    cache_min: int = 1
+    cache_min: int = CACHE_MIN_REPLICAS
     cache_max: int = 6
 
     def __post_init__(self) -> None:
@@ -40,8 +49,11 @@ class CapacityPolicy:
             raise ValueError("headroom must not be negative")
         if not 0 <= self.mcp_min <= self.mcp_max:
             raise ValueError("mcp_min must be between 0 and mcp_max")
-        if not 0 <= self.cache_min <= self.cache_max:
-            raise ValueError("cache_min must be between 0 and cache_max")
+        if not CACHE_MIN_REPLICAS <= self.cache_min <= self.cache_max:
+            raise ValueError(
+                f"cache_min must be between {CACHE_MIN_REPLICAS} (a primary and a replica "
+                "to promote) and cache_max"
+            )
 
 
 @dataclass(frozen=True)
@@ -63,12 +75,31 @@ class CampaignDemand:
 
 @dataclass(frozen=True)
 class CapacityPlan:
-    """Desired replicas of the shared Deployments and the demand they were computed from."""
+    """Desired replicas of the shared workloads and the demand they were computed from."""
 
     total_requests_per_second: float
     active_campaigns: int
     mcp_replicas: int
     cache_replicas: int
+
+    def replicas_of(self, workload: ScaledWorkload) -> int:
+        return self.mcp_replicas if workload == MCP_SERVER else self.cache_replicas
+
+
+@dataclass(frozen=True)
+class ScaledWorkload:
+    """A shared workload whose ``spec.replicas`` the operator owns."""
+
+    kind: str
+    plural: str
+    name: str
+
+
+MCP_SERVER = ScaledWorkload("Deployment", "deployments", MCP_DEPLOYMENT)
+# The cache's data StatefulSet: read replicas add capacity and keep every hit (its
+# Sentinels are a fixed three, not scaled).
+CACHE_DATA = ScaledWorkload("StatefulSet", "statefulsets", CACHE_STATEFULSET)
+SCALED_WORKLOADS = (MCP_SERVER, CACHE_DATA)
 
 
 def _replicas(load: float, per_replica: float, low: int, high: int) -> int:

@@ -21,8 +21,10 @@ CRD_KIND = campaign_api.KIND
 CRD_PLURAL = campaign_api.PLURAL
 CAMPAIGN_LABEL = "promptsales.io/campaign"
 
+# The shared workloads the operator scales: the MCP server Deployment and the data
+# StatefulSet of the Redis cache (workloads/cache.py).
 MCP_DEPLOYMENT = "promptsales-mcp"
-CACHE_DEPLOYMENT = "promptsales-cache"
+CACHE_STATEFULSET = "promptsales-cache"
 
 DEFAULT_IMAGE = "ghcr.io/promptsales/platform:0.1.0"
 NON_ROOT_UID = 10001

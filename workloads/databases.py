@@ -6,9 +6,9 @@ three do) and credentials read from mounted Secret files, never from manifest va
 This is the ``single`` tier (small installs, development). In the ``production`` tier the
 warehouse is a CloudNativePG cluster (``workloads.warehouse_cluster``) and PromptContent a
 MongoDB replica set under MongoDB's operator (``workloads.content_replica_set``); SQL Server
-stays single here and goes external in production. The Redis cache is not here: it is
-the operator-scaled ``promptsales-cache`` Deployment (``workloads.cache``), because a
-cache needs no durable volume.
+stays single here and goes external in production. The Redis cache is not here: it lives
+beside the MCP server in the platform namespace (``workloads.cache``: a data StatefulSet
+the operator scales, under three Sentinels), with no durable volume.
 
 Secrets the manifests reference (created by the Pulumi program, or by the team for
 ``promptsales render`` users): ``<name>-auth`` (credentials) and ``<name>-tls``

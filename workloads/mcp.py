@@ -59,9 +59,10 @@ MCP_WAREHOUSE_DSN = "PROMPTSALES_MCP_WAREHOUSE_DSN"
 MCP_CREDENTIAL_KEYS = (MCP_MONGO_URI, MCP_REDIS_URL, MCP_WAREHOUSE_DSN)
 
 
-def mcp_environment(namespace: str) -> list[Manifest]:
-    """Non-secret settings: where the server finds its certificate, key and client CA."""
-    return [
+def mcp_environment(namespace: str, cache_sentinels: str | None = None) -> list[Manifest]:
+    """Non-secret settings: where the server finds its certificate, key and client CA, and
+    the in-cluster cache's Sentinels (None: the Redis URL's server alone, a managed Redis)."""
+    env: list[Manifest] = [
         {"name": "PROMPTSALES_MCP_PUBLIC_URL", "value": mcp_public_url(namespace)},
         {"name": "PROMPTSALES_SECRETS_DIR", "value": SECRETS_MOUNT},
         {"name": "PROMPTSALES_MCP_HOST", "value": "0.0.0.0"},  # noqa: S104 - pod network
@@ -71,6 +72,9 @@ def mcp_environment(namespace: str) -> list[Manifest]:
         {"name": "PROMPTSALES_MCP_TLS_CLIENT_CA_FILE", "value": f"{CA_MOUNT}/ca.crt"},
         PII_KEYRING_FILE_ENV,
     ]
+    if cache_sentinels is not None:
+        env.append({"name": "PROMPTSALES_MCP_CACHE_SENTINELS", "value": cache_sentinels})
+    return env
 
 
 def mcp_server(
@@ -80,8 +84,12 @@ def mcp_server(
     memory: tuple[str, str] = ("512Mi", "1Gi"),
     service_type: str = "ClusterIP",
     source_ranges: Sequence[str] = (),
+    cache_sentinels: str | None = None,
 ) -> list[Manifest]:
     """ServiceAccount, Service, PDB and Deployment of the MCP server.
+
+    ``cache_sentinels`` (``host:port,...``) points the server's cache at the in-cluster
+    Sentinels; the Redis URL in its credentials then carries only password and TLS options.
 
     With ``service_type="LoadBalancer"`` the Service is reachable from outside, limited to
     ``source_ranges``, with ``externalTrafficPolicy: Local`` so agents' source addresses
@@ -100,7 +108,7 @@ def mcp_server(
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": MCP_COMMAND,
-        "env": mcp_environment(namespace),
+        "env": mcp_environment(namespace, cache_sentinels),
         "ports": [
             {"name": "mcp", "containerPort": MCP_PORT, "protocol": "TCP"},
         ],

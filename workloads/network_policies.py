@@ -1,6 +1,9 @@
 """NetworkPolicies: deny everything in both namespaces, then allow only the architecture's flows.
 
-Flows (and nothing else): agents → MCP (8443); MCP → cache (6379), MongoDB (27017),
+Flows (and nothing else): agents → MCP (8443); MCP → cache data pods (6379) and their
+Sentinels (26379); cache data pods ↔ each other (replication) and ↔ the Sentinels (a
+Sentinel watches and reconfigures the data pods; a data pod asks the Sentinels for the
+primary at start); Sentinels ↔ each other; MCP → MongoDB (27017),
 PostgreSQL (5432) and, if configured, an LLM API (443); ETL and its init Job → SQL Server
 (1433) and PostgreSQL; the SQL Server init Job → SQL Server; the operator → the API
 server; every pod → cluster DNS. A database (or the cache) in external mode is reached at
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from workloads.cache import CACHE_PORT
+from workloads.cache import CACHE_PORT, COMPONENT, SENTINEL_COMPONENT, SENTINEL_PORT
 from workloads.common import PART_OF, Manifest, labels
 
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -113,13 +116,45 @@ ENGINE_PORTS = {"mongodb": 27017, "postgres": 5432, "sqlserver": 1433}
 REDIS = "redis"
 
 
-def _to_cache(peers: NetworkPeers) -> Manifest:
+def _to_cache_set() -> list[Manifest]:
+    """Egress to the in-cluster cache: its data pods and its Sentinels."""
+    return [
+        {"to": [{"podSelector": _pods(COMPONENT)}], "ports": _ports(CACHE_PORT)},
+        {"to": [{"podSelector": _pods(SENTINEL_COMPONENT)}], "ports": _ports(SENTINEL_PORT)},
+    ]
+
+
+def _to_cache(peers: NetworkPeers) -> list[Manifest]:
     """Egress to the cache: its pods beside the MCP server, or an external Redis."""
     external = peers.external_target(REDIS)
     if external is None:
-        return {"to": [{"podSelector": _pods("cache")}], "ports": _ports(CACHE_PORT)}
+        return _to_cache_set()
     cidrs, port = external
-    return {"to": _cidrs(cidrs), "ports": _ports(port)}
+    return [{"to": _cidrs(cidrs), "ports": _ports(port)}]
+
+
+def _cache_policies(platform: str) -> list[Manifest]:
+    """The cache's data pods and Sentinels: reached by the MCP server and by each other."""
+
+    def members() -> list[Manifest]:  # a fresh list each time: no YAML aliases in the render
+        return [{"podSelector": _pods("mcp", COMPONENT, SENTINEL_COMPONENT)}]
+
+    return [
+        _policy(
+            "promptsales-cache",
+            platform,
+            _pods(COMPONENT),
+            ingress=[{"from": members(), "ports": _ports(CACHE_PORT)}],
+            egress=_to_cache_set(),
+        ),
+        _policy(
+            "promptsales-cache-sentinel",
+            platform,
+            _pods(SENTINEL_COMPONENT),
+            ingress=[{"from": members(), "ports": _ports(SENTINEL_PORT)}],
+            egress=_to_cache_set(),
+        ),
+    ]
 
 
 def _to_engine(peers: NetworkPeers, data: str, engine: str) -> Manifest:
@@ -136,7 +171,7 @@ def network_policies(platform: str, data: str, peers: NetworkPeers | None = None
     peers = peers or NetworkPeers()
     in_cluster = {e for e in ENGINE_PORTS if peers.external_target(e) is None}
     mcp_egress: list[Manifest] = [
-        _to_cache(peers),
+        *_to_cache(peers),
         _to_engine(peers, data, "mongodb"),
         _to_engine(peers, data, "postgres"),
     ]
@@ -166,15 +201,7 @@ def network_policies(platform: str, data: str, peers: NetworkPeers | None = None
         ),
     ]
     if peers.external_target(REDIS) is None:
-        platform_policies.insert(
-            1,
-            _policy(
-                "promptsales-cache",
-                platform,
-                _pods("cache"),
-                ingress=[{"from": [{"podSelector": _pods("mcp")}], "ports": _ports(CACHE_PORT)}],
-            ),
-        )
+        platform_policies[1:1] = _cache_policies(platform)
     data_policies = []
     if "mongodb" in in_cluster:
         data_policies.append(

@@ -7,7 +7,8 @@ and discovery (``/apis``) is open to every authenticated client. Each rule lists
 verbs the code uses (the real-cluster suite runs the operator as this ServiceAccount and
 fails on any 403): ``list``/``watch`` feed the operator's caches of campaigns and of the
 children it owns, so converged campaigns cost no reads; ``get`` is the fallback after a
-create that lost a race; Deployments may be patched only by name, the two it scales.
+create that lost a race; the shared workloads may be patched only by name: the MCP server
+Deployment and the cache's data StatefulSet, the two it scales (not the Sentinels').
 
 One replica with the ``Recreate`` strategy: kopf runs standalone (no peering objects), and
 two operators at once would race on the same campaigns.
@@ -17,11 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from workloads.capacity import SCALED_WORKLOADS
 from workloads.common import (
-    CACHE_DEPLOYMENT,
     DEFAULT_IMAGE,
     GROUP,
-    MCP_DEPLOYMENT,
     Manifest,
     container_security_context,
     labels,
@@ -66,19 +66,27 @@ def role_rules() -> list[Manifest]:
             "resources": ["secrets"],
             "verbs": ["get", "list", "watch", "create", "patch"],
         },
-        {  # the shared Deployments' replicas, watched so a hand edit is put back
-            "apiGroups": ["apps"],
-            "resources": ["deployments"],
-            "verbs": ["list", "watch"],
-        },
-        {  # scale only the two shared Deployments
-            "apiGroups": ["apps"],
-            "resources": ["deployments"],
-            "resourceNames": [MCP_DEPLOYMENT, CACHE_DEPLOYMENT],
-            "verbs": ["patch"],
-        },
+        *scaling_rules(),
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]
+
+
+def scaling_rules() -> list[Manifest]:
+    """Per scaled resource: ``list``/``watch`` so a hand edit of the replicas is put back,
+    and ``patch`` on the shared workloads by name only."""
+    rules: list[Manifest] = []
+    for plural in dict.fromkeys(w.plural for w in SCALED_WORKLOADS):
+        names = [w.name for w in SCALED_WORKLOADS if w.plural == plural]
+        rules += [
+            {"apiGroups": ["apps"], "resources": [plural], "verbs": ["list", "watch"]},
+            {
+                "apiGroups": ["apps"],
+                "resources": [plural],
+                "resourceNames": names,
+                "verbs": ["patch"],
+            },
+        ]
+    return rules
 
 
 def role(namespace: str) -> Manifest:

@@ -216,3 +216,38 @@ def deployment(
             "template": pod_template(name, meta_labels, container, volumes),
         },
     }
+
+
+def statefulset(
+    name: str,
+    namespace: str,
+    component: str,
+    meta_labels: dict[str, str],
+    container: Manifest,
+    volumes: list[Manifest],
+    replicas: int | None = None,
+) -> Manifest:
+    """A StatefulSet without volumes behind the same-named headless Service, for engines
+    whose members address each other by stable pod names (the cache's Redis and Sentinels).
+
+    ``replicas`` None leaves ``spec.replicas`` to the operator, as :func:`deployment`
+    explains. Pods start and stop in parallel: members find each other at start, so
+    nothing is gained by waiting for each ordinal in turn, and a scale-up adds every new
+    replica at once.
+    """
+    spec: Manifest = {"serviceName": name}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    spec |= {
+        "podManagementPolicy": "Parallel",
+        "updateStrategy": {"type": "RollingUpdate"},
+        "selector": {"matchLabels": selector_labels(component)},
+        # A copy: one dict in two places would be written as a YAML alias.
+        "template": pod_template(name, dict(meta_labels), container, volumes),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": namespace, "labels": meta_labels},
+        "spec": spec,
+    }

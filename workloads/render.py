@@ -28,7 +28,7 @@ from workloads import (
     warehouse_cluster,
 )
 from workloads import operator as operator_workload
-from workloads.capacity import CapacityPolicy
+from workloads.capacity import CACHE_MIN_REPLICAS, CapacityPolicy
 from workloads.common import DEFAULT_IMAGE, Manifest
 from workloads.crd import campaign_crd
 
@@ -251,7 +251,7 @@ class MonitoringSpec(_Model):
 
 
 class _ScaledBounds(_Model):
-    """Bounds of a Deployment the operator scales to campaign demand; the operator owns
+    """Bounds of a workload the operator scales to campaign demand; the operator owns
     its ``spec.replicas`` and keeps it within these (they become its settings)."""
 
     min_replicas: int
@@ -265,8 +265,9 @@ class _ScaledBounds(_Model):
 
 
 class CacheSpec(_ScaledBounds):
-    """The Redis response cache (``promptsales-cache``). With ``external_secret`` a managed
-    Redis replaces it and the sizing fields below are unused."""
+    """The Redis response cache: ``promptsales-cache`` data pods (one primary, read
+    replicas; the operator scales them between the bounds) under three Sentinels. With
+    ``external_secret`` a managed Redis replaces it and the fields below are unused."""
 
     external_secret: DnsLabel | None = Field(
         default=None,
@@ -281,8 +282,9 @@ class CacheSpec(_ScaledBounds):
     eviction_policy: Literal["allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu"] = (
         "allkeys-lru"
     )
-    min_replicas: int = Field(default=_POLICY.cache_min, ge=1, le=50)
-    max_replicas: int = Field(default=_POLICY.cache_max, ge=1, le=50)
+    # A primary and at least one replica, so Sentinel has one to promote.
+    min_replicas: int = Field(default=_POLICY.cache_min, ge=CACHE_MIN_REPLICAS, le=50)
+    max_replicas: int = Field(default=_POLICY.cache_max, ge=CACHE_MIN_REPLICAS, le=50)
 
 
 class McpSpec(_ScaledBounds):
@@ -557,6 +559,9 @@ def platform_manifests(spec: PlatformSpec) -> list[Manifest]:
             (spec.mcp.memory_request, spec.mcp.memory_limit),
             spec.mcp.service_type,
             spec.network.agent_cidrs,
+            cache_sentinels=(
+                cache.sentinels_setting(ns) if spec.cache.external_secret is None else None
+            ),
         ),
         *monitoring_manifests(spec),
     ]
@@ -575,7 +580,7 @@ def required_secrets(spec: PlatformSpec) -> list[tuple[str, str, str]]:
     ]
     if spec.cache.external_secret is None:
         secrets += [
-            (ns, cache.CACHE_AUTH_SECRET, "auth.conf"),
+            (ns, cache.CACHE_AUTH_SECRET, ", ".join(cache.AUTH_SECRET_KEYS)),
             (ns, cache.CACHE_TLS_SECRET, "tls.crt, tls.key, ca.crt"),
         ]
     in_cluster = [

@@ -4,7 +4,8 @@ A converged platform must cost the API server nothing: controllers in this field
 (controller-runtime's informers, CloudNativePG, cert-manager) read from caches that watch
 streams keep current and send only writes. kopf's indexes are those caches here
 (``handlers.py`` registers them): kopf lists and watches campaigns, the CronJobs and
-Secrets the operator owns, the platform CA Secret and the two Deployments it scales, and
+Secrets the operator owns, the platform CA Secret and the shared workloads it scales (the
+MCP server Deployment and the cache's data StatefulSet), and
 it holds every handler back until all of them are listed, which is controller-runtime's
 "wait for cache sync". Each index keeps a compact entry per object (:class:`Entry`), not
 the object: the fields a pass compares, as JSON bytes, and for Secrets only the public
@@ -42,8 +43,10 @@ REMEMBER_SECONDS = 30.0
 CAMPAIGNS = "campaigns"
 CRONJOBS = "cronjobs"
 SECRETS = "secrets"
+# The scaled workloads' resources, each cached under its plural.
 DEPLOYMENTS = "deployments"
-KINDS = (CAMPAIGNS, CRONJOBS, SECRETS, DEPLOYMENTS)
+STATEFULSETS = "statefulsets"
+KINDS = (CAMPAIGNS, CRONJOBS, SECRETS, DEPLOYMENTS, STATEFULSETS)
 
 
 def _meta(body: Mapping[str, Any], keep: tuple[str, ...]) -> Obj:
@@ -103,7 +106,9 @@ class SecretEntry(Entry):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class DeploymentEntry(Entry):
+class ScaledEntry(Entry):
+    """A workload the operator scales (Deployment or StatefulSet): only its replicas."""
+
     replicas: int | None
 
 
@@ -188,10 +193,10 @@ def secret_entry(
     )
 
 
-def deployment_entry(body: Mapping[str, Any]) -> DeploymentEntry:
+def scaled_entry(body: Mapping[str, Any]) -> ScaledEntry:
     meta = body.get("metadata") or {}
     replicas = (body.get("spec") or {}).get("replicas")
-    return DeploymentEntry(
+    return ScaledEntry(
         name=str(meta.get("name", "")),
         uid=str(meta.get("uid", "")),
         resource_version=str(meta.get("resourceVersion", "")),
@@ -221,7 +226,7 @@ class _Remembered:
 
 
 class ClusterCache:
-    """Reads of the four kinds, served from kopf's indexes plus our own recent writes.
+    """Reads of the cached kinds, served from kopf's indexes plus our own recent writes.
 
     The indexes are handed over by kopf once it runs (:meth:`attach`); before that nothing
     reads (the workers wait for :attr:`synced`).
@@ -272,9 +277,10 @@ class ClusterCache:
         entry = self.get(SECRETS, name)
         return entry if isinstance(entry, SecretEntry) else None
 
-    def deployment(self, name: str) -> DeploymentEntry | None:
-        entry = self.get(DEPLOYMENTS, name)
-        return entry if isinstance(entry, DeploymentEntry) else None
+    def scaled(self, kind: str, name: str) -> ScaledEntry | None:
+        """A scaled workload by cache kind (:data:`DEPLOYMENTS` or :data:`STATEFULSETS`)."""
+        entry = self.get(kind, name)
+        return entry if isinstance(entry, ScaledEntry) else None
 
     def campaigns(self) -> Iterator[CampaignEntry]:
         """Every cached campaign (our own newer writes preferred)."""

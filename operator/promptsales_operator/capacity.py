@@ -1,12 +1,13 @@
-"""Keeps ``spec.replicas`` of the shared MCP and cache Deployments at the formula's answer.
+"""Keeps ``spec.replicas`` of the shared workloads at the formula's answer: the MCP server
+Deployment and the cache's data StatefulSet (read replicas of the Sentinel-managed Redis).
 
 One worker, not one write per campaign: passes only signal that a campaign's demand is not
 yet applied; the worker waits a short debounce so a burst of a thousand new campaigns
 becomes a few recomputations, plans from the cached campaigns (every campaign's parsed
 spec is in the cache, so a plan over ten thousand costs milliseconds and no API read),
-patches a Deployment only when its cached replicas differ, records which demand each
+patches a workload only when its cached replicas differ, records which demand each
 campaign had in the plan it applied, and queues the campaigns whose recorded demand
-changed, so their passes can report CapacityScaled (and Ready) truthfully. A Deployment
+changed, so their passes can report CapacityScaled (and Ready) truthfully. A workload
 whose replicas someone changed by hand is put back when its watch event arrives.
 """
 
@@ -20,8 +21,13 @@ from promptsales_operator import caches, events
 from promptsales_operator.clock import rfc3339
 from promptsales_operator.context import OperatorContext
 from promptsales_operator.kube import ApiError, path
-from workloads.capacity import CampaignDemand, CapacityPlan, plan_capacity
-from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
+from workloads.capacity import (
+    CACHE_DATA,
+    SCALED_WORKLOADS,
+    CampaignDemand,
+    CapacityPlan,
+    plan_capacity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +39,23 @@ def current_demands(ctx: OperatorContext) -> list[CampaignDemand]:
 
 
 async def apply_plan(ctx: OperatorContext, plan: CapacityPlan) -> None:
-    for name, replicas in (
-        (MCP_DEPLOYMENT, plan.mcp_replicas),
-        (CACHE_DEPLOYMENT, plan.cache_replicas),
-    ):
+    for workload in SCALED_WORKLOADS:
+        name, replicas = workload.name, plan.replicas_of(workload)
         ctx.metrics.replicas.labels(name).set(replicas)
-        cached = ctx.cache.deployment(name)
+        kind = workload.plural  # the operator cache keeps each resource under its plural
+        cached = ctx.cache.scaled(kind, name)
         if cached is None:
-            if name == CACHE_DEPLOYMENT:
+            if workload == CACHE_DATA:
                 # A platform on a managed Redis (infra's external cache mode) has no cache
-                # Deployment: nothing to scale, and no reason to fail the campaigns.
+                # StatefulSet: nothing to scale, and no reason to fail the campaigns.
                 continue
-            raise ApiError(404, "NotFound", f"Deployment {name} not found")
+            raise ApiError(404, "NotFound", f"{workload.kind} {name} not found")
         if cached.replicas == replicas:
             continue
-        url = path("apps/v1", "deployments", ctx.namespace, name)
+        url = path("apps/v1", workload.plural, ctx.namespace, name)
         answer = await ctx.client.patch(url, {"spec": {"replicas": replicas}})
-        ctx.cache.remember(caches.DEPLOYMENTS, name, caches.deployment_entry(answer))
-        ctx.metrics.writes.labels("Deployment").inc()
+        ctx.cache.remember(kind, name, caches.scaled_entry(answer))
+        ctx.metrics.writes.labels(workload.kind).inc()
         message = (
             f"scaled {name} from {cached.replicas} to {replicas} replicas for "
             f"{plan.total_requests_per_second:g} req/s of {plan.active_campaigns} active campaigns"
@@ -69,7 +74,7 @@ async def reconcile_capacity(ctx: OperatorContext) -> CapacityPlan | None:
     try:
         await apply_plan(ctx, plan)
     except ApiError as exc:
-        error = f"cannot scale shared deployments: {exc.status} {exc.reason}"
+        error = f"cannot scale shared workloads: {exc.status} {exc.reason}"
         ctx.metrics.errors.labels("CapacityScaleFailed").inc()
         log.warning(error)
         if state.error != error:
@@ -82,9 +87,8 @@ async def reconcile_capacity(ctx: OperatorContext) -> CapacityPlan | None:
     changed = [name for name, rps in applied.items() if state.applied.get(name) != rps]
     state.applied = applied
     state.plan = plan
-    state.summary = (
-        f"{MCP_DEPLOYMENT} {plan.mcp_replicas}, {CACHE_DEPLOYMENT} {plan.cache_replicas} replicas"
-    )
+    scaled = ", ".join(f"{w.name} {plan.replicas_of(w)}" for w in SCALED_WORKLOADS)
+    state.summary = f"{scaled} replicas"
     if recovered:
         ctx.enqueue_all()
     else:
@@ -93,13 +97,13 @@ async def reconcile_capacity(ctx: OperatorContext) -> CapacityPlan | None:
     return plan
 
 
-def replicas_drifted(ctx: OperatorContext, name: str, replicas: int | None) -> bool:
-    """A watched Deployment's replicas differ from what the last applied plan set."""
+def replicas_drifted(ctx: OperatorContext, plural: str, name: str, replicas: int | None) -> bool:
+    """A watched scaled workload's replicas differ from what the last applied plan set."""
     plan = ctx.capacity.plan
-    if plan is None or name not in {MCP_DEPLOYMENT, CACHE_DEPLOYMENT}:
+    workload = next((w for w in SCALED_WORKLOADS if (w.plural, w.name) == (plural, name)), None)
+    if plan is None or workload is None:
         return False
-    target = plan.mcp_replicas if name == MCP_DEPLOYMENT else plan.cache_replicas
-    return replicas != target
+    return replicas != plan.replicas_of(workload)
 
 
 async def capacity_worker(ctx: OperatorContext, stopped: asyncio.Event) -> None:

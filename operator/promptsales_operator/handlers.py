@@ -1,11 +1,12 @@
 """kopf wiring: the watch-fed caches, which events queue which campaign, and the workers.
 
 kopf watches everything the operator reads (campaigns; the CronJobs and Secrets it owns;
-the platform CA Secret; the two Deployments it scales) and keeps each kind in an index
+the platform CA Secret; the shared workloads it scales: the MCP server Deployment and the
+cache's data StatefulSet) and keeps each kind in an index
 (``caches.py``); it calls no handler before all of them are listed, so the first event
 handler call marks the caches synced. Event handlers only queue work: a campaign's own
 change queues it, a child's change queues its owner (named by the
-``promptsales.io/campaign`` label), the CA queues every campaign, a shared Deployment
+``promptsales.io/campaign`` label), the CA queues every campaign, a shared workload
 whose replicas drifted wakes the capacity worker. The echo of the operator's own write
 queues nothing. Nothing is written by kopf itself: no finalizers, no annotations, no
 progress records (there are no change handlers), so deleting a campaign never waits for
@@ -33,17 +34,22 @@ from promptsales_operator.kube import ApiError, Connection
 from promptsales_operator.platform_certs import platform_certificate_worker
 from promptsales_operator.reconcile import reconcile_campaign
 from promptsales_operator.resync import resync_worker
-from workloads.common import CACHE_DEPLOYMENT, CAMPAIGN_LABEL, MCP_DEPLOYMENT
+from workloads.capacity import SCALED_WORKLOADS
+from workloads.common import CAMPAIGN_LABEL
 
 log = logging.getLogger(__name__)
 
 CAMPAIGNS = ("promptsales.io", "v1alpha1", "promptsalescampaigns")
 CRONJOBS = ("batch", "v1", "cronjobs")
 SECRETS = ("", "v1", "secrets")
-DEPLOYMENTS = ("apps", "v1", "deployments")
 MANAGED_BY = "app.kubernetes.io/managed-by"
 OURS = "promptsales-operator"
-SHARED_DEPLOYMENTS = frozenset({MCP_DEPLOYMENT, CACHE_DEPLOYMENT})
+# The shared workloads by resource (deployments, statefulsets): kopf watches each resource
+# and keeps only the named objects.
+SCALED_NAMES = {
+    plural: frozenset(w.name for w in SCALED_WORKLOADS if w.plural == plural)
+    for plural in dict.fromkeys(w.plural for w in SCALED_WORKLOADS)
+}
 
 
 def _version(type_: str | None, body: kopf.Body) -> str | None:
@@ -112,11 +118,15 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
             return {name: ours or caches.secret_entry(body, keep_data=False)}
         return None  # someone else's Secret: not cached
 
-    @kopf.index(*DEPLOYMENTS, registry=registry, id="deployments_index")
-    async def deployments_index(
-        name: str, body: kopf.Body, **_: Any
-    ) -> dict[str, caches.Entry] | None:
-        return {name: caches.deployment_entry(body)} if name in SHARED_DEPLOYMENTS else None
+    def scaled_index(plural: str) -> None:
+        names = SCALED_NAMES[plural]
+
+        @kopf.index("apps", "v1", plural, registry=registry, id=f"{plural}_index")
+        async def index(name: str, body: kopf.Body, **_: Any) -> dict[str, caches.Entry] | None:
+            return {name: caches.scaled_entry(body)} if name in names else None
+
+    for plural in SCALED_NAMES:
+        scaled_index(plural)
 
     # --- what queues what -----------------------------------------------------------------
 
@@ -167,16 +177,22 @@ def build_registry(ctx: OperatorContext, connection: Connection) -> kopf.Operato
         if owner and labels.get(MANAGED_BY) == OURS:
             ctx.queue.add(str(owner))
 
-    @kopf.on.event(*DEPLOYMENTS, registry=registry, id="deployment_events")
-    async def deployment_event(type: str | None, name: str, body: kopf.Body, **_: Any) -> None:
-        ctx.synced.set()
-        if name not in SHARED_DEPLOYMENTS:
-            return
-        if ctx.cache.observe(caches.DEPLOYMENTS, name, _version(type, body)):
-            return
-        replicas = body.get("spec", {}).get("replicas")
-        if type in {None, "DELETED"} or replicas_drifted(ctx, name, replicas):
-            ctx.capacity.changed.set()
+    def scaled_events(plural: str) -> None:
+        names, kind = SCALED_NAMES[plural], plural  # cached under its plural (caches.KINDS)
+
+        @kopf.on.event("apps", "v1", plural, registry=registry, id=f"{plural}_events")
+        async def event(type: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+            ctx.synced.set()
+            if name not in names:
+                return
+            if ctx.cache.observe(kind, name, _version(type, body)):
+                return
+            replicas = body.get("spec", {}).get("replicas")
+            if type in {None, "DELETED"} or replicas_drifted(ctx, plural, name, replicas):
+                ctx.capacity.changed.set()
+
+    for plural in SCALED_NAMES:
+        scaled_events(plural)
 
     # --- workers --------------------------------------------------------------------------
 

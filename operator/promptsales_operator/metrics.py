@@ -77,7 +77,8 @@ class OperatorMetrics:
         )
         self.replicas = Gauge(
             "promptsales_operator_desired_replicas",
-            "Replicas the capacity formula asks of each shared Deployment.",
+            "Replicas the capacity formula asks of each shared workload (the MCP Deployment, "
+            "the cache's data StatefulSet); the label keeps its first name for dashboards.",
             ["deployment"],
             registry=self.registry,
         )

@@ -14,7 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from certs.keys import KeyAlgorithm
-from workloads.capacity import CapacityPolicy
+from workloads.capacity import CACHE_MIN_REPLICAS, CapacityPolicy
 from workloads.common import DEFAULT_IMAGE
 from workloads.mcp import MCP_CERTIFICATE_RENEW_BEFORE_HOURS, MCP_CERTIFICATE_VALIDITY_HOURS
 
@@ -70,8 +70,9 @@ class OperatorSettings(BaseSettings):
     capacity_headroom: float = Field(_POLICY.headroom, ge=0)
     mcp_min_replicas: int = Field(_POLICY.mcp_min, ge=0)
     mcp_max_replicas: int = Field(_POLICY.mcp_max, ge=0)
-    cache_min_replicas: int = Field(_POLICY.cache_min, ge=0)
-    cache_max_replicas: int = Field(_POLICY.cache_max, ge=0)
+    # The cache's data StatefulSet: a primary and at least one replica to promote.
+    cache_min_replicas: int = Field(_POLICY.cache_min, ge=CACHE_MIN_REPLICAS)
+    cache_max_replicas: int = Field(_POLICY.cache_max, ge=CACHE_MIN_REPLICAS)
 
     log_level: str = "INFO"
 

@@ -29,13 +29,12 @@ import certs
 from promptsales_cli.local.processes import ManagedProcess
 from promptsales_cli.local.progress import StepFailedError
 from promptsales_operator.kube import load_connection
+from workloads.capacity import SCALED_WORKLOADS
 from workloads.common import (
-    CACHE_DEPLOYMENT,
     CRD_KIND,
     CRD_PLURAL,
     CRD_VERSION,
     GROUP,
-    MCP_DEPLOYMENT,
 )
 from workloads.names import certificate_secret_name, etl_cronjob_name
 
@@ -46,7 +45,6 @@ CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 CA_SECRET = "promptsales-ca"  # noqa: S105 (a Secret name)
 OPERATOR_PROCESS = "operator"
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
-SHARED_DEPLOYMENTS = (MCP_DEPLOYMENT, CACHE_DEPLOYMENT)
 
 
 class ClusterError(StepFailedError):
@@ -273,17 +271,21 @@ def _condition(obj: Obj, kind: str) -> Obj:
     return {}
 
 
-def missing_deployments(cluster: Cluster) -> list[str]:
-    """Shared Deployments absent from the namespace (``pulumi up`` creates them).
+def _workload_path(cluster: Cluster, plural: str, name: str) -> str:
+    return f"/apis/apps/v1/namespaces/{cluster.namespace}/{plural}/{name}"
+
+
+def missing_workloads(cluster: Cluster) -> list[str]:
+    """Shared workloads absent from the namespace (``pulumi up`` creates them): the MCP
+    server Deployment and the cache's data StatefulSet.
 
     Without them the operator cannot scale capacity and no campaign can be Ready, so the
     wait then settles for the ETL CronJob and certificate and says why.
     """
-    base = f"/apis/apps/v1/namespaces/{cluster.namespace}/deployments"
     return [
-        name
-        for name in SHARED_DEPLOYMENTS
-        if cluster.request("GET", f"{base}/{name}").status_code == 404
+        w.name
+        for w in SCALED_WORKLOADS
+        if cluster.request("GET", _workload_path(cluster, w.plural, w.name)).status_code == 404
     ]
 
 
@@ -298,7 +300,7 @@ class CampaignOutcome:
 
 
 def _outcome(obj: Obj, absent: list[str]) -> CampaignOutcome | None:
-    """Ready or Stalled settle a campaign. With shared Deployments absent, Ready cannot
+    """Ready or Stalled settle a campaign. With shared workloads absent, Ready cannot
     hold (the operator's capacity worker fails, on its own debounced schedule), so the
     ETL CronJob and certificate settle it and the absence is named instead."""
     name = obj["metadata"]["name"]
@@ -313,9 +315,7 @@ def _outcome(obj: Obj, absent: list[str]) -> CampaignOutcome | None:
             for kind in ("EtlScheduled", "CertificateReady")
         ):
             message = f"{', '.join(absent)} not in the namespace; replicas not applied"
-            return CampaignOutcome(
-                name, "Ready except capacity", "SharedDeploymentsAbsent", message
-            )
+            return CampaignOutcome(name, "Ready except capacity", "SharedWorkloadsAbsent", message)
         return None
     if _condition(obj, "Ready").get("status") == "True":
         return CampaignOutcome(name, "Ready")
@@ -427,12 +427,11 @@ def read_back(cluster: Cluster, outcomes: list[CampaignOutcome]) -> list[Created
 
 
 def read_replicas(cluster: Cluster) -> dict[str, int | None]:
-    """``spec.replicas`` of the shared Deployments the operator scales (None: absent)."""
-    base = f"/apis/apps/v1/namespaces/{cluster.namespace}/deployments"
+    """``spec.replicas`` of the shared workloads the operator scales (None: absent)."""
     replicas: dict[str, int | None] = {}
-    for name in SHARED_DEPLOYMENTS:
-        answer = cluster.request("GET", f"{base}/{name}")
-        replicas[name] = (
+    for w in SCALED_WORKLOADS:
+        answer = cluster.request("GET", _workload_path(cluster, w.plural, w.name))
+        replicas[w.name] = (
             int(answer.json().get("spec", {}).get("replicas", 1))
             if answer.status_code == 200
             else None
@@ -456,7 +455,7 @@ def deploy(
     manifests = load_campaign_manifests(examples_dir, cluster.namespace)
     applied = apply_campaigns(cluster, manifests)
     process, operator = start_operator(cluster, home)
-    absent = missing_deployments(cluster)
+    absent = missing_workloads(cluster)
     outcomes = wait_for_campaigns(
         cluster, list(applied), process, absent=absent, timeout_s=timeout_s
     )

@@ -135,6 +135,8 @@ class Cluster:
             "secret": (self.core, "secret"),
             "pod": (self.core, "pod"),
             "deployment": (self.apps, "deployment"),
+            "statefulset": (self.apps, "stateful_set"),
+            "service": (self.core, "service"),
         }[kind]
 
     def _plain(self, model: Any) -> Obj:

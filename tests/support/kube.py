@@ -110,6 +110,7 @@ BUILTIN_TYPES = (
     ResourceType("batch", "v1", "cronjobs", "CronJob", status_subresource=True),
     ResourceType("batch", "v1", "jobs", "Job", status_subresource=True),
     ResourceType("apps", "v1", "deployments", "Deployment", status_subresource=True),
+    ResourceType("apps", "v1", "statefulsets", "StatefulSet", status_subresource=True),
 )
 
 ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]

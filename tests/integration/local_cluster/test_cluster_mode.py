@@ -30,8 +30,8 @@ from promptsales_operator.campaign import WindowState, parse_campaign
 from promptsales_operator.settings import OperatorSettings
 from tests.support import crd
 from tests.support.kube import KubeApi, running_kube_api, write_kubeconfig
-from workloads.capacity import CampaignDemand, plan_capacity
-from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
+from workloads.capacity import SCALED_WORKLOADS, CampaignDemand, plan_capacity
+from workloads.common import CACHE_STATEFULSET, MCP_DEPLOYMENT
 from workloads.names import certificate_secret_name, etl_cronjob_name
 
 NS = "promptsales"
@@ -55,11 +55,12 @@ async def home(tmp_path: Path) -> AsyncIterator[Path]:
 
 
 def _shared_deployments(api: KubeApi) -> None:
-    """What ``pulumi up`` creates and the operator scales."""
-    for name in (MCP_DEPLOYMENT, CACHE_DEPLOYMENT):
+    """What ``pulumi up`` creates and the operator scales: the MCP server Deployment and
+    the cache's data StatefulSet."""
+    for workload in SCALED_WORKLOADS:
         api.emulator.create_object(
-            "apps/v1/deployments",
-            {"metadata": {"name": name, "namespace": NS}, "spec": {"replicas": 1}},
+            f"apps/v1/{workload.plural}",
+            {"metadata": {"name": workload.name, "namespace": NS}, "spec": {"replicas": 1}},
         )
 
 
@@ -174,7 +175,7 @@ async def test_deploy_runs_the_operator_until_every_campaign_is_ready(
         assert plan.mcp_replicas > 1  # the examples' demand does scale the MCP server
         assert report.replicas == {
             MCP_DEPLOYMENT: plan.mcp_replicas,
-            CACHE_DEPLOYMENT: plan.cache_replicas,
+            CACHE_STATEFULSET: plan.cache_replicas,
         }
         text = cl.render(report)
         assert "PRIVATE KEY" not in text
@@ -208,7 +209,7 @@ async def test_without_shared_deployments_the_wait_says_why_capacity_is_not_read
     states = {c.outcome.state for c in report.campaigns}
     assert states == {"Ready except capacity"}
     assert all(c.cronjob and c.secret for c in report.campaigns)
-    assert report.replicas == {MCP_DEPLOYMENT: None, CACHE_DEPLOYMENT: None}
+    assert report.replicas == {MCP_DEPLOYMENT: None, CACHE_STATEFULSET: None}
     assert "absent (pulumi up creates it)" in cl.render(report)
 
 

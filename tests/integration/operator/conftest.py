@@ -20,13 +20,14 @@ from promptsales_operator.runner import Operator
 from promptsales_operator.settings import OperatorSettings
 from tests.support import crd
 from tests.support.kube import KubeApi, KubeEmulator, kube_api  # noqa: F401 (fixture)
-from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
+from workloads.common import CACHE_STATEFULSET, MCP_DEPLOYMENT
 
 NS = "promptsales"
 CAMPAIGNS = "promptsales.io/v1alpha1/promptsalescampaigns"
 CRONJOBS = "batch/v1/cronjobs"
 SECRETS = "v1/secrets"
 DEPLOYMENTS = "apps/v1/deployments"
+STATEFULSETS = "apps/v1/statefulsets"
 EVENTS = "v1/events"
 START = dt.datetime(2026, 12, 10, tzinfo=dt.UTC)
 
@@ -44,11 +45,12 @@ def ca_secret(
     }
 
 
-def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
+def deployment(name: str, replicas: int = 1, kind: str = "Deployment") -> dict[str, Any]:
+    """A shared workload as ``pulumi up`` leaves it (pods never matter here)."""
     labels = {"app.kubernetes.io/name": name}
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": kind,
         "metadata": {"name": name, "namespace": NS},
         "spec": {
             "replicas": replicas,
@@ -99,7 +101,7 @@ async def platform(kube_api: KubeApi) -> Platform:  # noqa: F811 (fixture inject
     )
     emulator.create_object(SECRETS, ca_secret(ca))
     emulator.create_object(DEPLOYMENTS, deployment(MCP_DEPLOYMENT))
-    emulator.create_object(DEPLOYMENTS, deployment(CACHE_DEPLOYMENT))
+    emulator.create_object(STATEFULSETS, deployment(CACHE_STATEFULSET, kind="StatefulSet"))
     return Platform(kube_api, ca)
 
 

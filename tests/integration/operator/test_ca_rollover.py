@@ -41,6 +41,7 @@ from tests.integration.operator.conftest import (
     DEPLOYMENTS,
     NS,
     SECRETS,
+    STATEFULSETS,
     Platform,
     StartOperator,
     ca_secret,
@@ -53,7 +54,7 @@ from tests.integration.operator.conftest import (
 from tests.support import crd
 from tests.support.kube import KubeApi, KubeEmulator, kube_api  # noqa: F401 (fixture)
 from tests.support.tls_traffic import Client, FileSync, Server, Traffic, running
-from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
+from workloads.common import CACHE_STATEFULSET, MCP_DEPLOYMENT
 
 SERVER_LAG = 0.3
 CLIENT_LAG = 1.2
@@ -82,7 +83,7 @@ async def platform(kube_api: KubeApi, clock: ManualClock) -> Platform:  # noqa: 
     )
     emulator.create_object(SECRETS, ca_secret(ca))
     emulator.create_object(DEPLOYMENTS, deployment(MCP_DEPLOYMENT))
-    emulator.create_object(DEPLOYMENTS, deployment(CACHE_DEPLOYMENT))
+    emulator.create_object(STATEFULSETS, deployment(CACHE_STATEFULSET, kind="StatefulSet"))
     return Platform(kube_api, ca)
 
 

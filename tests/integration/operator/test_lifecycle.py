@@ -17,6 +17,7 @@ from tests.integration.operator.conftest import (
     DEPLOYMENTS,
     NS,
     SECRETS,
+    STATEFULSETS,
     Platform,
     StartOperator,
     campaign,
@@ -201,29 +202,27 @@ async def test_scaling_follows_the_sum_of_active_campaigns(
     kube = platform.kube
     await start_operator()
 
-    def replicas(name: str) -> int:
-        value: int = kube.get_object(DEPLOYMENTS, NS, name)["spec"]["replicas"]
-        return value
+    def replicas() -> tuple[int, int]:
+        """The MCP server Deployment's and the cache's data StatefulSet's."""
+        mcp = kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"]
+        cache = kube.get_object(STATEFULSETS, NS, "promptsales-cache")["spec"]["replicas"]
+        return int(mcp), int(cache)
 
-    for name, rps in (("a", 10), ("b", 20), ("c", 30)):
+    for name, rps in (("a", 10), ("b", 20), ("c", 120)):
         kube.create_object(CAMPAIGNS, campaign(name, demand={"requestsPerSecond": rps}))
-    # 60 req/s: 10 per MCP replica, 50 per cache replica (see fast_settings)
-    await wait_for(
-        lambda: (replicas("promptsales-mcp"), replicas("promptsales-cache")) == (6, 2), "6 and 2"
-    )
+    # 150 req/s: 10 per MCP replica (at most 8), 50 per cache replica (see fast_settings)
+    await wait_for(lambda: replicas() == (8, 3), "8 and 3")
 
     kube.delete_object(CAMPAIGNS, NS, "c")
-    await wait_for(
-        lambda: (replicas("promptsales-mcp"), replicas("promptsales-cache")) == (3, 1),
-        "3 and 1 after a deletion",
-    )
+    # 30 req/s: the cache keeps a primary and a replica to promote, whatever the demand
+    await wait_for(lambda: replicas() == (3, 2), "3 and 2 after a deletion")
 
     kube.create_object(CAMPAIGNS, campaign("huge", demand={"requestsPerSecond": 5000}))
-    await wait_for(lambda: replicas("promptsales-mcp") == 8, "mcp bounded by its maximum")
-    await wait_for(
-        lambda: [e for e in kube.stored("v1/events", NS) if e["reason"] == "Scaled"],
-        "Scaled events on the Deployments",
-    )
+    await wait_for(lambda: replicas() == (8, 6), "both bounded by their maximum")
+    scaled = {
+        e["involvedObject"]["kind"] for e in kube.stored("v1/events", NS) if e["reason"] == "Scaled"
+    }
+    assert scaled == {"Deployment", "StatefulSet"}
 
 
 async def test_deletion_takes_children_and_never_hangs(
@@ -273,14 +272,14 @@ async def test_every_api_call_is_allowed_by_the_operator_rbac(
     assert ("patch", "promptsalescampaigns/status") in used
 
 
-async def test_external_cache_has_no_deployment_and_capacity_still_converges(
+async def test_external_cache_has_no_statefulset_and_capacity_still_converges(
     platform: Platform, start_operator: StartOperator
 ) -> None:
     kube = platform.kube
-    kube.delete_object(DEPLOYMENTS, NS, "promptsales-cache")  # infra's external cache mode
+    kube.delete_object(STATEFULSETS, NS, "promptsales-cache")  # infra's external cache mode
     await start_operator()
     kube.create_object(CAMPAIGNS, campaign("ext", demand={"requestsPerSecond": 30}))
-    done = await wait_campaign(kube, "ext", is_ready, "Ready without a cache Deployment")
+    done = await wait_campaign(kube, "ext", is_ready, "Ready without a cache StatefulSet")
     scaled = condition(done, "CapacityScaled")
     assert scaled is not None
     assert scaled["status"] == "True"
@@ -288,4 +287,4 @@ async def test_external_cache_has_no_deployment_and_capacity_still_converges(
         lambda: kube.get_object(DEPLOYMENTS, NS, "promptsales-mcp")["spec"]["replicas"] == 3,
         "mcp scaled to 3 for 30 req/s (10 per replica)",
     )
-    assert kube.find(DEPLOYMENTS, NS, "promptsales-cache") is None
+    assert kube.find(STATEFULSETS, NS, "promptsales-cache") is None

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from infra import policy
 from infra.resources import KINDS, declare
 from workloads import cache, databases
-from workloads.common import CACHE_DEPLOYMENT, MCP_DEPLOYMENT
+from workloads.capacity import SCALED_WORKLOADS
 from workloads.render import PlatformSpec, platform_manifests, sqlserver_source_ddl
 
 # Printable passwords, including every character a URL or DSN would need escaped.
@@ -69,10 +69,11 @@ def test_redis_memory_budget_leaves_headroom_below_the_limit() -> None:
         cache.maxmemory_bytes(0)
 
 
-@pytest.mark.parametrize("bad", ['pa"ss', "pa\nss"])
+@pytest.mark.parametrize("bad", ['pa"ss', "pa\nss", "pa ss", "pa\\ss", ""])
 def test_redis_auth_conf_refuses_passwords_that_would_break_the_file(bad: str) -> None:
-    with pytest.raises(ValueError, match="quotes or newlines"):
-        cache.redis_auth_conf(bad)
+    for build in (cache.redis_auth_conf, cache.sentinel_auth_conf, cache.auth_secret_data):
+        with pytest.raises(ValueError, match="quotes, spaces or newlines"):
+            build(bad)
 
 
 def test_sqlserver_init_script_is_idempotent_and_carries_the_etl_model() -> None:
@@ -105,14 +106,16 @@ def test_every_rendered_kind_has_a_typed_resource() -> None:
 def test_no_manifest_sets_the_replicas_the_operator_owns() -> None:
     """One owner per field: a rendered spec.replicas would conflict with the operator's
     field manager on every server-side re-apply (or reset its count on a forced one)."""
-    deployments = {
-        m["metadata"]["name"]: m["spec"]
+    workloads = {
+        (m["kind"], m["metadata"]["name"]): m["spec"]
         for m in platform_manifests(PlatformSpec())
-        if m["kind"] == "Deployment"
+        if m["kind"] in {"Deployment", "StatefulSet"}
     }
-    for name in (MCP_DEPLOYMENT, CACHE_DEPLOYMENT):
-        assert "replicas" not in deployments[name]
-    assert deployments["promptsales-operator"]["replicas"] == 1  # not scaled by anyone
+    for scaled in SCALED_WORKLOADS:
+        assert "replicas" not in workloads[(scaled.kind, scaled.name)]
+    # Not scaled by anyone: the operator itself, and the Sentinels (a quorum of three).
+    assert workloads[("Deployment", "promptsales-operator")]["replicas"] == 1
+    assert workloads[("StatefulSet", "promptsales-cache-sentinel")]["replicas"] == 3
 
 
 def test_unknown_kinds_are_refused_by_name() -> None:

@@ -25,6 +25,11 @@ DNS = Endpoint("kube-system", (("k8s-app", "kube-dns"),))
 ALLOWED = [
     ("agent", AGENT, pod(P, "mcp"), 8443),
     ("mcp->cache", pod(P, "mcp"), pod(P, "cache"), 6379),
+    ("mcp->sentinel", pod(P, "mcp"), pod(P, "cache-sentinel"), 26379),
+    ("replication", pod(P, "cache"), pod(P, "cache"), 6379),
+    ("cache start-up->sentinel", pod(P, "cache"), pod(P, "cache-sentinel"), 26379),
+    ("sentinel->cache", pod(P, "cache-sentinel"), pod(P, "cache"), 6379),
+    ("sentinel->sentinel", pod(P, "cache-sentinel"), pod(P, "cache-sentinel"), 26379),
     ("mcp->mongodb", pod(P, "mcp"), pod(D, "mongodb"), 27017),
     ("mcp->postgres", pod(P, "mcp"), pod(D, "postgres"), 5432),
     ("etl->sqlserver", pod(P, "etl"), pod(D, "sqlserver"), 1433),
@@ -45,6 +50,11 @@ DENIED = [
     ("etl->internet", pod(P, "etl"), LLM, 443),
     ("mcp->llm when not configured", pod(P, "mcp"), LLM, 443),
     ("cache->anything", pod(P, "cache"), pod(D, "postgres"), 5432),
+    ("sentinel->anything", pod(P, "cache-sentinel"), pod(D, "postgres"), 5432),
+    ("agent->sentinel", AGENT, pod(P, "cache-sentinel"), 26379),
+    ("etl->sentinel", pod(P, "etl"), pod(P, "cache-sentinel"), 26379),
+    ("mcp->sentinel on the data port", pod(P, "mcp"), pod(P, "cache-sentinel"), 6379),
+    ("stranger pod->sentinel", Endpoint("default", ((C, "mcp"),)), pod(P, "cache-sentinel"), 26379),
     ("operator->databases", pod(P, "operator"), pod(D, "postgres"), 5432),
     ("databases->internet", pod(D, "postgres"), LLM, 443),
     ("stranger pod->mcp", Endpoint("default", ((C, "mcp"),)), pod(P, "cache"), 6379),
@@ -138,8 +148,9 @@ def test_external_cache_is_reached_by_mcp_only_at_its_configured_address() -> No
     assert not flow_allowed(manifests, pod(P, "etl"), managed_redis, 6380)
     # No in-cluster cache any more, so no way to it and no policy for it.
     assert not flow_allowed(manifests, pod(P, "mcp"), pod(P, "cache"), 6379)
+    assert not flow_allowed(manifests, pod(P, "mcp"), pod(P, "cache-sentinel"), 26379)
     names = {m["metadata"]["name"] for m in manifests if m["kind"] == "NetworkPolicy"}
-    assert "promptsales-cache" not in names
+    assert not {"promptsales-cache", "promptsales-cache-sentinel"} & names
     # The databases stayed in the cluster.
     assert flow_allowed(manifests, pod(P, "mcp"), pod(D, "postgres"), 5432)
 

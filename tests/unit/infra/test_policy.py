@@ -68,7 +68,7 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
     ),
     "root user": (
         "non-root",
-        lambda ms: _container(_find(ms, "Deployment", "promptsales-cache"))[
+        lambda ms: _container(_find(ms, "StatefulSet", "promptsales-cache"))[
             "securityContext"
         ].update(runAsUser=0),
     ),
@@ -120,13 +120,13 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
     ),
     "latest tag": (
         "image-tag",
-        lambda ms: _container(_find(ms, "Deployment", "promptsales-cache")).update(
+        lambda ms: _container(_find(ms, "StatefulSet", "promptsales-cache")).update(
             image="docker.io/library/redis:latest"
         ),
     ),
     "untagged image": (
         "image-tag",
-        lambda ms: _container(_find(ms, "Deployment", "promptsales-cache")).update(
+        lambda ms: _container(_find(ms, "StatefulSet", "promptsales-cache")).update(
             image="registry:5000/redis"
         ),
     ),
@@ -144,7 +144,7 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
     ),
     "password on the command line": (
         "plain-secret",
-        lambda ms: _container(_find(ms, "Deployment", "promptsales-cache"))["args"].append(
+        lambda ms: _container(_find(ms, "StatefulSet", "promptsales-cache"))["command"].append(
             "--requirepass hunter2"
         ),
     ),

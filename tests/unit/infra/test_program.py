@@ -15,6 +15,8 @@ from infra.config import parse_stack_config
 from promptsales.pii.keyring import parse_keyring
 from tests.unit.infra.conftest import Run, Runner
 from tests.unit.infra.mocks import RANDOM_BYTES, RANDOM_PASSWORD, is_secret, mock_bytes, unwrap
+from workloads import cache
+from workloads.common import CACHE_STATEFULSET
 from workloads.render import required_secrets
 
 PLATFORM, DATA = "promptsales", "promptsales-data"
@@ -37,8 +39,13 @@ def test_declares_every_platform_object(run_program: Runner) -> None:
         ("Deployment", "promptsales-operator", PLATFORM),
         ("Deployment", "promptsales-mcp", PLATFORM),
         ("Service", "promptsales-mcp", PLATFORM),
-        ("Deployment", "promptsales-cache", PLATFORM),
+        ("StatefulSet", "promptsales-cache", PLATFORM),
         ("Service", "promptsales-cache", PLATFORM),
+        ("StatefulSet", "promptsales-cache-sentinel", PLATFORM),
+        ("Service", "promptsales-cache-sentinel", PLATFORM),
+        ("ConfigMap", "promptsales-cache-config", PLATFORM),
+        ("Secret", "promptsales-cache-auth", PLATFORM),
+        ("Secret", "promptsales-cache-tls", PLATFORM),
         ("Job", "promptsales-warehouse-init", PLATFORM),
         ("Job", "promptsales-sqlserver-init", DATA),
         ("Secret", "promptsales-ca", PLATFORM),
@@ -84,12 +91,12 @@ def test_only_create_once_secrets_ignore_changes(run_program: Runner) -> None:
     }
 
 
-def test_replica_bounds_reach_the_operator_not_the_deployments(run_program: Runner) -> None:
+def test_replica_bounds_reach_the_operator_not_the_workloads(run_program: Runner) -> None:
     run = run_program(
         {"platform": {"mcp": {"min_replicas": 5, "max_replicas": 9}, "cache": {"min_replicas": 3}}}
     )
-    for name in ("promptsales-mcp", "promptsales-cache"):
-        assert "replicas" not in run.mocks.find("Deployment", name).plain["spec"]
+    for kind, name in (("Deployment", "promptsales-mcp"), ("StatefulSet", "promptsales-cache")):
+        assert "replicas" not in run.mocks.find(kind, name).plain["spec"]
     operator = run.mocks.find("Deployment", "promptsales-operator").plain
     env = {
         e["name"]: e["value"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -151,6 +158,24 @@ def test_ca_is_protected_and_serving_certificates_chain_to_it(run_program: Runne
         assert load_certificate(data["ca.crt"]) == ca_cert
     mongo = string_data(run, "promptsales-mongodb-tls", DATA)
     assert mongo["tls.pem"] == mongo["tls.crt"] + mongo["tls.key"]
+
+
+def test_the_cache_certificate_names_every_pod_the_sentinels_report(run_program: Runner) -> None:
+    """With ``announce-hostnames`` the Sentinels hand clients pod names, and the clients
+    verify the host name: every data pod's and every Sentinel's name must match a SAN."""
+    run = run_program()
+    leaf = load_certificates(string_data(run, "promptsales-cache-tls", PLATFORM)["tls.crt"])[0]
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    patterns = sans.get_values_for_type(x509.DNSName)
+
+    def matched(host: str) -> bool:
+        _pod, _, rest = host.partition(".")
+        return host in patterns or f"*.{rest}" in patterns
+
+    dialled = [cache.pod_host(CACHE_STATEFULSET, n, PLATFORM) for n in range(6)]
+    dialled += [host for host, _port in cache.sentinel_addresses(PLATFORM)]
+    assert all(matched(host) for host in dialled), patterns
+    assert not matched("promptsales-cache-0.elsewhere.promptsales.svc")
 
 
 def test_every_secret_value_is_a_pulumi_secret(run_program: Runner) -> None:
@@ -215,7 +240,15 @@ def test_consumer_credentials_point_at_the_in_cluster_databases(run_program: Run
     assert "tls=true" in mcp["PROMPTSALES_MCP_MONGO_URI"]
     assert mcp["PROMPTSALES_MCP_REDIS_URL"].startswith("rediss://:Mock-cache-password-Pw9@")
     cache_auth = string_data(run, "promptsales-cache-auth", PLATFORM)
-    assert cache_auth["auth.conf"] == 'requirepass "Mock-cache-password-Pw9"\n'
+    assert cache_auth == cache.auth_secret_data("Mock-cache-password-Pw9")
+    # The MCP server reaches the data pods through the Sentinels the render names.
+    mcp_env = {
+        e["name"]: e.get("value")
+        for e in run.mocks.find("Deployment", "promptsales-mcp", PLATFORM).plain["spec"][
+            "template"
+        ]["spec"]["containers"][0]["env"]
+    }
+    assert mcp_env["PROMPTSALES_MCP_CACHE_SENTINELS"] == cache.sentinels_setting(PLATFORM)
     sql_auth = string_data(run, "promptsales-sqlserver-auth", DATA)
     assert set(sql_auth) == {"sa-password", "etl-password"}
     assert sql_auth["sa-password"] != sql_auth["etl-password"]

@@ -137,13 +137,17 @@ def test_role_grants_no_wildcards_no_delete_and_nothing_cluster_wide() -> None:
         for r in operator_workloads.role_rules()
         if r["apiGroups"] == ["apps"] and "patch" in r["verbs"]
     ]
-    assert [r["resourceNames"] for r in patchable] == [["promptsales-mcp", "promptsales-cache"]]
+    # The MCP server Deployment and the cache's data StatefulSet, by name; not the Sentinels.
+    assert [(r["resources"], r["resourceNames"]) for r in patchable] == [
+        (["deployments"], ["promptsales-mcp"]),
+        (["statefulsets"], ["promptsales-cache"]),
+    ]
 
 
 def test_capacity_formula_examples() -> None:
     policy = CapacityPolicy(mcp_rps_per_replica=50, cache_rps_per_replica=500, headroom=0.2)
     idle = plan_capacity([], policy)
-    assert (idle.mcp_replicas, idle.cache_replicas) == (1, 1)
+    assert (idle.mcp_replicas, idle.cache_replicas) == (1, 2)  # a primary and a replica
     plan = plan_capacity(
         [
             CampaignDemand("a", 100),
@@ -154,7 +158,9 @@ def test_capacity_formula_examples() -> None:
     )
     assert plan.total_requests_per_second == 200
     assert plan.mcp_replicas == 5  # ceil(240 / 50)
-    assert plan.cache_replicas == 1
+    assert plan.cache_replicas == 2  # ceil(240 / 500) is 1, below the minimum
+    busy = plan_capacity([CampaignDemand("d", 1000)], policy)
+    assert busy.cache_replicas == 3  # ceil(1200 / 500): read replicas follow demand
     huge = plan_capacity([CampaignDemand("x", 1e6)], policy)
     assert (huge.mcp_replicas, huge.cache_replicas) == (policy.mcp_max, policy.cache_max)
 
@@ -162,6 +168,11 @@ def test_capacity_formula_examples() -> None:
 def test_capacity_policy_rejects_min_above_max() -> None:
     with pytest.raises(ValueError, match="mcp_min"):
         CapacityPolicy(mcp_min=5, mcp_max=2)
+
+
+def test_the_cache_never_plans_below_a_primary_and_a_replica_to_promote() -> None:
+    with pytest.raises(ValueError, match="cache_min must be between 2"):
+        CapacityPolicy(cache_min=1)
 
 
 def test_events_the_operator_posts_are_valid() -> None:

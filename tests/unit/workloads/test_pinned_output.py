@@ -1,9 +1,10 @@
 """The cache and MCP server manifests, pinned to the byte against a reviewed golden file.
 
-Both builders share one Deployment skeleton (``workloads.pods.deployment``); a change to it
-reaches two workloads the operator scales, so any drift in content or key order must show
-up here as a diff someone reviews. After an intended change, rewrite the file with
-``python -m tests.unit.workloads.test_pinned_output`` and review the diff.
+They are the two workloads the operator scales (the MCP Deployment, the cache's data
+StatefulSet beside its Sentinels) and share the pod skeleton of ``workloads.pods``, so
+any drift in content or key order must show up here as a diff someone reviews. After an
+intended change, rewrite the file with ``python -m tests.unit.workloads.test_pinned_output``
+and review the diff.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def rendered() -> dict[str, list[Manifest]]:
             image="x/redis:1",
             eviction_policy="allkeys-lfu",
         ),
-        "mcp_default": mcp.mcp_server("ns"),
+        "mcp_default": mcp.mcp_server("ns", cache_sentinels=cache.sentinels_setting("ns")),
         "mcp_lb": mcp.mcp_server(
             "ns2",
             image="i:1",
@@ -48,11 +49,13 @@ def test_cache_and_mcp_manifests_match_the_golden_file() -> None:
     assert _text() == GOLDEN.read_text(encoding="utf-8")
 
 
-def test_golden_file_holds_one_deployment_per_rendering() -> None:
+def test_golden_file_holds_every_workload_of_each_rendering() -> None:
     """Guards the golden file itself: an empty or truncated rewrite would pin nothing."""
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     kinds = {name: [m["kind"] for m in manifests] for name, manifests in golden.items()}
-    assert all(k.count("Deployment") == 1 for k in kinds.values()), kinds
+    for name, found in kinds.items():
+        expected = {"Deployment": 1} if name.startswith("mcp") else {"StatefulSet": 2}
+        assert {kind: found.count(kind) for kind in expected} == expected, kinds
     assert set(kinds) == set(rendered())
 
 
