@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 
 from bench.etl_load import databases, dsn_for, run_promptsales, url_for
@@ -47,16 +48,16 @@ class PlainCipher(PiiCipher):
     def email_hmac(self, email: str) -> bytes:
         return normalize_email(email).encode()
 
-    def row_encryptor(
+    def rows_encryptor(
         self, field_names: Sequence[str], key_id: str | None = None
-    ) -> Callable[[Sequence[Any]], bytes]:
+    ) -> Callable[[Sequence[Sequence[Any]]], list[bytes]]:
         names = tuple(field_names)
-        dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+        dumps = orjson.dumps
 
-        def encode_row(values: Sequence[Any]) -> bytes:
-            return dumps(dict(zip(names, values, strict=True))).encode()
+        def encode_rows(rows: Sequence[Sequence[Any]]) -> list[bytes]:
+            return [dumps(dict(zip(names, values, strict=True)), default=str) for values in rows]
 
-        return encode_row
+        return encode_rows
 
 
 def plain_factory(conn: psycopg.Connection, keyring: Keyring) -> PiiCipher:

@@ -400,3 +400,80 @@ def refresh_all_aggregates(conn: psycopg.Connection) -> int:
                 f"ALTER TABLE warehouse.agg_campaign_daily ADD CONSTRAINT {key[0]} {key[1]}"
             )
     return changed
+
+
+CUSTOMER_COLUMNS = (
+    "customer_id",
+    "email_hmac",
+    "pii_key_id",
+    "pii_ciphertext",
+    "country",
+    "created_day",
+    "source_version",
+)
+CUSTOMER_TYPES = ("int4", "bytea", "text", "bytea", "text", "date", "int8")
+_CUSTOMER_PAYLOAD = ("customer_id", "country", "created_day", "change_version")
+"""What a quarantined customer's payload holds: the staged row without its private columns
+(``load.quarantine`` drops email_hmac, pii_key_id and pii_ciphertext the same way)."""
+
+CUSTOMERS_DIRECT_SQL = """
+SELECT NOT EXISTS (SELECT 1 FROM warehouse.dim_customer)
+   AND NOT EXISTS (SELECT 1 FROM warehouse.etl_deleted WHERE source_view = 'v_customer')
+   AND NOT EXISTS (SELECT 1 FROM warehouse.etl_quarantine
+                   WHERE source_view = 'v_customer' AND resolved_run_id IS NULL)
+"""
+"""A first load may COPY customers straight into ``dim_customer`` when nothing there can
+conflict: no customer yet, no applied delete a staged row would have to be checked
+against (``load.drop_deleted``), no open quarantine entry to supersede
+(``load.reconsider_quarantine``). Otherwise they go through staging like any run."""
+
+
+def customers_direct(conn: psycopg.Connection) -> bool:
+    row = conn.execute(CUSTOMERS_DIRECT_SQL).fetchone()
+    return bool(row and row[0])
+
+
+def copy_customers(
+    conn: psycopg.Connection, batches: Iterable[Sequence[Row]], run_id: int
+) -> DirectResult:
+    """First load of customers: encrypted rows straight into ``dim_customer``.
+
+    The staged path wrote every customer twice (temp table, then ``INSERT ... SELECT``
+    with its conflict arbitration), after the last row was read; here the COPY runs while
+    the reader still fetches and encrypts, and the rows are written once. The one
+    quarantine rule of customers (``missing email``: no join key) runs in Python, with the
+    same reason and payload as the SQL rule. Rows are ``load.customer_transform``'s.
+    """
+    result = DirectResult()
+    rejected: list[tuple[Any, ...]] = []
+    statement = (
+        f"COPY warehouse.dim_customer ({', '.join(CUSTOMER_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    )
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(list(CUSTOMER_TYPES))
+        write_row = copy.write_row
+        for batch in batches:
+            for row in batch:
+                if row[1] is None:
+                    payload = dict(zip(_CUSTOMER_PAYLOAD, (row[0], *row[4:]), strict=True))
+                    rejected.append(
+                        (
+                            run_id,
+                            "v_customer",
+                            str(row[0]),
+                            "missing email",
+                            json.dumps(payload, default=str),
+                        )
+                    )
+                    continue
+                write_row(row)
+                result.loaded += 1
+    if rejected:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO warehouse.etl_quarantine (run_id, source_view, source_key, reason, "
+                "payload) VALUES (%s, %s, %s, %s, %s::jsonb)",
+                rejected,
+            )
+    result.quarantined = len(rejected)
+    return result

@@ -1,5 +1,8 @@
 """``promptsales etl ...``: schema set-up, seed data, runs and their status.
 
+Commands import what only they need inside themselves: ``run`` is what every campaign's
+CronJob starts, and the seed's numpy or the simulations' drivers would only slow its start.
+
 Exit codes are part of the interface a CronJob and an operator act on; see
 :class:`etl_job.run.ExitCode`. Every ``run`` prints exactly one JSON summary line on stdout.
 """
@@ -18,10 +21,7 @@ import typer
 from etl_job.concurrency.command import simulate as simulate_command
 from etl_job.extract import Scope
 from etl_job.run import ExitCode, RunSummary, run_etl
-from etl_job.seed import SeedError, SeedSize, create_source_schema, seed_sources
 from etl_job.settings import load_etl_settings
-from etl_job.status import read_status
-from etl_job.warehouse import init_warehouse
 from promptsales.config import ConfigError
 from promptsales.logs import redact_text
 from promptsales.pii import PiiError, load_keyring
@@ -50,6 +50,9 @@ def init_schema(
     ] = False,
 ) -> None:
     """Create the warehouse schema (idempotent: safe to run twice)."""
+    from etl_job.seed import create_source_schema
+    from etl_job.warehouse import init_warehouse
+
     settings = load_etl_settings()
     with _database_errors():
         init_warehouse(settings.warehouse_dsn.get_secret_value())
@@ -74,6 +77,8 @@ def seed(
     reset: Annotated[bool, typer.Option(help="Truncate the source tables first.")] = False,
 ) -> None:
     """Fill the PostgreSQL stand-in sources with deterministic data."""
+    from etl_job.seed import SeedError, SeedSize, seed_sources  # numpy: only for the seed
+
     settings = load_etl_settings()
     size = SeedSize(
         campaigns=campaigns,
@@ -134,6 +139,8 @@ def status(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many recent runs.")] = 10,
 ) -> None:
     """Recent runs, watermarks per scope and view, quarantine counts (JSON)."""
+    from etl_job.status import read_status
+
     settings = load_etl_settings()
     with _database_errors():
         report = read_status(settings.warehouse_dsn.get_secret_value(), limit)

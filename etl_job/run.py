@@ -153,7 +153,7 @@ def _read_source(
                 yield "view", (view, [column.name for column in query.selected_columns])
                 transform = load.customer_transform(cipher) if view == "v_customer" else None
                 for batch in stream_tuples(sconn, query, params, batch_rows):
-                    yield "rows", batch if transform is None else [transform(r) for r in batch]
+                    yield "rows", batch if transform is None else transform(batch)
                 yield "end", None
     except sqlalchemy.exc.OperationalError as exc:
         raise SourceError(f"source {source} unavailable: {exc.orig!s}") from None
@@ -188,10 +188,32 @@ def _copy_direct_fact(
     """
     assert summary.run_id is not None
     fact = bulk.DIRECT_FACTS[view]
-    # Small loads keep the indexes: building a handful of indexes per partition costs more
-    # than maintaining them for a few rows. Look ahead just far enough to tell. Dropped
-    # before any partition of this load exists, so none is created with indexes that would
-    # be dropped right away.
+    batches, deferred = _defer_indexes_if_large(wh, fact.table, batches)
+    campaigns, ads = known
+    done = bulk.copy_facts(
+        wh,
+        fact,
+        batches,
+        bulk.rule_for(view, campaigns, ads),
+        bulk.accept_for(view, campaigns, ads),
+        summary.run_id,
+        columns,
+    )
+    _count_direct(summary, view, done)
+    return deferred
+
+
+def _defer_indexes_if_large(
+    wh: psycopg.Connection, table: str, batches: Iterator[Sequence[Any]]
+) -> tuple[Iterator[Sequence[Any]], list[str]]:
+    """Drop ``table``'s secondary indexes when the load is large; returns the rows (none
+    lost) and the statements that rebuild the indexes.
+
+    Small loads keep the indexes: building a handful of indexes per partition costs more
+    than maintaining them for a few rows. Looks ahead just far enough to tell. A fact's
+    indexes are dropped before any partition of this load exists, so none is created with
+    indexes that would be dropped right away.
+    """
     head: list[Sequence[Any]] = []
     seen = 0
     for batch in batches:
@@ -199,20 +221,24 @@ def _copy_direct_fact(
         seen += len(batch)
         if seen >= bulk.DEFER_INDEX_ROWS:
             break
-    deferred = bulk.drop_secondary_indexes(wh, fact.table) if seen >= bulk.DEFER_INDEX_ROWS else []
-    campaigns, ads = known
-    done = bulk.copy_facts(
-        wh,
-        fact,
-        itertools.chain(head, batches),
-        bulk.rule_for(view, campaigns, ads),
-        bulk.accept_for(view, campaigns, ads),
-        summary.run_id,
-        columns,
-    )
+    deferred = bulk.drop_secondary_indexes(wh, table) if seen >= bulk.DEFER_INDEX_ROWS else []
+    return itertools.chain(head, batches), deferred
+
+
+def _count_direct(summary: RunSummary, view: str, done: bulk.DirectResult) -> None:
     summary.rows_read[view] = done.loaded + done.quarantined
     summary.rows_loaded[view] = done.loaded
     summary.rows_quarantined[view] = done.quarantined
+
+
+def _copy_direct_customers(
+    wh: psycopg.Connection, batches: Iterator[Sequence[Any]], summary: RunSummary
+) -> list[str]:
+    """First load of customers into an empty ``dim_customer`` (see ``bulk.copy_customers``);
+    returns the index rebuilds it deferred."""
+    assert summary.run_id is not None
+    batches, deferred = _defer_indexes_if_large(wh, "dim_customer", batches)
+    _count_direct(summary, "v_customer", bulk.copy_customers(wh, batches, summary.run_id))
     return deferred
 
 
@@ -260,12 +286,14 @@ def _load_view(
     batches = _view_batches(reader)
     if direct and view in bulk.DIRECT_FACTS:
         return _copy_direct_fact(wh, view, batches, columns, summary, known())
+    if direct and view == "v_customer" and bulk.customers_direct(wh):
+        return _copy_direct_customers(wh, batches, summary)
     spec = load.VIEW_LOADS[view]
     load.create_staging(wh, spec)
     summary.rows_read[view] = load.copy_rows(wh, spec, batches, analyze=not direct)
     if direct:
         summary.rows_quarantined[view], summary.rows_loaded[view] = load.settle(
-            wh, spec, summary.run_id
+            wh, spec, summary.run_id, staged=summary.rows_read[view]
         )
     return []
 
@@ -281,7 +309,7 @@ def _unpark_after_first_load(
             continue
         spec = load.VIEW_LOADS[view]
         load.create_staging(wh, spec)
-        _, loaded = load.settle(wh, spec, summary.run_id)
+        _, loaded = load.settle(wh, spec, summary.run_id, staged=0)
         summary.rows_loaded[view] = summary.rows_loaded.get(view, 0) + loaded
 
 
@@ -379,8 +407,15 @@ def _run_in_transaction(
         # first look goes through its own short connection: a lock on the fact tables held
         # by this transaction while it waits for the merge lock would deadlock with the
         # holder's partition DDL.
-        with psycopg.connect(settings.warehouse_dsn.get_secret_value(), autocommit=True) as probe:
-            direct = bulk.facts_empty(probe)
+        # A scope with watermarks has run before, so its facts are most likely loaded: it
+        # merges without the probe's extra connection (the merge is correct either way;
+        # the direct COPY is only the faster path into empty facts).
+        direct = False
+        if not watermarks:
+            with psycopg.connect(
+                settings.warehouse_dsn.get_secret_value(), autocommit=True
+            ) as probe:
+                direct = bulk.facts_empty(probe)
         if direct:
             wh.execute("SELECT pg_advisory_xact_lock(%s)", (MERGE_LOCK,))
             direct = bulk.facts_empty(wh)
@@ -412,7 +447,7 @@ def _run_in_transaction(
         for view in views:
             spec = load.VIEW_LOADS[view]
             summary.rows_quarantined[view], summary.rows_loaded[view] = load.settle(
-                wh, spec, summary.run_id
+                wh, spec, summary.run_id, staged=summary.rows_read.get(view, 0)
             )
             lap(f"merge_{view}")
         summary.aggregates_changed = load.refresh_aggregates(wh)

@@ -4,9 +4,7 @@ Lost update, dirty read and deadlock are each staged between two real database s
 whose steps are ordered by barriers and events (never by sleeping and hoping), first
 without protection so the anomaly is observed, then with the protection that prevents it.
 ``promptsales etl simulate`` prints the step-by-step trace of each run.
+
+The package itself imports nothing: ``promptsales etl`` names the scenarios
+(``etl_job.concurrency.scenario``) without loading the simulations and their drivers.
 """
-
-from etl_job.concurrency.outcome import Outcome
-from etl_job.concurrency.runner import Scenario, run_scenario
-
-__all__ = ["Outcome", "Scenario", "run_scenario"]

@@ -10,9 +10,7 @@ from typing import Annotated
 
 import typer
 
-from etl_job.concurrency.databases import SimulationError
-from etl_job.concurrency.runner import Scenario, render, run_scenario
-from etl_job.concurrency.settings import load_simulation_settings
+from etl_job.concurrency.scenario import Scenario
 
 
 def simulate(
@@ -25,6 +23,10 @@ def simulate(
     Servers come from PROMPTSALES_ETL_SIM_POSTGRES_DSN and PROMPTSALES_ETL_SIM_MARIADB_URL;
     every run uses its own throwaway database.
     """
+    from etl_job.concurrency.databases import SimulationError
+    from etl_job.concurrency.runner import render, run_scenario
+    from etl_job.concurrency.settings import load_simulation_settings
+
     settings = load_simulation_settings()
     try:
         outcomes = run_scenario(scenario, settings)

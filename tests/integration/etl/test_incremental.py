@@ -246,3 +246,23 @@ def test_first_load_leaves_the_same_indexes_as_the_schema(
     assert any("campaign_id, day" in definition for _, definition, _ in loaded)
     assert loaded == expected
     assert all(valid for _, _, valid in loaded)
+
+
+def test_merged_tables_leave_room_for_in_page_updates(etl_env: EtlEnv) -> None:
+    """Customers, fact partitions (created by the load) and the KPI aggregate keep a tenth
+    of each page free, so a merge's updates can stay on their page (HOT) instead of adding
+    an entry to every index."""
+    assert etl_env.run().status == "succeeded"
+    with psycopg.connect(etl_env.warehouse) as wh:
+        rows = wh.execute(
+            "SELECT c.relname, c.reloptions FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'warehouse' AND c.relkind = 'r' "
+            "AND (c.relname IN ('dim_customer', 'agg_campaign_daily') "
+            "OR c.relname ~ '^fact_(ad_daily|lead|conversion)_[0-9]{4}_[0-9]{2}$')"
+        ).fetchall()
+    partitions = [name for name, _ in rows if name.startswith("fact_")]
+    assert len(partitions) >= 3
+    assert {name: options for name, options in rows} == {
+        name: ["fillfactor=90"] for name, _ in rows
+    }

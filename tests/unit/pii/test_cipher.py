@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
 import pytest
 
-from promptsales.pii import IntegrityError, Keyring, KeyringError, MissingKeyError, PiiCipher
+from promptsales.pii import (
+    IntegrityError,
+    Keyring,
+    KeyringError,
+    MissingKeyError,
+    PiiCipher,
+    normalize_email,
+)
 from promptsales.pii.datakeys import DataKeyRecord, unwrap, wrap
 from promptsales.pii.keyring import (
     generate_keyring,
@@ -127,3 +137,32 @@ def test_keyring_file_round_trip_mode_and_validation(tmp_path: Path) -> None:
         load_keyring(tmp_path / "junk.json")
     with pytest.raises(KeyringError, match="active"):
         without_kek(keyring, keyring.active_kek_id)
+
+
+@pytest.mark.parametrize("key_bytes", [32, 64, 100])
+def test_email_hmac_is_standard_hmac_sha256(key_bytes: int) -> None:
+    """The join key stays HMAC-SHA256 of the normalized email, byte for byte, whatever the
+    key length (keys longer than a SHA-256 block are hashed first): existing warehouses and
+    the MCP server's lookups must keep matching."""
+    key = bytes(range(key_bytes))
+    keyring = generate_keyring().model_copy(update={"hmac_key": base64.b64encode(key).decode()})
+    cipher, _, _ = _cipher(keyring)
+    for email in (" Ana.Lopez@EXAMPLE.com ", "ｆｕｌｌ@example.com", "a@b.c"):
+        expected = hmac.new(key, normalize_email(email).encode(), hashlib.sha256).digest()
+        assert cipher.email_hmac(email) == expected
+
+
+def test_rows_encryptor_gives_each_row_its_own_nonce_and_decrypts() -> None:
+    cipher, _, _ = _cipher()
+    encrypt_rows = cipher.rows_encryptor(("email", "birth_date"))
+    rows = [("a@b.c", dt.date(1990, 1, 2)), ("a@b.c", dt.date(1990, 1, 2)), ("ü@x.y", None)]
+    blobs = encrypt_rows(rows)
+    assert len({blob[1:13] for blob in blobs}) == len(rows)
+    assert blobs[0] != blobs[1]
+    assert [cipher.decrypt("dek-test", blob) for blob in blobs] == [
+        {"email": "a@b.c", "birth_date": "1990-01-02"},
+        {"email": "a@b.c", "birth_date": "1990-01-02"},
+        {"email": "ü@x.y", "birth_date": None},
+    ]
+    with pytest.raises(ValueError, match="zip"):
+        encrypt_rows([("only one field",)])
