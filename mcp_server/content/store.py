@@ -68,6 +68,23 @@ def from_document(doc: Document) -> ContentItem:
     return ContentItem(id=str(doc["_id"]), **fields)
 
 
+def decode_document(
+    doc: Document, model_id: str, dimensions: int
+) -> tuple[ContentItem, bytes] | None:
+    """The item and its float32 BSON vector; None for another model's or a malformed
+    vector, which is never mixed into an index."""
+    embedding = doc.get("embedding")
+    if (
+        doc.get("embedding_model") != model_id
+        or doc.get("embedding_dim") != dimensions
+        or not isinstance(embedding, Binary)
+        or embedding.subtype != VECTOR_SUBTYPE
+        or bytes(embedding[:1]) != FLOAT32_DTYPE
+    ):
+        return None
+    return from_document(doc), bytes(embedding)
+
+
 class ContentStore:
     """The content collection of one database."""
 
@@ -196,18 +213,18 @@ class ContentStore:
         items: list[ContentItem] = []
         vectors: list[bytes] = []
         for doc in self.iter_model_documents(model_id):
-            embedding = doc.get("embedding")
-            if (
-                doc.get("embedding_dim") != dimensions
-                or not isinstance(embedding, Binary)
-                or embedding.subtype != VECTOR_SUBTYPE
-                or bytes(embedding[:1]) != FLOAT32_DTYPE
-            ):
-                continue  # another model's or a malformed vector: never mixed in
-            vectors.append(embedding)
-            items.append(from_document(doc))
+            decoded = decode_document(doc, model_id, dimensions)
+            if decoded is None:
+                continue
+            items.append(decoded[0])
+            vectors.append(decoded[1])
         matrix = vectors_from_bson(vectors, dimensions)
         return VectorIndex(items, matrix, model_id=model_id, version=version)
+
+    def has_campaign(self, campaign_id: str) -> bool:
+        """Some content item is used by the campaign (a validated id, matched with $eq)."""
+        doc = self.collection.find_one({"campaigns": {"$eq": campaign_id}}, {"_id": 1})
+        return doc is not None
 
     def count(self, model_id: str | None = None) -> int:
         query: Document = {} if model_id is None else {"embedding_model": model_id}
