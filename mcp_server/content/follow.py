@@ -204,11 +204,6 @@ class ContentFollower:
         namespace = event.get("ns", {}).get("coll")
         key = event.get("documentKey", {}).get("_id")
         document = event.get("fullDocument")
-        if document is None and operation == "update" and key is not None:
-            # MongoDB looks the document up for us (updateLookup); a server that does
-            # not (SecantusDB) leaves it out, and an absent document means deleted since.
-            source = self.store.meta if namespace == META_COLLECTION else self.store.collection
-            document = source.find_one({"_id": key})
         if namespace == META_COLLECTION:
             if key != VERSION_ID or operation == "delete" or document is None:
                 return False
@@ -217,7 +212,9 @@ class ContentFollower:
         if not self.items or key is None:
             return False
         if operation == "delete" or document is None:
-            self._pending.items[str(key)] = None  # gone (or gone again before the lookup)
+            # An update's document is looked up when read (updateLookup): None means the
+            # item was deleted since, and that deletion's own event follows.
+            self._pending.items[str(key)] = None
         elif operation in {"insert", "replace", "update"}:
             self._pending.items[str(key)] = dict(document)
         return False
