@@ -105,6 +105,7 @@ def build_service(settings: McpSettings, embedder: Embedder | None = None) -> Co
         refresh_seconds=settings.index_refresh_seconds,
         use_vector_search=backend,
         follow_changes=settings.content_follow == "auto",
+        vector_index_name=settings.vector_index_name,
         contacts=(
             ContactsRepository(dsn, settings.pii_keyring_file)
             if dsn and settings.pii_keyring_file

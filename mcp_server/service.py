@@ -57,6 +57,7 @@ from mcp_server.search.scan import RowScanner
 from mcp_server.sources.contacts import Contact, ContactsRepository
 from mcp_server.sources.warehouse import UnknownCampaignError, WarehouseError, WarehouseRepository
 from mcp_server.text import key_text, visible_text
+from workloads.content_search import INDEX_NAME
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,7 @@ class ContentService:
         use_vector_search: bool | None = False,
         contacts: ContactsRepository | None = None,
         follow_changes: bool = True,
+        vector_index_name: str = INDEX_NAME,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -225,6 +227,7 @@ class ContentService:
         self.contacts = contacts
         self.refresh_seconds = refresh_seconds
         self._use_vector_search = use_vector_search
+        self.vector_index_name = vector_index_name
         # Follow content through a change stream where the server offers one (see
         # mcp_server.content.follow); None until opened, and then polling otherwise.
         self.follow_changes = follow_changes
@@ -369,11 +372,18 @@ class ContentService:
         try:
             if self._use_vector_search is None:
                 self._use_vector_search = await anyio.to_thread.run_sync(
-                    self.store.supports_vector_search
+                    self.store.supports_vector_search, self.vector_index_name
                 )
             if not self.embedder.dimensions:
                 # A remote model's dimension is learnt from one probe unless configured.
                 await anyio.to_thread.run_sync(self.embedder.embed, ["dimension probe"])
+            if self._use_vector_search and not await anyio.to_thread.run_sync(
+                self.store.supports_vector_search, self.vector_index_name
+            ):
+                # Configured for $vectorSearch: not ready until mongot has built the index.
+                raise ToolUnavailableError(
+                    f"vector search index {self.vector_index_name} is not queryable yet"
+                )
             if self.follow_changes and self.follower is None:
                 # Opened before the full load, so nothing written meanwhile is missed.
                 follower = ContentFollower(self.store, items=not self.vector_search)
@@ -590,7 +600,13 @@ class ContentService:
             return await self.run_compute(self._exact_search, query, filters, limit)
         vector = await self.run_compute(self.queries.embed_query, query)
         return await anyio.to_thread.run_sync(
-            run_vector_search, self.store, vector, filters, limit, self.model_id
+            run_vector_search,
+            self.store,
+            vector,
+            filters,
+            limit,
+            self.model_id,
+            self.vector_index_name,
         )
 
     def plan_content(
