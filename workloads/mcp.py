@@ -80,6 +80,7 @@ def mcp_server(
     memory: tuple[str, str] = ("512Mi", "1Gi"),
     service_type: str = "ClusterIP",
     source_ranges: Sequence[str] = (),
+    vector_backend: str | None = None,
 ) -> list[Manifest]:
     """ServiceAccount, Service, PDB and Deployment of the MCP server.
 
@@ -100,7 +101,12 @@ def mcp_server(
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": MCP_COMMAND,
-        "env": mcp_environment(namespace),
+        "env": mcp_environment(namespace)
+        + (
+            [{"name": "PROMPTSALES_MCP_VECTOR_BACKEND", "value": vector_backend}]
+            if vector_backend
+            else []
+        ),
         "ports": [
             {"name": "mcp", "containerPort": MCP_PORT, "protocol": "TCP"},
         ],

@@ -197,3 +197,15 @@ def test_render_header_lists_exactly_the_secrets_pulumi_creates_in_production(
 def test_captured_production_inputs_pass_every_policy(run_program: Runner) -> None:
     run = run_program(PRODUCTION)
     assert policy.check_all(run.mocks.manifests()) == []
+
+
+def test_mongodb_search_is_declared_after_the_operator_with_its_certificate(
+    run_program: Runner,
+) -> None:
+    search_on = {"tier": "production", "mongodb": {"search": {"enabled": True}}}
+    run = run_program({"platform": search_on})
+    (search,) = [r.plain for r in run.mocks.kubernetes() if r.plain.get("kind") == "MongoDBSearch"]
+    assert admission.admission_violations(search) == []
+    name = "mongodbsearch-promptsales-data-promptsales-content-search"
+    assert "mongodb-kubernetes" in depends(run, name)
+    assert "tls.crt" in string_data(run, "promptsales-content-search-tls", DATA)

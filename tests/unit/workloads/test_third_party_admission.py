@@ -8,6 +8,7 @@ admission checks themselves are shown to bite on objects those CRDs refuse.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 from promptsales.config import ConfigError
 from promptsales_cli.main import app
 from tests.support import third_party_crds as admission
+from workloads import content_search
 from workloads.render import PlatformSpec, platform_manifests
 
 BACKUP = {"destination_path": "s3://promptsales-backups/warehouse", "credentials_secret": "s3"}
@@ -252,3 +254,41 @@ def test_bad_production_settings_are_refused_naming_the_field(
     assert isinstance(result.exception, ConfigError)
     assert f"{field}:" in str(result.exception)
     assert "apiVersion" not in result.output  # nothing rendered
+
+
+SEARCH = {"tier": "production", "mongodb": {"search": {"enabled": True, "storage": "50Gi"}}}
+
+
+def test_mongodb_search_renders_an_admissible_search_resource_and_the_index_definition() -> None:
+    manifests = platform_manifests(PlatformSpec.model_validate(SEARCH))
+    (search,) = [m for m in manifests if m["kind"] == "MongoDBSearch"]
+    assert admission.admission_violations(search) == []
+    assert search["spec"]["source"]["mongodbResourceRef"] == {"name": "promptsales-content"}
+    assert search["spec"]["clusters"][0]["persistence"] == {"single": {"storage": "50Gi"}}
+    (config_map,) = [
+        m for m in manifests if m["metadata"]["name"] == "promptsales-content-vector-index"
+    ]
+    rendered = json.loads(config_map["data"]["content_vector.json"])
+    assert rendered == content_search.vector_index_model(384)  # what the loader creates
+    (mcp,) = [
+        m
+        for m in manifests
+        if m["metadata"]["name"] == "promptsales-mcp" and m["kind"] == "Deployment"
+    ]
+    containers = mcp["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in containers[0]["env"]}
+    assert env["PROMPTSALES_MCP_VECTOR_BACKEND"] == "mongo"
+    without = platform_manifests(PlatformSpec.model_validate({"tier": "production"}))
+    assert not [m for m in without if m["kind"] == "MongoDBSearch"]
+
+
+def test_mongodb_search_without_the_replica_set_is_refused_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"mongodb": {"search": {"enabled": True}}}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["render", "-f", str(path), "--tier", "single"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError)
+    assert "mongodb.search.enabled needs tier production" in str(result.exception)
+    assert "apiVersion" not in result.output
