@@ -303,7 +303,7 @@ def vector_search_pipeline(
 def cosine_from_score(score: float) -> float:
     """MongoDB normalizes a cosine similarity to ``(1 + cosine) / 2``; callers get the
     cosine itself, as the in-process index reports it."""
-    return score
+    return 2.0 * score - 1.0
 
 
 def run_vector_search(
