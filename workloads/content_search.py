@@ -33,6 +33,8 @@ SEARCH_API_VERSION = "mongodb.com/v1"
 SEARCH_NAME = f"{content_replica_set.NAME}-search"
 SEARCH_TLS_SECRET = f"{SEARCH_NAME}-tls"
 INDEX_CONFIG_MAP = "promptsales-content-vector-index"
+COMPONENT = "mongodb-search"  # the mongot pods' component label (NetworkPolicies select it)
+MONGOT_PORT = 27028  # where mongod reaches mongot (the operator's default)
 
 
 def vector_index_definition(dimensions: int = DEFAULT_DIMENSIONS) -> dict[str, Any]:
@@ -86,7 +88,7 @@ def search_resource(
         "metadata": {
             "name": SEARCH_NAME,
             "namespace": namespace,
-            "labels": labels("mongodb-search", "pulumi"),
+            "labels": labels(COMPONENT, "pulumi"),
         },
         "spec": {
             "source": {"mongodbResourceRef": {"name": content_replica_set.NAME}},
@@ -99,7 +101,38 @@ def search_resource(
                         "limits": {"cpu": cpu[1], "memory": memory[1]},
                     },
                     "persistence": {"single": {"storage": storage}},
+                    "statefulSet": _statefulset_override(),
                 }
             ],
+        },
+    }
+
+
+def _statefulset_override() -> Manifest:
+    """Our labels on the mongot pods (the NetworkPolicies select them) and the settings the
+    data namespace's ``restricted`` Pod Security Standard requires, stated explicitly (the
+    operator merges containers by name; check its own on a first install)."""
+    return {
+        "metadata": {"labels": labels(COMPONENT, "pulumi")},
+        "spec": {
+            "template": {
+                "metadata": {"labels": labels(COMPONENT, "pulumi")},
+                "spec": {
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "mongot",
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                                "runAsNonRoot": True,
+                            },
+                        }
+                    ],
+                },
+            }
         },
     }
