@@ -543,7 +543,7 @@ def data_tier_flows(spec: PlatformSpec) -> network_policies.DataTierFlows:
         cloudnativepg_namespace=spec.operators.cloudnativepg_namespace if cnpg else None,
         backup_cidrs=tuple(backup.cidrs) if cnpg and backup is not None else (),
         content_replica_set=spec.content_on_operator,
-        content_search=False,
+        content_search=spec.content_search,
         prometheus_namespace=(
             spec.monitoring.prometheus_namespace if spec.monitoring.enabled else None
         ),
