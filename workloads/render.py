@@ -359,10 +359,10 @@ class PlatformSpec(_Model):
     data_namespace: DnsLabel = namespaces.DATA_NAMESPACE
     image: Image = DEFAULT_IMAGE
     tier: Literal["single", "production"] = Field(
-        default="single",
-        description="single: one StatefulSet per engine (small installs, no third-party "
-        "CRDs); production: PostgreSQL on CloudNativePG and MongoDB as an operator-run "
-        "replica set.",
+        default="production",
+        description="production (the default): PostgreSQL on CloudNativePG and MongoDB as "
+        "an operator-run replica set; single: one StatefulSet per engine (small installs, "
+        "no third-party CRDs).",
     )
     mongodb: MongoSpec = MongoSpec()
     sqlserver: SqlServerSpec = SqlServerSpec()

@@ -66,9 +66,19 @@ def test_operators_already_present_are_not_installed(run_program: Runner) -> Non
 
 
 def test_single_tier_declares_no_operator_and_no_custom_resource(run_program: Runner) -> None:
-    run = run_program()
+    run = run_program({"platform": {"tier": "single"}})
     assert not [r for r in run.mocks.registered if r.typ == RELEASE_TYPE]
     assert custom_resources(run) == []
+
+
+def test_production_is_the_default_tier(run_program: Runner) -> None:
+    run = run_program()
+    assert {r.name for r in run.mocks.registered if r.typ == RELEASE_TYPE} == {
+        "cloudnative-pg",
+        "mongodb-kubernetes",
+    }
+    kinds = sorted(r["kind"] for r in custom_resources(run))
+    assert kinds == ["Cluster", "MongoDBCommunity"]
 
 
 def test_every_custom_resource_pulumi_declares_passes_its_real_crd(run_program: Runner) -> None:

@@ -44,7 +44,7 @@ SPECS: dict[str, dict[str, Any]] = {
             "monitor_labels": {"release": "kube-prometheus-stack"},
         },
     },
-    "single tier with monitoring": {"monitoring": {"enabled": True}},
+    "single tier with monitoring": {"tier": "single", "monitoring": {"enabled": True}},
 }
 
 
@@ -87,8 +87,8 @@ def test_every_custom_resource_kind_rendered_has_a_shared_crd() -> None:
 
 
 def test_the_single_tier_without_monitoring_renders_no_third_party_object() -> None:
-    """What tests/cluster applies to an API server without these CRDs."""
-    assert third_party({}) == []
+    """What a small install applies to a cluster without these operators."""
+    assert third_party({"tier": "single"}) == []
 
 
 def test_every_cel_rule_of_the_shared_crds_compiles_with_the_evaluator() -> None:
@@ -216,10 +216,15 @@ def test_the_command_line_overrides_the_values_file(tmp_path: Path) -> None:
     assert "Install these operators" in single.output  # the Prometheus Operator's
 
 
-def test_the_default_render_needs_no_operator() -> None:
+def test_the_default_render_is_the_production_tier_and_names_its_operators() -> None:
     result = CliRunner().invoke(app, ["render"])
     assert result.exit_code == 0, result.output
-    assert "Install these operators" not in result.output
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(result.output) if doc}
+    assert {"Cluster", "MongoDBCommunity"} <= kinds
+    assert "Install these operators" in result.output
+    single = CliRunner().invoke(app, ["render", "--tier", "single"])
+    assert single.exit_code == 0, single.output
+    assert "Install these operators" not in single.output
 
 
 @pytest.mark.parametrize(
