@@ -93,7 +93,7 @@ def search_resource(
         "spec": {
             "source": {"mongodbResourceRef": {"name": content_replica_set.NAME}},
             "security": {"tls": {"certificateKeySecretRef": {"name": SEARCH_TLS_SECRET}}},
-            "cluster": [
+            "clusters": [
                 {
                     "replicas": replicas,
                     "resourceRequirements": {
