@@ -17,7 +17,14 @@ from infra.cluster import kubernetes_cluster
 from infra.config import StackConfig, load_stack_config
 from infra.operators import OperatorReleases, install_operators
 from infra.resources import declare
-from workloads import cache, content_replica_set, databases, mcp, warehouse_cluster
+from workloads import (
+    cache,
+    content_replica_set,
+    content_search,
+    databases,
+    mcp,
+    warehouse_cluster,
+)
 from workloads import operator as operator_workload
 from workloads.common import CACHE_STATEFULSET, Manifest, labels
 from workloads.pods import CA_SECRET
@@ -25,7 +32,7 @@ from workloads.render import platform_manifests
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "Job", "CronJob"})
 # Custom resources whose operator runs pods that mount the data namespace's Secrets.
-OPERATED_KINDS = frozenset({"Cluster", "MongoDBCommunity"})
+OPERATED_KINDS = frozenset({"Cluster", "MongoDBCommunity", "MongoDBSearch"})
 # pulumi-kubernetes' await annotation: ``pulumi up`` waits until the operator reports the
 # database serving, so the init Job that depends on it starts against a ready primary.
 WAIT_FOR = "pulumi.com/waitFor"
@@ -123,7 +130,7 @@ class _Builder:
         group = manifest["apiVersion"].rpartition("/")[0]
         if group == "postgresql.cnpg.io":
             return self.operators.cloudnativepg
-        if group == "mongodbcommunity.mongodb.com":
+        if group in {"mongodbcommunity.mongodb.com", "mongodb.com"}:  # MongoDBSearch too
             return self.operators.mongodb
         return None
 
@@ -214,6 +221,17 @@ class _Builder:
         names = tuple(content_replica_set.serving_dns_names(data_ns, members))
         self.serving_secret(content_replica_set.NAME, data_ns, "mongodb", extra_names=names)
         self.secret(content_replica_set.PASSWORD_SECRET, data_ns, "mongodb", {"password": password})
+        if self.spec.content_search:
+            # mongot serves TLS with a certificate of the platform CA, like the members.
+            self.serving_secret(
+                content_search.SEARCH_NAME,
+                data_ns,
+                "mongodb-search",
+                extra_names=(
+                    f"*.{content_search.SEARCH_NAME}-svc.{data_ns}.svc.cluster.local",
+                    f"{content_search.SEARCH_NAME}-svc.{data_ns}.svc.cluster.local",
+                ),
+            )
         return credentials.replica_set_uri(data_ns, members, password)
 
     def sqlserver(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:

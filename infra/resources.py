@@ -46,6 +46,7 @@ CUSTOM_KINDS: frozenset[tuple[str, str]] = frozenset(
         ("postgresql.cnpg.io/v1", "Cluster"),
         ("postgresql.cnpg.io/v1", "ScheduledBackup"),
         ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"),
+        ("mongodb.com/v1", "MongoDBSearch"),
         ("monitoring.coreos.com/v1", "ServiceMonitor"),
         ("monitoring.coreos.com/v1", "PodMonitor"),
         ("monitoring.coreos.com/v1", "PrometheusRule"),

@@ -104,6 +104,8 @@ def build_service(settings: McpSettings, embedder: Embedder | None = None) -> Co
         query_cache_size=settings.query_embedding_cache_size,
         refresh_seconds=settings.index_refresh_seconds,
         use_vector_search=backend,
+        follow_changes=settings.content_follow == "auto",
+        vector_index_name=settings.vector_index_name,
         contacts=(
             ContactsRepository(dsn, settings.pii_keyring_file)
             if dsn and settings.pii_keyring_file

@@ -61,6 +61,12 @@ def _load(items_source: str, items: Iterable[ContentItem], batch_size: int) -> N
             batch_size=batch_size,
             progress=lambda n: typer.echo(f"{items_source}: {n} items written", err=True),
         )
+        if settings.vector_backend == "mongo" and store.ensure_vector_index(
+            embedder.dimensions, settings.vector_index_name
+        ):
+            # The server searches with $vectorSearch: the index is ours to create; mongot
+            # builds it in the background and servers stay unready until it is queryable.
+            typer.echo(f"created the vector search index {settings.vector_index_name}")
     finally:
         store.close()
     typer.echo(

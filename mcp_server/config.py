@@ -33,7 +33,13 @@ class McpSettings(BaseSettings):
     content_collection: str = Field(default="content", min_length=1, max_length=120)
     mongo_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     index_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # exact: the in-process index; mongo: $vectorSearch in MongoDB (MongoDB Search / Atlas),
+    # no index held in process; auto: mongo when the server has a queryable vector index.
     vector_backend: Literal["auto", "exact", "mongo"] = "auto"
+    vector_index_name: str = Field(default="content_vector", min_length=1, max_length=64)
+    # auto: follow content through a change stream where the server offers one (a replica
+    # set), else poll the content version every index_refresh_seconds; poll: always poll.
+    content_follow: Literal["auto", "poll"] = "auto"
 
     # --- embeddings ---
     embedding_provider: Literal["local", "openai"] = "local"

@@ -28,8 +28,14 @@ from pydantic import BaseModel, ValidationError, WithJsonSchema
 
 from mcp_server.access.auth import Principal
 from mcp_server.answers.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
+from mcp_server.content.follow import ChangeBatch, ContentFollower, HistoryLostError
 from mcp_server.content.models import ContentFilters, ContentHit, ContentItem, ScoredItem
-from mcp_server.content.store import ContentStore, run_vector_search
+from mcp_server.content.store import (
+    ContentStore,
+    decode_document,
+    run_vector_search,
+    vectors_from_bson,
+)
 from mcp_server.messages.assets import product_name
 from mcp_server.messages.channels import Channel
 from mcp_server.messages.copywriter import OfflineGenerator
@@ -51,6 +57,7 @@ from mcp_server.search.scan import RowScanner
 from mcp_server.sources.contacts import Contact, ContactsRepository
 from mcp_server.sources.warehouse import UnknownCampaignError, WarehouseError, WarehouseRepository
 from mcp_server.text import key_text, visible_text
+from workloads.content_search import INDEX_NAME
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +214,8 @@ class ContentService:
         refresh_seconds: float = 5.0,
         use_vector_search: bool | None = False,
         contacts: ContactsRepository | None = None,
+        follow_changes: bool = True,
+        vector_index_name: str = INDEX_NAME,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -218,7 +227,14 @@ class ContentService:
         self.contacts = contacts
         self.refresh_seconds = refresh_seconds
         self._use_vector_search = use_vector_search
+        self.vector_index_name = vector_index_name
+        # Follow content through a change stream where the server offers one (see
+        # mcp_server.content.follow); None until opened, and then polling otherwise.
+        self.follow_changes = follow_changes
+        self.follower: ContentFollower | None = None
+        self._follow_task: asyncio.Task[None] | None = None
         self.index = VectorIndex.empty(embedder.model_id, max(embedder.dimensions, 1), version=-1)
+        self.items = 0  # items searchable now (in the index, or in MongoDB's search index)
         self.ready = False
         self._refresh_lock = asyncio.Lock()
         # campaign id -> warehouse.campaign_kpi_version, polled with the content version.
@@ -242,39 +258,147 @@ class ContentService:
 
     # --- lifecycle -----------------------------------------------------------------------
 
+    @property
+    def vector_search(self) -> bool:
+        """getContent runs ``$vectorSearch`` in MongoDB; no index is held in process."""
+        return bool(self._use_vector_search)
+
+    def _publish(self, index: VectorIndex, items: int) -> None:
+        self.index = index
+        self.items = items
+        self.metrics.content_items.set(items)
+        self.metrics.content_version.set(index.version)
+
     async def refresh(self, force: bool = False) -> bool:
-        """Rebuild the index if the stored content version moved; True when rebuilt."""
+        """Rebuild the index if the stored content version moved; True when rebuilt.
+
+        With ``$vectorSearch`` only the version is followed (it keys the cache): the
+        items stay in MongoDB, so a server's memory no longer bounds the library.
+        """
         async with self._refresh_lock:
             version = await anyio.to_thread.run_sync(self.store.version)
             if not force and version == self.index.version:
                 return False
+            if self.vector_search:
+                count = await anyio.to_thread.run_sync(self.store.count, self.model_id)
+                self._publish(self.index.relabelled(version), count)
+                log.info("content version followed", extra={"content_version": version})
+                return True
             index = await anyio.to_thread.run_sync(
                 self.store.load_index, self.model_id, self.embedder.dimensions
             )
-            self.index = index
-            self.metrics.content_items.set(len(index))
-            self.metrics.content_version.set(index.version)
+            self._publish(index, len(index))
             log.info(
                 "search index built", extra={"items": len(index), "content_version": index.version}
             )
             return True
+
+    async def apply_changes(self, batch: ChangeBatch) -> None:
+        """Publish what the change stream delivered (see :mod:`mcp_server.content.follow`)."""
+        if batch.reload:
+            log.info("content collection dropped or renamed; reading it again")
+            if self.follower is not None:
+                await anyio.to_thread.run_sync(self.follower.reopen)
+            await self.refresh(force=True)
+            return
+        async with self._refresh_lock:
+            # Versions only rise (ContentStore.bump_version); an event replayed from
+            # before the first load may carry an older one.
+            version = max(batch.version or 0, self.index.version)
+            if self.vector_search:
+                count = await anyio.to_thread.run_sync(self.store.count, self.model_id)
+                self._publish(self.index.relabelled(version), count)
+                return
+            upserts: list[ContentItem] = []
+            vectors: list[bytes] = []
+            deleted: set[str] = set()
+            for content_id, doc in batch.items.items():
+                decoded = (
+                    None
+                    if doc is None
+                    else decode_document(doc, self.model_id, self.embedder.dimensions)
+                )
+                if decoded is None:  # deleted, or no longer this model's: out of the index
+                    deleted.add(content_id)
+                else:
+                    upserts.append(decoded[0])
+                    vectors.append(decoded[1])
+            if not upserts and not deleted:
+                index = self.index.relabelled(version)
+            else:
+                matrix = vectors_from_bson(vectors, self.embedder.dimensions)
+                index = await anyio.to_thread.run_sync(
+                    self.index.with_changes, upserts, matrix, deleted, version
+                )
+            self._publish(index, len(index))
+            log.info(
+                "content changes applied",
+                extra={
+                    "upserted": len(upserts),
+                    "deleted": len(deleted),
+                    "items": len(index),
+                    "content_version": version,
+                },
+            )
+
+    async def _follow_loop(self) -> None:
+        """Apply change-stream batches as they come; reload when the stream cannot resume."""
+        follower = self.follower
+        assert follower is not None
+        while True:
+            try:
+                batch = await anyio.to_thread.run_sync(follower.next_batch)
+                if batch:
+                    await self.apply_changes(batch)
+                elif follower.interrupted:
+                    await asyncio.sleep(min(self.refresh_seconds, 1.0))
+            except HistoryLostError as exc:
+                log.warning(
+                    "change stream cannot resume; reading all content again",
+                    extra={"error": str(exc)},
+                )
+                try:
+                    await anyio.to_thread.run_sync(follower.reopen)
+                    await self.refresh(force=True)
+                except Exception:
+                    log.exception("content reload failed; retrying")
+                    await asyncio.sleep(self.refresh_seconds)
+            except Exception:
+                log.exception("applying content changes failed; serving the previous snapshot")
+                await asyncio.sleep(self.refresh_seconds)
 
     async def _load(self) -> bool:
         """First load; False (and not ready) while MongoDB or the embedder is unavailable."""
         try:
             if self._use_vector_search is None:
                 self._use_vector_search = await anyio.to_thread.run_sync(
-                    self.store.supports_vector_search
+                    self.store.supports_vector_search, self.vector_index_name
                 )
             if not self.embedder.dimensions:
                 # A remote model's dimension is learnt from one probe unless configured.
                 await anyio.to_thread.run_sync(self.embedder.embed, ["dimension probe"])
+            if self._use_vector_search and not await anyio.to_thread.run_sync(
+                self.store.supports_vector_search, self.vector_index_name
+            ):
+                # Configured for $vectorSearch: not ready until mongot has built the index.
+                raise ToolUnavailableError(
+                    f"vector search index {self.vector_index_name} is not queryable yet"
+                )
+            if self.follow_changes and self.follower is None:
+                # Opened before the full load, so nothing written meanwhile is missed.
+                follower = ContentFollower(self.store, items=not self.vector_search)
+                if await anyio.to_thread.run_sync(follower.open):
+                    self.follower = follower
             await self.refresh(force=True)
         except Exception as exc:
             log.warning("content index not loaded yet, retrying", extra={"error": repr(exc)})
             return False
         log.info(
-            "vector backend", extra={"backend": "mongo" if self._use_vector_search else "exact"}
+            "vector backend",
+            extra={
+                "backend": "mongo" if self.vector_search else "exact",
+                "follow": self.follow_mode,
+            },
         )
         self.ready = True
         return True
@@ -310,6 +434,15 @@ class ContentService:
         self.kpi_versions, self._kpi_seen = versions, newest
         return True
 
+    @property
+    def follow_mode(self) -> str:
+        """How content changes reach this server: ``change_stream`` or ``poll``."""
+        return "change_stream" if self.follower is not None else "poll"
+
+    def _start_following(self) -> None:
+        if self.follower is not None and self._follow_task is None:
+            self._follow_task = asyncio.create_task(self._follow_loop())
+
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(self.refresh_seconds)
@@ -319,7 +452,10 @@ class ContentService:
                 log.exception("KPI version refresh failed")
             if not self.ready:
                 await self._load()
+                self._start_following()
                 continue
+            if self.follower is not None:
+                continue  # the follow loop applies content changes
             try:
                 await self.refresh()
             except Exception:
@@ -340,6 +476,7 @@ class ContentService:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.refresh_kpi_versions(), STARTUP_KPI_POLL_SECONDS)
         task = asyncio.create_task(self._refresh_loop())
+        self._start_following()
         try:
             yield self
         finally:
@@ -347,6 +484,13 @@ class ContentService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if self._follow_task is not None:
+                self._follow_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._follow_task
+                self._follow_task = None
+            if self.follower is not None:
+                await anyio.to_thread.run_sync(self.follower.close)
             await self.cache.close()
             if self.warehouse is not None:
                 await self.warehouse.close()
@@ -365,8 +509,10 @@ class ContentService:
             "ready": ready,
             "content": {
                 "reachable": mongo,
-                "items": len(self.index),
+                "items": self.items,
                 "version": self.index.version,
+                "follow": self.follow_mode,
+                "search": "mongo" if self.vector_search else "in_process",
             },
             "cache": self.cache.status(),
             "warehouse": {None: "disabled", True: "ok", False: "down"}[warehouse],
@@ -454,7 +600,13 @@ class ContentService:
             return await self.run_compute(self._exact_search, query, filters, limit)
         vector = await self.run_compute(self.queries.embed_query, query)
         return await anyio.to_thread.run_sync(
-            run_vector_search, self.store, vector, filters, limit, self.model_id
+            run_vector_search,
+            self.store,
+            vector,
+            filters,
+            limit,
+            self.model_id,
+            self.vector_index_name,
         )
 
     def plan_content(
@@ -483,7 +635,16 @@ class ContentService:
         known = campaign is None or self.index.has_campaign(campaign)
 
         async def compute() -> JsonObject:
-            if not known and campaign is not None:
+            # With $vectorSearch no index is held here: MongoDB says whether content
+            # belongs to the campaign.
+            if (
+                not known
+                and campaign is not None
+                and not (
+                    self.vector_search
+                    and await anyio.to_thread.run_sync(self.store.has_campaign, campaign)
+                )
+            ):
                 await self._require_known_campaign(campaign)
             if diversity == "product":
                 pool = await self.search(query, filters, min(limit * DIVERSITY_POOL, 200))

@@ -41,6 +41,11 @@ def load_spec(path: Path | None) -> PlatformSpec:
         raise ConfigError("render", [f"{path}: {exc.__class__.__name__}"]) from None
     if isinstance(document, dict) and isinstance(document.get("config"), dict):
         document = document["config"].get(STACK_KEY, {})
+    return validate_spec(document)
+
+
+def validate_spec(document: Any) -> PlatformSpec:
+    """The typed spec; ConfigError naming each bad field (also for command-line overrides)."""
     try:
         return PlatformSpec.model_validate(document)
     except ValidationError as exc:
@@ -55,6 +60,7 @@ def load_spec(path: Path | None) -> PlatformSpec:
 _OPERATOR_OF_GROUP = {
     "postgresql.cnpg.io": "CloudNativePG (its operator, for the warehouse Cluster)",
     "mongodbcommunity.mongodb.com": "MongoDB Controllers for Kubernetes (MongoDBCommunity)",
+    "mongodb.com": "MongoDB Controllers for Kubernetes (MongoDBSearch)",
     "monitoring.coreos.com": "the Prometheus Operator (ServiceMonitor, PodMonitor, PrometheusRule)",
 }
 
@@ -80,7 +86,7 @@ def with_overrides(spec: PlatformSpec, tier: str | None, monitoring: bool | None
         values["tier"] = tier
     if monitoring is not None:
         values["monitoring"]["enabled"] = monitoring
-    return PlatformSpec.model_validate(values)
+    return validate_spec(values)
 
 
 @app.callback(invoke_without_command=True)
@@ -96,8 +102,8 @@ def render(
         Tier | None,
         typer.Option(
             "--tier",
-            help="single: one StatefulSet per database; production: CloudNativePG and a "
-            "MongoDB replica set (overrides the values file).",
+            help="production (default): CloudNativePG and a MongoDB replica set; single: "
+            "one StatefulSet per database, for small installs (overrides the values file).",
         ),
     ] = None,
     monitoring: Annotated[

@@ -85,6 +85,7 @@ def mcp_server(
     service_type: str = "ClusterIP",
     source_ranges: Sequence[str] = (),
     cache_sentinels: str | None = None,
+    vector_backend: str | None = None,
 ) -> list[Manifest]:
     """ServiceAccount, Service, PDB and Deployment of the MCP server.
 
@@ -108,7 +109,12 @@ def mcp_server(
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": MCP_COMMAND,
-        "env": mcp_environment(namespace, cache_sentinels),
+        "env": mcp_environment(namespace, cache_sentinels)
+        + (
+            [{"name": "PROMPTSALES_MCP_VECTOR_BACKEND", "value": vector_backend}]
+            if vector_backend
+            else []
+        ),
         "ports": [
             {"name": "mcp", "containerPort": MCP_PORT, "protocol": "TCP"},
         ],

@@ -265,6 +265,7 @@ class DataTierFlows:
     cloudnativepg_namespace: str | None = None  # None: no CloudNativePG cluster
     backup_cidrs: tuple[str, ...] = ()  # empty: no backups configured
     content_replica_set: bool = False
+    content_search: bool = False  # mongot beside the replica set (MongoDBSearch)
     prometheus_namespace: str | None = None  # None: monitoring off
 
 
@@ -273,6 +274,8 @@ CNPG_STATUS_PORT = 8000
 CNPG_METRICS_PORT = 9187
 OPERATOR_METRICS_PORT = 8080
 MCP_PORT = 8443
+MONGOT_PORT = 27028  # mongod -> mongot (MongoDB Search)
+MONGOD_PORT = 27017
 
 
 def _api_server(peers: NetworkPeers) -> Manifest:
@@ -319,16 +322,38 @@ def data_tier_policies(
             _policy(f"{warehouse}-instances", data, instances(), ingress=ingress, egress=egress)
         )
     if flows.content_replica_set:
+        ingress = [{"from": [{"podSelector": _pods("mongodb")}], "ports": _ports(MONGOD_PORT)}]
+        egress = [
+            {"to": [{"podSelector": _pods("mongodb")}], "ports": _ports(MONGOD_PORT)},
+            _api_server(peers),
+        ]
+        if flows.content_search:
+            # mongod forwards $vectorSearch to mongot; mongot syncs from mongod.
+            search = _pods("mongodb-search")
+            ingress.append({"from": [{"podSelector": search}], "ports": _ports(MONGOD_PORT)})
+            egress.append(
+                {"to": [{"podSelector": _pods("mongodb-search")}], "ports": _ports(MONGOT_PORT)}
+            )
+            result.append(
+                _policy(
+                    "promptsales-content-search",
+                    data,
+                    _pods("mongodb-search"),
+                    ingress=[
+                        {"from": [{"podSelector": _pods("mongodb")}], "ports": _ports(MONGOT_PORT)}
+                    ],
+                    egress=[
+                        {"to": [{"podSelector": _pods("mongodb")}], "ports": _ports(MONGOD_PORT)}
+                    ],
+                )
+            )
         result.append(
             _policy(
                 "promptsales-content-members",
                 data,
                 _pods("mongodb"),
-                ingress=[{"from": [{"podSelector": _pods("mongodb")}], "ports": _ports(27017)}],
-                egress=[
-                    {"to": [{"podSelector": _pods("mongodb")}], "ports": _ports(27017)},
-                    _api_server(peers),
-                ],
+                ingress=ingress,
+                egress=egress,
             )
         )
     if flows.prometheus_namespace is not None:

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from workloads import (
     cache,
     content_replica_set,
+    content_search,
     databases,
     mcp,
     monitoring,
@@ -188,11 +189,26 @@ class PostgresSpec(DatabaseSpec):
     cluster: WarehouseClusterSpec = WarehouseClusterSpec()
 
 
+class MongoSearchSpec(_Model):
+    """MongoDB Search (``MongoDBSearch``, the same operator as the replica set): getContent
+    runs ``$vectorSearch`` in the database and no MCP replica holds the embeddings."""
+
+    enabled: bool = False
+    storage: Quantity = "10Gi"
+    cpu_request: Quantity = "500m"
+    cpu_limit: Quantity = "2"
+    memory_request: Quantity = "2Gi"
+    memory_limit: Quantity = "2Gi"
+    # The embedding model's dimension (all-MiniLM-L6-v2: 384).
+    dimensions: int = Field(default=content_search.DEFAULT_DIMENSIONS, ge=1, le=8192)
+
+
 class MongoSpec(DatabaseSpec):
     """PromptContent: one StatefulSet (``tier: single``), a replica set under the MongoDB
     operator (``tier: production``) or a managed MongoDB (``external_secret``)."""
 
     members: int = Field(default=3, ge=1, le=7)
+    search: MongoSearchSpec = MongoSearchSpec()
     version: str = Field(
         default=content_replica_set.DEFAULT_VERSION, pattern=_MONGODB_VERSION.pattern
     )
@@ -345,10 +361,10 @@ class PlatformSpec(_Model):
     data_namespace: DnsLabel = namespaces.DATA_NAMESPACE
     image: Image = DEFAULT_IMAGE
     tier: Literal["single", "production"] = Field(
-        default="single",
-        description="single: one StatefulSet per engine (small installs, no third-party "
-        "CRDs); production: PostgreSQL on CloudNativePG and MongoDB as an operator-run "
-        "replica set.",
+        default="production",
+        description="production (the default): PostgreSQL on CloudNativePG and MongoDB as "
+        "an operator-run replica set; single: one StatefulSet per engine (small installs, "
+        "no third-party CRDs).",
     )
     mongodb: MongoSpec = MongoSpec()
     sqlserver: SqlServerSpec = SqlServerSpec()
@@ -365,6 +381,21 @@ class PlatformSpec(_Model):
     def content_on_operator(self) -> bool:
         """PromptContent is a MongoDBCommunity replica set this platform declares."""
         return self.tier == "production" and self.mongodb.external_secret is None
+
+    @property
+    def content_search(self) -> bool:
+        """MongoDB Search runs beside the replica set; the MCP server uses $vectorSearch."""
+        return self.content_on_operator and self.mongodb.search.enabled
+
+    @model_validator(mode="after")
+    def _search_needs_the_replica_set(self) -> Self:
+        if self.mongodb.search.enabled and not self.content_on_operator:
+            raise ValueError(
+                "mongodb.search.enabled needs tier production with the in-cluster replica "
+                "set (a managed MongoDB with Search: set the MCP server's "
+                "PROMPTSALES_MCP_VECTOR_BACKEND=mongo instead)"
+            )
+        return self
 
     cache: CacheSpec = CacheSpec()
     mcp: McpSpec = McpSpec()
@@ -448,6 +479,17 @@ def database_manifests(spec: PlatformSpec) -> list[Manifest]:
     result: list[Manifest] = []
     if spec.content_on_operator:
         result.append(content_replica_set.replica_set(content_replica_set_spec(spec)))
+    if spec.content_search:
+        search = spec.mongodb.search
+        result += [
+            content_search.search_resource(
+                data,
+                cpu=(search.cpu_request, search.cpu_limit),
+                memory=(search.memory_request, search.memory_limit),
+                storage=search.storage,
+            ),
+            content_search.index_config_map(data, search.dimensions),
+        ]
     elif spec.mongodb.external_secret is None:
         result += databases.mongodb(
             data, spec.mongodb.sizing(), spec.mongodb.image or databases.MONGODB_IMAGE
@@ -503,6 +545,7 @@ def data_tier_flows(spec: PlatformSpec) -> network_policies.DataTierFlows:
         cloudnativepg_namespace=spec.operators.cloudnativepg_namespace if cnpg else None,
         backup_cidrs=tuple(backup.cidrs) if cnpg and backup is not None else (),
         content_replica_set=spec.content_on_operator,
+        content_search=spec.content_search,
         prometheus_namespace=(
             spec.monitoring.prometheus_namespace if spec.monitoring.enabled else None
         ),
@@ -562,6 +605,7 @@ def platform_manifests(spec: PlatformSpec) -> list[Manifest]:
             cache_sentinels=(
                 cache.sentinels_setting(ns) if spec.cache.external_secret is None else None
             ),
+            vector_backend="mongo" if spec.content_search else None,
         ),
         *monitoring_manifests(spec),
     ]
@@ -593,6 +637,8 @@ def required_secrets(spec: PlatformSpec) -> list[tuple[str, str, str]]:
         ]
     else:
         in_cluster.append((databases.MONGODB, "username, password", spec.mongodb.external_secret))
+    if spec.content_search:
+        secrets.append((data, content_search.SEARCH_TLS_SECRET, "tls.crt, tls.key, ca.crt"))
     if spec.warehouse_on_cloudnativepg:
         secrets += [
             (data, warehouse_cluster.APP_SECRET, "username, password (kubernetes.io/basic-auth)"),

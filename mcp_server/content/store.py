@@ -19,10 +19,12 @@ from bson.binary import Binary, BinaryVectorDtype
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
+from pymongo.operations import SearchIndexModel
 
 from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
 from mcp_server.search.embeddings import Matrix
 from mcp_server.search.index import VectorIndex
+from workloads.content_search import INDEX_NAME, VECTOR_PATH, vector_index_model
 
 META_COLLECTION = "content_meta"
 VERSION_ID = "content_version"
@@ -66,6 +68,23 @@ def to_document(item: ContentItem, vector: Sequence[float], model_id: str) -> Do
 def from_document(doc: Document) -> ContentItem:
     fields = {k: v for k, v in doc.items() if k not in {"_id", *_PROJECTION_NO_VECTOR}}
     return ContentItem(id=str(doc["_id"]), **fields)
+
+
+def decode_document(
+    doc: Document, model_id: str, dimensions: int
+) -> tuple[ContentItem, bytes] | None:
+    """The item and its float32 BSON vector; None for another model's or a malformed
+    vector, which is never mixed into an index."""
+    embedding = doc.get("embedding")
+    if (
+        doc.get("embedding_model") != model_id
+        or doc.get("embedding_dim") != dimensions
+        or not isinstance(embedding, Binary)
+        or embedding.subtype != VECTOR_SUBTYPE
+        or bytes(embedding[:1]) != FLOAT32_DTYPE
+    ):
+        return None
+    return from_document(doc), bytes(embedding)
 
 
 class ContentStore:
@@ -196,45 +215,49 @@ class ContentStore:
         items: list[ContentItem] = []
         vectors: list[bytes] = []
         for doc in self.iter_model_documents(model_id):
-            embedding = doc.get("embedding")
-            if (
-                doc.get("embedding_dim") != dimensions
-                or not isinstance(embedding, Binary)
-                or embedding.subtype != VECTOR_SUBTYPE
-                or bytes(embedding[:1]) != FLOAT32_DTYPE
-            ):
-                continue  # another model's or a malformed vector: never mixed in
-            vectors.append(embedding)
-            items.append(from_document(doc))
+            decoded = decode_document(doc, model_id, dimensions)
+            if decoded is None:
+                continue
+            items.append(decoded[0])
+            vectors.append(decoded[1])
         matrix = vectors_from_bson(vectors, dimensions)
         return VectorIndex(items, matrix, model_id=model_id, version=version)
+
+    def has_campaign(self, campaign_id: str) -> bool:
+        """Some content item is used by the campaign (a validated id, matched with $eq)."""
+        doc = self.collection.find_one({"campaigns": {"$eq": campaign_id}}, {"_id": 1})
+        return doc is not None
 
     def count(self, model_id: str | None = None) -> int:
         query: Document = {} if model_id is None else {"embedding_model": model_id}
         return int(self.collection.count_documents(query))
 
-    # --- $vectorSearch (MongoDB Atlas / servers with search) ------------------------------
+    # --- $vectorSearch (MongoDB Search: MongoDBSearch's mongot, or Atlas) -----------------
 
-    def supports_vector_search(self, index_name: str = "content_vector") -> bool:
-        """Probe once: servers without Atlas Search answer the stage with an error."""
+    def supports_vector_search(self, index_name: str = INDEX_NAME) -> bool:
+        """The named ``vectorSearch`` index exists and is queryable.
+
+        Asked through ``$listSearchIndexes``, which servers without MongoDB Search refuse:
+        a ``$vectorSearch`` probe would not do, as a missing index answers no hits rather
+        than an error.
+        """
         try:
-            list(
-                self.collection.aggregate(
-                    [
-                        {
-                            "$vectorSearch": {
-                                "index": index_name,
-                                "path": "embedding",
-                                "queryVector": [0.0],
-                                "numCandidates": 1,
-                                "limit": 1,
-                            }
-                        }
-                    ]
-                )
-            )
+            indexes = list(self.collection.list_search_indexes(index_name))
         except OperationFailure:
             return False
+        return any(
+            index.get("type") == "vectorSearch" and index.get("queryable") is True
+            for index in indexes
+        )
+
+    def ensure_vector_index(self, dimensions: int, index_name: str = INDEX_NAME) -> bool:
+        """Create the ``vectorSearch`` index unless it exists; True when created."""
+        if any(True for _ in self.collection.list_search_indexes(index_name)):
+            return False
+        model = vector_index_model(dimensions, index_name)
+        self.collection.create_search_index(
+            SearchIndexModel(definition=model["definition"], name=model["name"], type=model["type"])
+        )
         return True
 
 
@@ -243,12 +266,15 @@ def vector_search_pipeline(
     filters: ContentFilters,
     limit: int,
     model_id: str,
-    index_name: str = "content_vector",
+    index_name: str = INDEX_NAME,
 ) -> list[Document]:
     """The ``$vectorSearch`` pipeline equivalent to :meth:`VectorIndex.search`.
 
-    The filter is a pre-filter of the search stage (fields must be declared as filter
-    fields in the search index), so top-k is computed within the filtered set.
+    ``exact: true`` (an exhaustive search, ENN) gives the in-process index's top-k rather
+    than an approximation; ``numCandidates`` is only for the approximate search and is
+    left out. The filter is a pre-filter of the stage, applied before ranking (its paths
+    are the index's ``filter`` fields), built only with ``$eq``/``$and`` from validated
+    values, so top-k is computed within the filtered set as the in-process index does.
     """
     clauses: list[Document] = [{"embedding_model": {"$eq": model_id}}]
     if filters.campaign_id is not None:
@@ -262,11 +288,10 @@ def vector_search_pipeline(
         {
             "$vectorSearch": {
                 "index": index_name,
-                "path": "embedding",
+                "path": VECTOR_PATH,
                 "queryVector": [float(x) for x in np.asarray(query)],
-                "numCandidates": max(100, limit * 20),
-                "limit": limit,
                 "exact": True,
+                "limit": limit,
                 "filter": {"$and": clauses},
             }
         },
@@ -275,12 +300,23 @@ def vector_search_pipeline(
     ]
 
 
+def cosine_from_score(score: float) -> float:
+    """MongoDB normalizes a cosine similarity to ``(1 + cosine) / 2``; callers get the
+    cosine itself, as the in-process index reports it."""
+    return 2.0 * score - 1.0
+
+
 def run_vector_search(
-    store: ContentStore, query: Matrix, filters: ContentFilters, limit: int, model_id: str
+    store: ContentStore,
+    query: Matrix,
+    filters: ContentFilters,
+    limit: int,
+    model_id: str,
+    index_name: str = INDEX_NAME,
 ) -> list[ScoredItem]:
-    docs = store.collection.aggregate(vector_search_pipeline(query, filters, limit, model_id))
+    pipeline = vector_search_pipeline(query, filters, limit, model_id, index_name)
     hits = []
-    for doc in docs:
-        score = float(doc.pop("score", 0.0))
+    for doc in store.collection.aggregate(pipeline):
+        score = cosine_from_score(float(doc.pop("score")))
         hits.append(ScoredItem(score=round(score, 6), item=from_document(doc)))
     return hits

@@ -81,6 +81,31 @@ class VectorIndex:
             [], np.zeros((0, dimensions), dtype=np.float32), model_id=model_id, version=version
         )
 
+    def with_changes(
+        self,
+        upserts: Sequence[ContentItem],
+        vectors: Matrix,
+        deleted: set[str],
+        version: int,
+    ) -> VectorIndex:
+        """A new snapshot: ``deleted`` ids and the old rows of ``upserts`` gone, ``upserts``
+        appended (rows in ``vectors``), labelled ``version``. What a change stream delivers
+        is applied without reading the unchanged items from MongoDB again."""
+        gone = deleted | {item.id for item in upserts}
+        keep = [row for row, item in enumerate(self.items) if item.id not in gone]
+        items = [self.items[row] for row in keep] + list(upserts)
+        matrix = np.concatenate(
+            [self.vectors[keep], np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimensions)]
+        )
+        return VectorIndex(items, matrix, model_id=self.model_id, version=version)
+
+    def relabelled(self, version: int) -> VectorIndex:
+        """The same items under another version (a version change with no item changes)."""
+        copy = object.__new__(VectorIndex)
+        copy.__dict__.update(self.__dict__)
+        copy.version = version
+        return copy
+
     def __len__(self) -> int:
         return len(self.items)
 

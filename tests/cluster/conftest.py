@@ -20,6 +20,7 @@ import pytest
 
 import certs
 from tests.support import cluster as kc
+from tests.support import third_party_crds as admission
 from workloads.crd import CRD_FILE
 from workloads.render import PlatformSpec, platform_manifests, to_yaml
 
@@ -82,10 +83,16 @@ def audit() -> kc.AuditLog:
 
 @pytest.fixture(scope="module")
 def installed(cluster: kc.Cluster) -> kc.Cluster:
-    """The CRD from crds/ (server-side apply), then `promptsales render` (server-side apply,
-    strict field validation), then the platform CA Secret."""
+    """As the README's install path: the database operators' CRDs (what their charts
+    install; here the copies in tests/data, as no operator pod can run without a kubelet),
+    the CRD from crds/ (server-side apply), then `promptsales render` in its default,
+    production tier (server-side apply, strict field validation), then the CA Secret."""
     with kc.fresh_namespaces(cluster):
         pass
+    for path in sorted(admission.shared_crds_dir().glob("*/*.yaml")):
+        cluster.kubectl("apply", "--server-side", "-f", str(path))
+    names = [f"crd/{crd['metadata']['name']}" for crd in admission.load_crds().values()]
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
     crd = cluster.server_side_apply(CRD_FILE.read_text())
     assert crd.returncode == 0, crd.stderr
     cluster.kubectl(

@@ -44,7 +44,7 @@ VALUES: dict[str, Any] = {
             }
         }
     },
-    "mongodb": {"members": 5},
+    "mongodb": {"members": 5, "search": {"enabled": True}},
 }
 
 

@@ -11,7 +11,7 @@ from pymongo.uri_parser import parse_uri
 from sqlalchemy.engine import make_url
 
 from infra import policy
-from infra.resources import KINDS, declare
+from infra.resources import CUSTOM_KINDS, KINDS, declare
 from workloads import cache, databases
 from workloads.capacity import SCALED_WORKLOADS
 from workloads.render import PlatformSpec, platform_manifests, sqlserver_source_ddl
@@ -98,9 +98,18 @@ def test_serving_names_cover_every_way_a_client_dials() -> None:
     ]
 
 
-def test_every_rendered_kind_has_a_typed_resource() -> None:
-    for manifest in platform_manifests(PlatformSpec()):
-        assert (manifest["apiVersion"], manifest["kind"]) in KINDS
+@pytest.mark.parametrize("tier", ["production", "single"])
+def test_every_rendered_kind_has_a_typed_resource(tier: str) -> None:
+    spec = PlatformSpec.model_validate(
+        {
+            "tier": tier,
+            "mongodb": {"search": {"enabled": tier == "production"}},
+            "monitoring": {"enabled": True},
+        }
+    )
+    for manifest in platform_manifests(spec):
+        key = (manifest["apiVersion"], manifest["kind"])
+        assert key in KINDS or key in CUSTOM_KINDS, key
 
 
 def test_no_manifest_sets_the_replicas_the_operator_owns() -> None:

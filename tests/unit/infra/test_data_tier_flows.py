@@ -101,3 +101,21 @@ def test_backups_reach_only_the_configured_object_store(manifests: list[dict[str
 
 def test_every_rendered_pod_is_covered_by_a_policy(manifests: list[dict[str, Any]]) -> None:
     assert check_network_coverage(manifests) == []
+
+
+SEARCH_POD = pod(D, "mongodb-search")
+
+
+def test_mongodb_search_flows_are_exactly_mongod_and_mongot() -> None:
+    spec = {"tier": "production", "network": NETWORK, "mongodb": {"search": {"enabled": True}}}
+    manifests = platform_manifests(PlatformSpec.model_validate(spec))
+    assert flow_allowed(manifests, MEMBER, SEARCH_POD, 27028)  # $vectorSearch forwarded
+    assert flow_allowed(manifests, SEARCH_POD, MEMBER, 27017)  # mongot syncs
+    assert flow_allowed(manifests, pod(P, "mcp"), MEMBER, 27017)
+    assert not flow_allowed(manifests, pod(P, "mcp"), SEARCH_POD, 27028)
+    assert not flow_allowed(manifests, SEARCH_POD, OBJECT_STORE, 443)
+    assert check_network_coverage(manifests) == []
+    without = platform_manifests(
+        PlatformSpec.model_validate({"tier": "production", "network": NETWORK})
+    )
+    assert not flow_allowed(without, MEMBER, SEARCH_POD, 27028)

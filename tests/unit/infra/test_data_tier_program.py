@@ -66,9 +66,19 @@ def test_operators_already_present_are_not_installed(run_program: Runner) -> Non
 
 
 def test_single_tier_declares_no_operator_and_no_custom_resource(run_program: Runner) -> None:
-    run = run_program()
+    run = run_program({"platform": {"tier": "single"}})
     assert not [r for r in run.mocks.registered if r.typ == RELEASE_TYPE]
     assert custom_resources(run) == []
+
+
+def test_production_is_the_default_tier(run_program: Runner) -> None:
+    run = run_program()
+    assert {r.name for r in run.mocks.registered if r.typ == RELEASE_TYPE} == {
+        "cloudnative-pg",
+        "mongodb-kubernetes",
+    }
+    kinds = sorted(r["kind"] for r in custom_resources(run))
+    assert kinds == ["Cluster", "MongoDBCommunity"]
 
 
 def test_every_custom_resource_pulumi_declares_passes_its_real_crd(run_program: Runner) -> None:
@@ -197,3 +207,15 @@ def test_render_header_lists_exactly_the_secrets_pulumi_creates_in_production(
 def test_captured_production_inputs_pass_every_policy(run_program: Runner) -> None:
     run = run_program(PRODUCTION)
     assert policy.check_all(run.mocks.manifests()) == []
+
+
+def test_mongodb_search_is_declared_after_the_operator_with_its_certificate(
+    run_program: Runner,
+) -> None:
+    search_on = {"tier": "production", "mongodb": {"search": {"enabled": True}}}
+    run = run_program({"platform": search_on})
+    (search,) = [r.plain for r in run.mocks.kubernetes() if r.plain.get("kind") == "MongoDBSearch"]
+    assert admission.admission_violations(search) == []
+    name = "mongodbsearch-promptsales-data-promptsales-content-search"
+    assert "mongodb-kubernetes" in depends(run, name)
+    assert "tls.crt" in string_data(run, "promptsales-content-search-tls", DATA)

@@ -28,7 +28,7 @@ def _main() -> Platform:
 def test_main_reads_the_stack_objects_through_pulumi_config(run_program: Runner) -> None:
     pulumi.runtime.set_all_config(
         {
-            "promptsales:platform": json.dumps({"namespace": "ps-staging"}),
+            "promptsales:platform": json.dumps({"namespace": "ps-staging", "tier": "single"}),
             "promptsales:cluster": json.dumps({"context": "staging-admin"}),
         }
     )

@@ -26,7 +26,9 @@ def platform() -> list[Manifest]:
             namespace="promptsales",
         )
     )
-    return [*platform_manifests(PlatformSpec()), cronjob]
+    # The single tier: its hand-built StatefulSets are what the violation tests tamper with
+    # (the production tier's objects pass the same rules in test_data_tier_program.py).
+    return [*platform_manifests(PlatformSpec(tier="single")), cronjob]
 
 
 def test_platform_passes_every_rule(platform: list[Manifest]) -> None:

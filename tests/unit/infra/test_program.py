@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -18,6 +19,20 @@ from tests.unit.infra.mocks import RANDOM_BYTES, RANDOM_PASSWORD, is_secret, moc
 from workloads import cache
 from workloads.common import CACHE_STATEFULSET
 from workloads.render import required_secrets
+
+
+@pytest.fixture
+def run_program(run_program: Runner) -> Runner:
+    """These tests are about the single tier (one StatefulSet per engine, no operators);
+    the production tier's program is tested in test_data_tier_program.py."""
+
+    def single(values: dict[str, Any] | None = None, **kwargs: Any) -> Run:
+        values = copy.deepcopy(values or {})
+        values.setdefault("platform", {}).setdefault("tier", "single")
+        return run_program(values, **kwargs)
+
+    return single
+
 
 PLATFORM, DATA = "promptsales", "promptsales-data"
 
@@ -424,6 +439,7 @@ def test_render_header_lists_exactly_the_secrets_pulumi_creates(
         "promptsales/managed-pg": {"dsn": "host=pg.example dbname=w user=w"},
         "promptsales/managed-redis": {"url": "rediss://:pw@redis.example:6380/0"},
     }
+    values = {"platform": {"tier": "single", **values.get("platform", {})}}
     run = run_program(values, existing_secrets=existing)
     declared = {
         (r.plain["metadata"]["namespace"], r.plain["metadata"]["name"]): set(r.plain["stringData"])

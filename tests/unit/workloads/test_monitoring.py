@@ -97,7 +97,7 @@ def test_the_issue_s_alerts_are_all_there() -> None:
 
 
 def test_without_a_cloudnativepg_cluster_no_warehouse_alerts_are_rendered() -> None:
-    spec = monitoring_spec(PlatformSpec(monitoring={"enabled": True}))
+    spec = monitoring_spec(PlatformSpec(tier="single", monitoring={"enabled": True}))
     names = {rule["alert"] for group in monitoring.rule_groups(spec) for rule in group["rules"]}
     assert not any("Etl" in name or "Warehouse" in name for name in names)
 

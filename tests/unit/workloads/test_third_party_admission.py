@@ -8,6 +8,7 @@ admission checks themselves are shown to bite on objects those CRDs refuse.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 from promptsales.config import ConfigError
 from promptsales_cli.main import app
 from tests.support import third_party_crds as admission
+from workloads import content_search
 from workloads.render import PlatformSpec, platform_manifests
 
 BACKUP = {"destination_path": "s3://promptsales-backups/warehouse", "credentials_secret": "s3"}
@@ -42,7 +44,7 @@ SPECS: dict[str, dict[str, Any]] = {
             "monitor_labels": {"release": "kube-prometheus-stack"},
         },
     },
-    "single tier with monitoring": {"monitoring": {"enabled": True}},
+    "single tier with monitoring": {"tier": "single", "monitoring": {"enabled": True}},
 }
 
 
@@ -85,8 +87,8 @@ def test_every_custom_resource_kind_rendered_has_a_shared_crd() -> None:
 
 
 def test_the_single_tier_without_monitoring_renders_no_third_party_object() -> None:
-    """What tests/cluster applies to an API server without these CRDs."""
-    assert third_party({}) == []
+    """What a small install applies to a cluster without these operators."""
+    assert third_party({"tier": "single"}) == []
 
 
 def test_every_cel_rule_of_the_shared_crds_compiles_with_the_evaluator() -> None:
@@ -214,10 +216,15 @@ def test_the_command_line_overrides_the_values_file(tmp_path: Path) -> None:
     assert "Install these operators" in single.output  # the Prometheus Operator's
 
 
-def test_the_default_render_needs_no_operator() -> None:
+def test_the_default_render_is_the_production_tier_and_names_its_operators() -> None:
     result = CliRunner().invoke(app, ["render"])
     assert result.exit_code == 0, result.output
-    assert "Install these operators" not in result.output
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(result.output) if doc}
+    assert {"Cluster", "MongoDBCommunity"} <= kinds
+    assert "Install these operators" in result.output
+    single = CliRunner().invoke(app, ["render", "--tier", "single"])
+    assert single.exit_code == 0, single.output
+    assert "Install these operators" not in single.output
 
 
 @pytest.mark.parametrize(
@@ -252,3 +259,41 @@ def test_bad_production_settings_are_refused_naming_the_field(
     assert isinstance(result.exception, ConfigError)
     assert f"{field}:" in str(result.exception)
     assert "apiVersion" not in result.output  # nothing rendered
+
+
+SEARCH = {"tier": "production", "mongodb": {"search": {"enabled": True, "storage": "50Gi"}}}
+
+
+def test_mongodb_search_renders_an_admissible_search_resource_and_the_index_definition() -> None:
+    manifests = platform_manifests(PlatformSpec.model_validate(SEARCH))
+    (search,) = [m for m in manifests if m["kind"] == "MongoDBSearch"]
+    assert admission.admission_violations(search) == []
+    assert search["spec"]["source"]["mongodbResourceRef"] == {"name": "promptsales-content"}
+    assert search["spec"]["clusters"][0]["persistence"] == {"single": {"storage": "50Gi"}}
+    (config_map,) = [
+        m for m in manifests if m["metadata"]["name"] == "promptsales-content-vector-index"
+    ]
+    rendered = json.loads(config_map["data"]["content_vector.json"])
+    assert rendered == content_search.vector_index_model(384)  # what the loader creates
+    (mcp,) = [
+        m
+        for m in manifests
+        if m["metadata"]["name"] == "promptsales-mcp" and m["kind"] == "Deployment"
+    ]
+    containers = mcp["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in containers[0]["env"]}
+    assert env["PROMPTSALES_MCP_VECTOR_BACKEND"] == "mongo"
+    without = platform_manifests(PlatformSpec.model_validate({"tier": "production"}))
+    assert not [m for m in without if m["kind"] == "MongoDBSearch"]
+
+
+def test_mongodb_search_without_the_replica_set_is_refused_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"mongodb": {"search": {"enabled": True}}}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["render", "-f", str(path), "--tier", "single"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError)
+    assert "mongodb.search.enabled needs tier production" in str(result.exception)
+    assert "apiVersion" not in result.output
