@@ -88,6 +88,40 @@ async def test_foreign_host_and_origin_are_refused(
     assert plain.status_code == 200
 
 
+async def test_loopback_origins_are_accepted_like_loopback_hosts(
+    seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
+) -> None:
+    """The conformance scenario ``dns-rebinding-protection`` sends ``Origin: http://127.0.0.1:P``.
+
+    A page on a loopback origin runs on this machine (a rebinding attacker's page keeps its
+    own origin), so loopback Origins are as acceptable as the loopback Hosts already are;
+    a name that merely starts like one is not.
+    """
+    token = tokens.token("marketing")
+    async with serve(app_factory(settings_factory())) as server:
+        port = server.application.settings.port
+        accepted = [
+            await _rpc(server, "tools/list", {}, token=token, headers={"Origin": origin})
+            for origin in (
+                f"http://127.0.0.1:{port}",
+                f"http://localhost:{port}",
+                f"https://localhost:{port}",
+                "http://[::1]:8080",
+                "https://127.0.0.1",
+            )
+        ]
+        refused = [
+            await _rpc(server, "tools/list", {}, token=token, headers={"Origin": origin})
+            for origin in (
+                "http://127.0.0.1.evil.example.com",
+                "http://localhost.evil.example.com:8080",
+                "null",
+            )
+        ]
+    assert [r.status_code for r in accepted] == [200] * 5
+    assert [r.status_code for r in refused] == [403] * 3
+
+
 def test_allowed_hosts_default_to_the_servers_own_urls(settings_factory: Any) -> None:
     from mcp_server.access.endpoint import transport_security
 
