@@ -370,6 +370,30 @@ async def test_requests_do_not_log_session_noise(
     assert not [r for r in caplog.records if "Terminating session" in r.getMessage()]
 
 
+async def test_an_unknown_prompt_is_invalid_params(
+    seeded_store: ContentStore,
+    settings_factory: Any,
+    app_factory: Any,
+    tokens: TokenIssuer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by the conformance scenarios ``prompts-get-*``: the SDK answered code 0.
+
+    The specification's code for an invalid prompt name is -32602 (Invalid params); the
+    SDK's catch-all gave JSON-RPC error code 0 and logged a traceback for every such call.
+    """
+    caplog.set_level(logging.INFO)
+    async with serve(app_factory(settings_factory())) as server:
+        response = await _rpc(
+            server, "prompts/get", {"name": "test_simple_prompt"}, token=tokens.token("user")
+        )
+    assert response.status_code == 200
+    error = response.json()["error"]
+    assert error["code"] == -32602
+    assert error["message"] == "Unknown prompt: test_simple_prompt"
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
 # --- item 12: unknown campaigns; item 5: KPI periods true to the data --------------------
 
 
