@@ -6,17 +6,19 @@ HTTPS with the test CA and a valid bearer token, as a deployed agent would. The 
 server mode has no option for credentials, so tests/conformance/with_bearer.mjs adds the
 token to every request the suite's process makes; the server is not relaxed for it.
 
-Every server scenario of the suite is either run here (it needs nothing from the server but
-the protocol) or listed in ``NEEDS_FIXTURES`` with why not: those scenarios call tools,
-prompts or resources with fixed names (``test_simple_text``, ``test_prompt_with_image``,
-``test://static-text``, ...) that only the suite's reference "everything" server has.
-A scenario added by a newer suite fails the listing test until it is sorted into one of the
-two lists.
+Every server scenario the installed suite lists is in one of three groups: run and must
+pass (``FIXTURE_FREE``: they need nothing from the server but the protocol), run and must
+end exactly as a documented design choice says (``NOT_OFFERED``), or not run
+(``NEEDS_FIXTURES``: they call tools, prompts or resources with fixed names such as
+``test_simple_text`` or ``test://static-text`` that only the suite's reference
+"everything" server has). A scenario added by a newer suite fails the listing test until
+it is sorted into one of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -40,7 +42,14 @@ STAMP = MODULES / ".promptsales-install-stamp"
 INSTALL = "bash scripts/conformance-tools.sh"
 
 # Scenarios that need nothing from the server but the protocol: each must pass.
-FIXTURE_FREE = ("server-initialize", "ping", "tools-list", "dns-rebinding-protection")
+FIXTURE_FREE = (
+    "server-initialize",
+    "ping",
+    "tools-list",
+    "resources-list",
+    "prompts-list",
+    "dns-rebinding-protection",
+)
 
 # Scenarios that need no fixture but a feature this server leaves out on purpose; each is
 # run and must end exactly as that choice says (anything else fails the test).
@@ -61,13 +70,13 @@ NOT_OFFERED: dict[str, str] = {
 # Scenarios that call the reference server's fixtures by name; this server has none of them.
 NEEDS_FIXTURES: dict[str, str] = {
     "completion-complete": "completes prompt `test_prompt_with_arguments`",
-    "tools-call-simple-text": "calls tool `test_simple_text`",
+    "tools-call-simple-text": "calls tool `test_simple_text` (the unknown-tool error passes it)",
     "tools-call-image": "calls tool `test_image_content`",
     "tools-call-audio": "calls tool `test_audio_content`",
     "tools-call-embedded-resource": "calls tool `test_embedded_resource`",
     "tools-call-mixed-content": "calls tool `test_multiple_content_types`",
     "tools-call-with-logging": "calls tool `test_tool_with_logging`",
-    "tools-call-error": "calls tool `test_error_handling`",
+    "tools-call-error": "calls tool `test_error_handling` (the unknown-tool error passes it)",
     "tools-call-with-progress": "calls tool `test_tool_with_progress`",
     "tools-call-sampling": "calls tool `test_sampling`",
     "tools-call-elicitation": "calls tool `test_elicitation`",
@@ -75,13 +84,11 @@ NEEDS_FIXTURES: dict[str, str] = {
     "elicitation-sep1034-defaults": "calls tool `test_elicitation_sep1034_defaults`",
     "elicitation-sep1330-enums": "calls tool `test_elicitation_sep1330_enums`",
     "server-sse-polling": "calls tool `test_reconnection`",
-    "resources-list": "lists resources; this server offers none (no resources capability)",
     "resources-read-text": "reads resource `test://static-text`",
     "resources-read-binary": "reads resource `test://static-binary`",
     "resources-templates-read": "reads template `test://template/{id}/data`",
     "resources-subscribe": "subscribes to `test://watched-resource`",
     "resources-unsubscribe": "unsubscribes from `test://watched-resource`",
-    "prompts-list": "lists prompts; this server offers none (no prompts capability)",
     "prompts-get-simple": "gets prompt `test_simple_prompt`",
     "prompts-get-with-args": "gets prompt `test_prompt_with_arguments`",
     "prompts-get-embedded-resource": "gets prompt `test_prompt_with_embedded_resource`",
@@ -106,8 +113,6 @@ def node_tools() -> Path:
             "(scripts/test.sh runs it; it needs npm and the npm registry or npm's cache)",
             pytrace=False,
         )
-    import hashlib
-
     if (
         not STAMP.exists()
         or STAMP.read_text().strip() != hashlib.sha256(lock.read_bytes()).hexdigest()
@@ -245,7 +250,8 @@ async def test_conformance_scenarios_without_fixtures_pass(
         outcomes["dns-rebinding-protection (plain HTTP)"] = _failures(result, checks)
         checks_of["dns-rebinding-protection (plain HTTP)"] = checks
     for name, why in outcomes.items():
-        print(f"{name}: {'PASS' if why is None else 'FAIL ' + why}")
+        verdict = "not offered (checked below)" if name in NOT_OFFERED else "PASS"
+        print(f"{name}: {verdict if why is None else 'FAIL ' + why}")
 
     failed = {name: why for name, why in outcomes.items() if why is not None}
     assert not failed, json.dumps(failed, indent=2)
