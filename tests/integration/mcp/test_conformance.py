@@ -221,6 +221,8 @@ async def test_every_server_scenario_is_sorted(node_tools: Path) -> None:
     assert sum(map(len, groups)) == len(listed)  # no scenario in two groups
 
 
+# Nine Node processes one after another: about 45 s on a quiet machine, minutes on a busy one.
+@pytest.mark.timeout(900)
 async def test_conformance_scenarios_without_fixtures_pass(
     node_tools: Path,
     seeded_store: ContentStore,
