@@ -44,6 +44,7 @@ from mcp_server.messages.copywriter import OfflineGenerator
 from mcp_server.messages.generation import Generator
 from mcp_server.messages.model_generator import OpenAIGenerator
 from mcp_server.metrics import Metrics
+from mcp_server.protocol import PromptSalesMCPServer
 from mcp_server.search.embeddings import Embedder, build_embedder
 from mcp_server.service import ContentService
 from mcp_server.sources.contacts import ContactsRepository
@@ -226,7 +227,7 @@ def build_application(
         async with service.running():
             yield
 
-    mcp: MCPServer[Any] = MCPServer(
+    mcp: MCPServer[Any] = PromptSalesMCPServer(
         "promptsales-mcp",
         title="PromptSales content and campaign tools",
         instructions=(

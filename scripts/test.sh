@@ -7,6 +7,13 @@ cd "$ROOT"
 ensure_venv
 step "services"
 bash "$ROOT/scripts/services.sh"
+# The MCP conformance suite, the MCP Inspector CLI and their Node.js 22, from the lock in
+# tests/conformance (npm registry; instant when the lock is unchanged). If they cannot be
+# installed, the rest still runs and tests/integration/mcp/test_conformance.py fails,
+# naming the command that installs them.
+step "MCP conformance tools (npm ci)"
+bash "$ROOT/scripts/conformance-tools.sh" \
+    || echo "conformance tools: install FAILED; the MCP conformance tests will fail" >&2
 step "ruff check"
 ruff check .
 step "ruff format --check"

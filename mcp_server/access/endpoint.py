@@ -1,7 +1,8 @@
 """The ``/mcp`` endpoint's HTTP rules, beside what the SDK's transport already enforces.
 
 * DNS-rebinding protection (MCP transport security): the SDK's own Host/Origin check,
-  fed with allow-lists built from this server's URLs and the configured extras.
+  fed with allow-lists built from this server's URLs, loopback (Hosts and Origins alike)
+  and the configured extras.
 * Authentication challenges as RFC 6750 section 3.1 says: a request that carried no
   credentials gets ``WWW-Authenticate: Bearer`` with the resource metadata and no error
   code; one whose token failed gets ``error="invalid_token"``.
@@ -26,6 +27,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_server.config import McpSettings
 
 LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
+# A page on a loopback origin runs on this machine, as anything reaching a loopback Host
+# does; a rebinding attacker's page keeps its own origin, so it never carries one of these.
+LOOPBACK_ORIGINS = tuple(
+    f"{scheme}://{host}" for scheme in ("http", "https") for host in LOOPBACK_HOSTS
+)
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -52,7 +58,7 @@ def transport_security(settings: McpSettings) -> TransportSecuritySettings:
     Requests without an Origin header (every non-browser agent) are not affected.
     """
     hosts: list[str] = [*LOOPBACK_HOSTS]
-    origins: list[str] = []
+    origins: list[str] = [*LOOPBACK_ORIGINS]
     for url in (settings.public_url, settings.oauth_audience):
         if not url:
             continue

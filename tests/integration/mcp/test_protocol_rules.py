@@ -88,6 +88,40 @@ async def test_foreign_host_and_origin_are_refused(
     assert plain.status_code == 200
 
 
+async def test_loopback_origins_are_accepted_like_loopback_hosts(
+    seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
+) -> None:
+    """The conformance scenario ``dns-rebinding-protection`` sends ``Origin: http://127.0.0.1:P``.
+
+    A page on a loopback origin runs on this machine (a rebinding attacker's page keeps its
+    own origin), so loopback Origins are as acceptable as the loopback Hosts already are;
+    a name that merely starts like one is not.
+    """
+    token = tokens.token("marketing")
+    async with serve(app_factory(settings_factory())) as server:
+        port = server.application.settings.port
+        accepted = [
+            await _rpc(server, "tools/list", {}, token=token, headers={"Origin": origin})
+            for origin in (
+                f"http://127.0.0.1:{port}",
+                f"http://localhost:{port}",
+                f"https://localhost:{port}",
+                "http://[::1]:8080",
+                "https://127.0.0.1",
+            )
+        ]
+        refused = [
+            await _rpc(server, "tools/list", {}, token=token, headers={"Origin": origin})
+            for origin in (
+                "http://127.0.0.1.evil.example.com",
+                "http://localhost.evil.example.com:8080",
+                "null",
+            )
+        ]
+    assert [r.status_code for r in accepted] == [200] * 5
+    assert [r.status_code for r in refused] == [403] * 3
+
+
 def test_allowed_hosts_default_to_the_servers_own_urls(settings_factory: Any) -> None:
     from mcp_server.access.endpoint import transport_security
 
@@ -364,6 +398,30 @@ async def test_requests_do_not_log_session_noise(
         response = await _rpc(server, "tools/list", {}, token=tokens.token("user"))
     assert response.status_code == 200
     assert not [r for r in caplog.records if "Terminating session" in r.getMessage()]
+
+
+async def test_an_unknown_prompt_is_invalid_params(
+    seeded_store: ContentStore,
+    settings_factory: Any,
+    app_factory: Any,
+    tokens: TokenIssuer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by the conformance scenarios ``prompts-get-*``: the SDK answered code 0.
+
+    The specification's code for an invalid prompt name is -32602 (Invalid params); the
+    SDK's catch-all gave JSON-RPC error code 0 and logged a traceback for every such call.
+    """
+    caplog.set_level(logging.INFO)
+    async with serve(app_factory(settings_factory())) as server:
+        response = await _rpc(
+            server, "prompts/get", {"name": "test_simple_prompt"}, token=tokens.token("user")
+        )
+    assert response.status_code == 200
+    error = response.json()["error"]
+    assert error["code"] == -32602
+    assert error["message"] == "Unknown prompt: test_simple_prompt"
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 # --- item 12: unknown campaigns; item 5: KPI periods true to the data --------------------
