@@ -136,6 +136,14 @@ class FileSync:
         while not stop.wait(self.POLL_SECONDS):
             self.sync()
 
+    def caught_up(self) -> bool:
+        """The files on disk are the source's now (nothing pending): a wait on this holds
+        on a slow machine, where a sleep of the lag may not."""
+        data = self.directory / DATA_LINK
+        return all(
+            (data / n).exists() and (data / n).read_bytes() == b for n, b in self.source().items()
+        )
+
 
 class Server:
     """A TLS server over ``cert``/``key`` files, trusting client certificates from ``ca``."""
@@ -145,12 +153,14 @@ class Server:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.2)
         self.port = int(self.listener.getsockname()[1])
+        self.reload_checks = 0  # completed reload_if_changed calls
 
     def serve(self, stop: threading.Event) -> None:
         last_reload = time.monotonic()
         while not stop.is_set():
             if time.monotonic() - last_reload >= RELOAD_SECONDS:
                 self.context.reload_if_changed()
+                self.reload_checks += 1
                 last_reload = time.monotonic()
             try:
                 conn, _ = self.listener.accept()

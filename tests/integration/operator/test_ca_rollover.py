@@ -153,6 +153,15 @@ def _bundles_hold_only(kube: KubeEmulator, ca: x509.Certificate) -> bool:
     )
 
 
+async def _final_files_everywhere(server: Server, syncs: list[FileSync]) -> None:
+    """Every pod has the final files and the server has checked its own since: from here
+    on every connection must work (waited for, not slept: a loaded machine lags more)."""
+    behind = lambda: [str(s.directory.name) for s in syncs if not s.caught_up()]  # noqa: E731
+    await wait_for(lambda: not behind(), "every pod's final files")
+    checks = server.reload_checks
+    await wait_for(lambda: server.reload_checks >= checks + 1, "the server's reload check")
+
+
 def _failures(traffic: Traffic, cas: dict[str, x509.Certificate]) -> list[tuple[str, ...]]:
     return [
         (f"{a.at:.2f}", a.client, a.server_issuer(cas), a.client_issuer(cas), a.error[:90])
@@ -188,7 +197,7 @@ async def test_rotate_ca_moves_every_leaf_while_every_connection_works(
             # The operator refreshes every ca.crt to the new CA only; traffic goes on.
             new = step.store.signing.certificate
             await wait_for(lambda: _bundles_hold_only(kube, new), "bundles of the new CA alone")
-            await asyncio.sleep(2 * CLIENT_LAG)  # every pod has the final files
+            await _final_files_everywhere(server, syncs)
             await asyncio.to_thread(traffic.wait_for_attempts, 2 * len(CLIENTS))
     finally:
         cluster.close()
@@ -231,7 +240,7 @@ async def test_replacing_the_ca_in_place_breaks_connections(
         kube.delete_object(SECRETS, NS, "promptsales-ca")
         kube.create_object(SECRETS, ca_secret(new))
         await wait_for(lambda: _bundles_hold_only(kube, new.certificate), "new CA everywhere")
-        await asyncio.sleep(2 * CLIENT_LAG)  # every pod has the final files
+        await _final_files_everywhere(server, syncs)
         settled = len(traffic.attempts)
         await asyncio.to_thread(traffic.wait_for_attempts, 2 * len(CLIENTS))
     failures = _failures(traffic, {"old": platform.ca.certificate, "new": new.certificate})
