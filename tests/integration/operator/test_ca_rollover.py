@@ -156,8 +156,7 @@ def _bundles_hold_only(kube: KubeEmulator, ca: x509.Certificate) -> bool:
 async def _final_files_everywhere(server: Server, syncs: list[FileSync]) -> None:
     """Every pod has the final files and the server has checked its own since: from here
     on every connection must work (waited for, not slept: a loaded machine lags more)."""
-    behind = lambda: [str(s.directory.name) for s in syncs if not s.caught_up()]  # noqa: E731
-    await wait_for(lambda: not behind(), "every pod's final files")
+    await wait_for(lambda: all(sync.caught_up() for sync in syncs), "every pod's final files")
     checks = server.reload_checks
     await wait_for(lambda: server.reload_checks >= checks + 1, "the server's reload check")
 
