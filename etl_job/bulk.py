@@ -315,6 +315,13 @@ def copy_facts(
                 for row in good:
                     write_row(row)
             result.loaded += len(good)
+    result.quarantined = _record_rejected(conn, rejected)
+    return result
+
+
+def _record_rejected(conn: psycopg.Connection, rejected: Sequence[tuple[Any, ...]]) -> int:
+    """Write rows a bulk load refused to ``etl_quarantine`` (in the load's transaction);
+    how many."""
     if rejected:
         with conn.cursor() as cur:
             cur.executemany(
@@ -322,8 +329,7 @@ def copy_facts(
                 "payload) VALUES (%s, %s, %s, %s, %s::jsonb)",
                 rejected,
             )
-    result.quarantined = len(rejected)
-    return result
+    return len(rejected)
 
 
 BULK_AGGREGATES_SQL = (
@@ -468,12 +474,5 @@ def copy_customers(
                     continue
                 write_row(row)
                 result.loaded += 1
-    if rejected:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO warehouse.etl_quarantine (run_id, source_view, source_key, reason, "
-                "payload) VALUES (%s, %s, %s, %s, %s::jsonb)",
-                rejected,
-            )
-    result.quarantined = len(rejected)
+    result.quarantined = _record_rejected(conn, rejected)
     return result
