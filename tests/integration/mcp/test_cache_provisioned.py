@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from harness.cache_set import ProvisionedCacheSet
-from harness.redis_sentinel import Node
+from harness.redis_sentinel import Node, SentinelSetError
 from tests.integration.mcp.test_cache import Computation
 from tests.integration.mcp.test_cache_sentinel import (  # noqa: F401 (fixture)
     Replicas,
@@ -35,6 +35,19 @@ def _role(node: Node) -> dict[str, object]:
     with node.client() as client:
         info: dict[str, object] = client.info("replication")
     return info
+
+
+def _wait_in_sync(cache_set: ProvisionedCacheSet, replica: Node, primary: Node) -> None:
+    """A full resync over TLS on a loaded CI machine can take a while; when it does not
+    come at all, the failure carries what both ends said (the set's logs go with it)."""
+    try:
+        cache_set._wait(lambda: cache_set._link_up(replica), "the old primary in sync", 90)
+    except SentinelSetError as error:
+        name = f"node-{cache_set.data.index(replica)}"
+        raise AssertionError(
+            f"{error}\nreplica: {_role(replica)}\nprimary: {_role(primary)}\n"
+            f"{name} log (tail):\n{cache_set.log(name)[-4000:]}"
+        ) from error
 
 
 def test_a_new_set_starts_ordinal_0_as_primary_and_the_rest_as_its_replicas(
@@ -115,7 +128,7 @@ def test_a_restarted_former_primary_rejoins_as_a_replica_of_the_promoted_one() -
         assert (info["role"], info["master_port"]) == ("slave", promoted.port)
         said = f"replica of localhost:{promoted.port}, the primary the Sentinels report"
         assert said in cache_set.log("node-0")
-        cache_set._wait(lambda: cache_set._link_up(rejoined), "the old primary in sync")
+        _wait_in_sync(cache_set, rejoined, promoted)
         assert cache_set.primary() is promoted
 
         sentinel = cache_set.restart_sentinel(0)

@@ -203,9 +203,16 @@ async def test_rotate_ca_moves_every_leaf_while_every_connection_works(
 
     assert step.done, lines
     assert new != old
-    assert any("started a CA rollover" in line for line in lines)
-    assert any("waiting for ca.crt of" in line for line in lines), lines
-    assert any("to be re-issued by the new CA" in line for line in lines), lines
+    # The lines every rollover prints, in order. Whether the driver also printed a
+    # "waiting for ..." line depends on whether the operator had already acted when it
+    # looked (on a loaded machine the operator's event loop can win that race), so the
+    # waits are proven by the traffic below, not by the log.
+    said = [
+        next((i for i, line in enumerate(lines) if words in line), -1)
+        for words in ("started a CA rollover", "the new CA signs from now on", "complete:")
+    ]
+    assert -1 not in said, lines
+    assert said == sorted(said), lines
 
     cas = {"old": old, "new": new}
     assert not _failures(traffic, cas), (lines, _failures(traffic, cas)[:5])
