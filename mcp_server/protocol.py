@@ -1,24 +1,53 @@
-"""The SDK's MCP server, with the specification's error code where the SDK sends code 0.
+"""The SDK's MCP server, with two corrections the MCP conformance suite asked for.
 
-The MCP conformance scenarios ``prompts-get-*`` found it: ``prompts/get`` for a name the
-server does not have raised a plain ``ValueError`` inside the SDK, whose catch-all answers
-any such exception with JSON-RPC error code 0 and logs a traceback, once per call. The
-specification's code for an invalid prompt name is -32602 (Invalid params). This server
-offers no prompts, so every ``prompts/get`` takes this path.
+* ``prompts/get`` for a name the server does not have raised a plain ``ValueError``
+  inside the SDK, whose catch-all answers any such exception with JSON-RPC error code 0
+  and logs a traceback, once per call. The specification's code for an invalid prompt
+  name is -32602 (Invalid params). This server offers no prompts, so every
+  ``prompts/get`` takes this path.
+* ``logging/setLevel`` (protocol versions 2025-06-18 and 2025-11-25; SEP-2577 deprecates
+  the logging capability from 2026-07-28, and the SDK refuses it there) is accepted: the
+  level is validated by the SDK's model (an unknown level is -32602) and the answer is
+  the empty result the specification asks for. The level filters the log notifications
+  this server sends, and it sends none: it is stateless and answers every request with
+  one JSON body, so there is no stream a notification could travel on (its own logs go to
+  its structured log, never to a client). So every level holds, and a client written for
+  those versions that sets a level before working, as many do, is not refused.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.context import Context
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, GetPromptResult, InputRequiredResult
+from mcp_types import (
+    INVALID_PARAMS,
+    EmptyResult,
+    GetPromptResult,
+    InputRequiredResult,
+    SetLevelRequestParams,
+)
+
+
+async def _accept_log_level(
+    ctx: ServerRequestContext[Any, Any], params: SetLevelRequestParams
+) -> EmptyResult:
+    """The specification's empty result: no notification is ever sent to filter."""
+    return EmptyResult()
 
 
 class PromptSalesMCPServer(MCPServer[Any]):
-    """``MCPServer`` answering an unknown prompt name with -32602, not code 0."""
+    """``MCPServer`` answering an unknown prompt name with -32602, not code 0, and
+    accepting ``logging/setLevel`` (which declares the ``logging`` capability)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lowlevel_server.add_request_handler(
+            "logging/setLevel", SetLevelRequestParams, _accept_log_level
+        )
 
     async def get_prompt(
         self,

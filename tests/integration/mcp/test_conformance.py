@@ -49,17 +49,12 @@ FIXTURE_FREE = (
     "resources-list",
     "prompts-list",
     "dns-rebinding-protection",
+    "logging-set-level",
 )
 
 # Scenarios that need no fixture but a feature this server leaves out on purpose; each is
 # run and must end exactly as that choice says (anything else fails the test).
 NOT_OFFERED: dict[str, str] = {
-    "logging-set-level": (
-        "the optional `logging` capability is not declared: a stateless server answering "
-        "with one JSON body per request has no channel for log notifications, and the "
-        "2026-07-28 specification deprecates the capability (SEP-2577); the server answers "
-        "`logging/setLevel` with JSON-RPC -32601 Method not found"
-    ),
     "server-sse-multiple-streams": (
         "needs a session: the server is stateless (no Mcp-Session-Id, which the "
         "specification makes optional) so that any replica answers any request; the "
@@ -262,8 +257,6 @@ async def test_conformance_scenarios_without_fixtures_pass(
         refused = next(c for c in checks_of[name] if c["id"] == "localhost-host-rebinding-rejected")
         assert refused["details"]["statusCode"] == 421, refused
     # The features left out end exactly as NOT_OFFERED says, and in no other way.
-    assert _summary(checks_of["logging-set-level"]) == [("logging-set-level", "FAILURE")]
-    assert "-32601" in checks_of["logging-set-level"][0]["errorMessage"]
     assert _summary(checks_of["server-sse-multiple-streams"]) == [
         ("server-sse-multiple-streams-session", "WARNING")
     ]

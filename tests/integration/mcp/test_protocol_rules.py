@@ -424,6 +424,36 @@ async def test_an_unknown_prompt_is_invalid_params(
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
+async def test_log_level_is_accepted_and_validated(
+    seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
+) -> None:
+    """Found by the conformance scenario ``logging-set-level`` (-32601 before): clients of
+    the 2025 protocol versions set a level; the answer is ``{}``, the capability is
+    declared, and a level the specification does not name is invalid params."""
+    token = tokens.token("user")
+    headers = {"MCP-Protocol-Version": "2025-11-25"}
+    async with serve(app_factory(settings_factory())) as server:
+        accepted = await _rpc(
+            server, "logging/setLevel", {"level": "info"}, token=token, headers=headers
+        )
+        refused = await _rpc(
+            server, "logging/setLevel", {"level": "verbose"}, token=token, headers=headers
+        )
+        hello = await _rpc(
+            server,
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"},
+            },
+            token=token,
+        )
+    assert accepted.json()["result"] == {}
+    assert refused.json()["error"]["code"] == -32602
+    assert "logging" in hello.json()["result"]["capabilities"]
+
+
 # --- item 12: unknown campaigns; item 5: KPI periods true to the data --------------------
 
 
