@@ -54,7 +54,7 @@ The calls:
 - ``cached``: getContent repeating an earlier query (the answers were stored by untimed
   calls before the rounds, so every timed call is a real hit): a repeat of a call just
   made on this replica, answered from the in-process tier at the protocol layer
-  (``hit_path.py``), as a repeat on the same replica is (``replayed_hits`` counts them);
+  (``protocol_path.py``), as a repeat on the same replica is (``replayed_hits`` counts them);
 - ``redis_hit``: the same, with the in-process tier emptied (untimed) before each call,
   so every timed call is answered by Redis: a repeat landing on another replica;
 - ``generate``: generateCampaignMessages with the offline generator, new segments.
@@ -656,7 +656,7 @@ async def measure_size(
         # the model: what a hit pays when it lands just after a miss.
         "cached_first_after_model": percentiles(first_after_model),
         "cache_hit_ratio_after_run": round(float(server_stats["hit_ratio"]), 3),
-        # getContent hits answered at the protocol layer (hit_path.py): every timed
+        # getContent hits answered at the protocol layer (protocol_path.py): every timed
         # ``cached`` call and its untimed first call of each block should be one.
         "replayed_hits": int(server_stats["replayed"]),
         # Non-zero means Redis failed during the run and some "cached" calls were not.

@@ -48,6 +48,13 @@ class Metrics:
             ["tool"],
             registry=self.registry,
         )
+        self.protocol_layer_answers = Counter(
+            "promptsales_mcp_protocol_layer_answers",
+            "Calls answered at the protocol layer without the SDK's tool dispatch "
+            "(replays of held wire results not included)",
+            ["tool"],
+            registry=self.registry,
+        )
         self.cache_errors = Counter(
             "promptsales_mcp_cache_errors",
             "Redis failures (answers served uncached)",
@@ -92,6 +99,9 @@ class Metrics:
         self._lookups += 1
         self._hits += int(hit)
         self.cache_hit_ratio.set(self._hits / self._lookups)
+
+    def record_protocol_layer_answer(self, tool: str) -> None:
+        self._child(self.protocol_layer_answers, tool).inc()
 
     def record_cache_error(self) -> None:
         self.cache_errors.inc()

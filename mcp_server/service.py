@@ -186,7 +186,7 @@ class AnswerPlan:
 
     Built by the ``plan_*`` methods, which do all of a call's authorization, readiness and
     input checks (raising as the call would) and normalize its arguments. The tool body
-    and the protocol-layer hit path (``mcp_server.answers.hit_path``) plan through the same
+    and the protocol-layer answer path (``mcp_server.answers.protocol_path``) plan through the same
     methods, so a hit there is exactly the call the tool would have answered.
     """
 
@@ -576,19 +576,23 @@ class ContentService:
             outcome = "error"
             raise
         finally:
-            elapsed = time.perf_counter() - start
-            self.metrics.record_call(tool, outcome, elapsed)
-            # Logged: who and how it went. Never the query text or generated messages.
-            log.info(
-                "tool call",
-                extra={
-                    "tool": tool,
-                    "outcome": outcome,
-                    "role": principal.role,
-                    "auth": principal.method,
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
+            self.report_call(tool, principal, outcome, time.perf_counter() - start)
+
+    def report_call(self, tool: str, principal: Principal, outcome: str, elapsed: float) -> None:
+        """Count and log one call (``observe`` does it for the tool bodies; the protocol
+        layer's answer path reports the calls it answers itself the same way)."""
+        self.metrics.record_call(tool, outcome, elapsed)
+        # Logged: who and how it went. Never the query text or generated messages.
+        log.info(
+            "tool call",
+            extra={
+                "tool": tool,
+                "outcome": outcome,
+                "role": principal.role,
+                "auth": principal.method,
+                "ms": round(elapsed * 1000, 2),
+            },
+        )
 
     # --- getContent ----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from mcp_server.access.auth import (
     Principal,
     principal_from_access_token,
 )
-from mcp_server.answers.hit_path import CachedTool, Planner, replay_hits
+from mcp_server.answers.protocol_path import CachedTool, Planner, answer_cacheable_calls
 from mcp_server.answers.wire import structured_result
 from mcp_server.arguments import Gate, enforce_schemas, strict_schemas
 from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
@@ -132,7 +132,7 @@ _EXPECTED = (ToolInputError, ToolUnavailableError, AuthorizationError, Validatio
 
 
 # Planners: a cacheable tool's validated arguments -> its plan. The tool bodies below and
-# the protocol-layer hit path (hit_path.py) both plan through these, with the arguments
+# the protocol-layer answer path (protocol_path.py) both plan through these, with the arguments
 # the SDK validated against the tool's own signature (so no defaults are repeated here).
 
 
@@ -263,7 +263,8 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         register_contacts_tool(server, service, stdio)
 
     # Arguments are checked against the advertised schema before anything else runs
-    # (see arguments.py), then repeats held in process are replayed (see hit_path.py).
+    # (see arguments.py), then cacheable calls are answered at the protocol layer (see
+    # protocol_path.py): repeats held in process replayed, the rest without the SDK's dispatch.
     names = [tool.name for tool in server._tool_manager.list_tools()]
     server.middleware.append(
         enforce_schemas(server, strict_schemas(server, names), service.metrics, gate(stdio))
@@ -273,8 +274,10 @@ def register_tools(server: MCPServer, service: ContentService, stdio: Principal 
         CachedTool.of(generate_campaign_messages, "generateCampaignMessages", plan_messages),
         CachedTool.of(get_campaign_performance, "getCampaignPerformance", plan_performance),
     )
-    # HTTP only (see hit_path.py), so a request always carries the principal.
-    server.middleware.append(replay_hits(service, cached, lambda r: principal_of(r, None)))
+    # HTTP only (see protocol_path.py), so a request always carries the principal.
+    server.middleware.append(
+        answer_cacheable_calls(service, cached, lambda r: principal_of(r, None))
+    )
 
 
 def register_contacts_tool(

@@ -16,7 +16,7 @@ longer than its Redis entry lives): agents repeat the same calls, and a Redis ro
 plus its client code is a fifth of a cached answer's whole cost. Its keys are the Redis
 keys, so the content version invalidates both tiers at once. An entry can also hold the
 answer's wire result as the SDK produced it, per protocol version, which the protocol
-layer replays for a repeat (``mcp_server.answers.hit_path``); it lives and dies with the entry.
+layer replays for a repeat (``mcp_server.answers.protocol_path``); it lives and dies with the entry.
 
 Round trips are the cost of a cache that sits in front of a few-millisecond answer, so
 a Redis lookup is one: a server-side script returns the answer or, on a miss, takes the lock
@@ -35,14 +35,17 @@ home. A replica that fails only sends its reads to the primary; losing the prima
 opens the circuit until Sentinel has promoted a replica, and then the cache resumes by
 itself (its connections ask the Sentinels for the new primary).
 
-The protocol layer's wire results are shared the same way: a wire result attached on
-one MCP replica is stored in Redis (beside its answer, never longer-lived) and published
-on the cache's channel; every replica listening (``start``) keeps it in its in-process
-tier, so a repeat on another replica is replayed as fast as on the first one. A replica
-that missed the message (it started later, or its subscription was reconnecting) reads
-the stored copy once instead. Measured through a round-robin balancer on two replicas
-(``bench.mcp_replicas``), the read alone left the other replica's repeat at 1.35 times
-the no-op tool at p95, where a local replay is under 1.0.
+The protocol layer's wire results are shared too: a wire result attached on one MCP
+replica is published on the cache's channel (only while its answer is still in Redis);
+every replica listening (``start``) keeps it in its in-process tier, so a repeat on
+another replica is replayed as fast as on the first one. Measured through a round-robin
+balancer on two replicas (``bench.mcp_replicas``), reading the other replica's answer from
+Redis instead left the repeat at 1.35 times the no-op tool at p95, where a local replay
+is under 1.0. A replica that missed the message (it started later, or its subscription
+was reconnecting) finds the answer in Redis on the repeat, the same single round trip as
+any Redis hit, and holds that hit's wire result from then on. Wire results are never
+read from Redis: an earlier version stored them there for such replicas, which cost
+every *miss* a second round trip before the lookup, to spare a rare repeat one.
 """
 
 from __future__ import annotations
@@ -88,14 +91,11 @@ return {0, 0}
 """
 
 
-# KEYS[1] the answer, KEYS[2] its wire result; ARGV[1] the wire result, ARGV[2] the
-# channel, ARGV[3] the message. The wire result gets the answer's remaining TTL, read
-# where both live, so it never outlives the answer; nothing is shared for a gone answer.
+# KEYS[1] the answer; ARGV[1] the channel, ARGV[2] the message. Published only while
+# the answer lives, checked where it lives: nothing is shared for a gone answer.
 _SHARE_WIRE = """
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl <= 0 then return 0 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+if redis.call('PTTL', KEYS[1]) <= 0 then return 0 end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1
 """
 
@@ -107,7 +107,7 @@ class _LocalEntry:
 
     def __init__(self, expires: float, answer: JsonObject | None) -> None:
         self.expires = expires
-        self.answer = answer  # None: only a wire result read from Redis is held
+        self.answer = answer  # None: only a wire result another replica published is held
         self.wire: dict[str, JsonObject] = {}
 
 
@@ -122,11 +122,6 @@ class CacheKeyParts:
     kpi_version: int | None = None
     """The campaign's ``warehouse.campaign_kpi_version`` for answers built on its KPIs: an
     ETL run that changes them moves the key, as new content does. None for other tools."""
-
-
-def _wire_key(key: str, protocol: str) -> str:
-    """Where ``key``'s wire result under ``protocol`` is shared (beside its lock)."""
-    return f"{key}:wire:{protocol}"
 
 
 def cache_key(prefix: str, parts: CacheKeyParts) -> str:
@@ -360,8 +355,8 @@ class ResponseCache:
 
     def attach_wire(self, key: str, protocol: str, wire: JsonObject) -> bool:
         """Keep ``wire`` (a hit on ``key``, as sent) with the in-process answer, if held,
-        and share it through Redis for the other replicas (for what is left of the
-        answer's lifetime, so it never outlives the answer it was made from)."""
+        and publish it to the listening replicas (for what is left of the answer's
+        lifetime, so it never outlives the answer it was made from)."""
         entry = self._local_entry(key)
         if entry is None:
             return False
@@ -372,37 +367,22 @@ class ResponseCache:
         return True
 
     async def _share_wire(self, key: str, protocol: str, value: JsonObject, ttl_ms: int) -> None:
-        """Store the wire result and tell the listening replicas, in one round trip."""
+        """Tell the listening replicas, if the answer is still in Redis (one round trip)."""
         if not self._usable():
             return
         assert self._share_wire_script is not None
         message = {"k": key, "p": protocol, "t": ttl_ms, "w": value}
         try:
-            await self._share_wire_script(
-                keys=[key, _wire_key(key, protocol)],
-                args=[wire.dumps(value), self.channel, wire.dumps(message)],
-            )
+            await self._share_wire_script(keys=[key], args=[self.channel, wire.dumps(message)])
         except (RedisError, OSError) as exc:
             self._fail(exc)
 
-    async def replay_wire(self, key: str, protocol: str) -> tuple[JsonObject, bool] | None:
-        """The wire result of ``key`` under ``protocol`` and whether it was held in
-        process; else one Redis read for one another replica shared. None: not held."""
+    def replay_wire(self, key: str, protocol: str) -> JsonObject | None:
+        """The wire result of ``key`` under ``protocol`` held in process (attached here
+        or published by another replica); None when not held. Never a Redis read."""
         # While the cache is known down nothing is served from it, held or not: health
         # says uncached, and a wire result replays a hit.
-        held = self.local_wire(key, protocol) if self._last_error is None else None
-        if held is not None:
-            return held, True
-        if self._clients is None or not self._usable():
-            return None
-        found = await self._read(_wire_key(key, protocol))
-        if found is None:
-            return None
-        value, ttl_ms = found
-        entry = self._local_entry(key) or self._local_put(key, None, ttl_ms / 1000)
-        if entry is not None:
-            entry.wire[protocol] = value
-        return value, False
+        return self.local_wire(key, protocol) if self._last_error is None else None
 
     async def _read(self, key: str) -> tuple[JsonObject, int] | None:
         """``key``'s value and remaining TTL (ms) from the reader in one round trip.

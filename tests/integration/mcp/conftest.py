@@ -334,3 +334,26 @@ def payload(result: CallToolResult) -> dict[str, Any]:
     content: dict[str, Any] | None = result.structured_content
     assert content is not None, result.content
     return content
+
+
+ACCEPT = "application/json, text/event-stream"
+
+
+async def rpc(
+    server: RunningServer,
+    method: str,
+    params: dict[str, Any],
+    *,
+    token: str | None,
+    headers: dict[str, str] | None = None,
+) -> httpx2.Response:
+    """One raw JSON-RPC request over HTTPS, as a third-party client or an attacker sends it."""
+    base = {"Accept": ACCEPT}
+    if token is not None:
+        base["Authorization"] = f"Bearer {token}"
+    async with httpx2.AsyncClient(verify=client_ssl_context(server.ca_file), timeout=30) as http:
+        return await http.post(
+            server.mcp_url,
+            headers={**base, **(headers or {})},
+            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+        )

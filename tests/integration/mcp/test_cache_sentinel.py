@@ -24,7 +24,7 @@ from mcp_server.content.store import ContentStore
 from mcp_server.metrics import Metrics
 from tests.integration.mcp.conftest import mcp_client, payload, serve
 from tests.integration.mcp.test_cache import Computation
-from tests.integration.mcp.test_hit_path import as_sent, replayed
+from tests.integration.mcp.test_protocol_path import as_sent, replayed
 
 QUERY = {"query": "linen shirt at the beach", "limit": 3}
 # 3 pods (primary + 2 replicas) must keep the hit ratio of 1 pod within this share.
@@ -147,33 +147,37 @@ async def test_a_wire_result_shared_by_one_replica_is_replayed_by_another(
     one.start()
     listening.start()
     await asyncio.sleep(0.3)  # subscribed
-    key = key_of(replicas.prefix, 2)
+    key, gone = key_of(replicas.prefix, 2), key_of(replicas.prefix, 3)
     wire = {"structuredContent": {"cached": True, "n": 1}}
-    assert await listening.replay_wire(key, "2025-11-25") is None
+    assert listening.replay_wire(key, "2025-11-25") is None
     # What is not a share of ours on the channel is ignored, and listening goes on.
     foreign = {"k": "another:prefix:key", "p": "2025-11-25", "t": 60000, "w": wire}
     with redis.Redis(*three_pods.primary().address) as client:
         for junk in (b"not json", b"[1, 2]", json.dumps(foreign).encode()):
             client.publish(listening.channel, junk)
-    await one.get_or_compute(key, "t", Computation())
+    for stored in (key, gone):
+        await one.get_or_compute(stored, "t", Computation(answer_of(stored)))
     await one.flush()
+    with redis.Redis(*three_pods.primary().address) as client:
+        client.delete(gone)  # expired in Redis while still held in one's process
     assert one.attach_wire(key, "2025-11-25", wire) is True
+    assert one.attach_wire(gone, "2025-11-25", wire) is True
     await one.flush()
     for _ in range(100):  # the published copy arrives: held in process, no read
         if listening.local_wire(key, "2025-11-25") is not None:
             break
         await asyncio.sleep(0.02)
-    assert await listening.replay_wire(key, "2025-11-25") == (wire, True)
+    assert listening.replay_wire(key, "2025-11-25") == wire
+    assert listening.replay_wire(key, "2026-07-28") is None  # per protocol version
     assert listening.local_wire("another:prefix:key", "2025-11-25") is None
-    # A replica that was not listening reads the stored copy once, then holds it.
-    assert await late.replay_wire(key, "2025-11-25") == (wire, False)
-    assert await late.replay_wire(key, "2025-11-25") == (wire, True)
-    assert await late.replay_wire(key, "2026-07-28") is None  # per protocol version
-    # Never longer-lived than the answer it was made from.
+    # Nothing is shared for an answer Redis no longer holds.
+    assert listening.replay_wire(gone, "2025-11-25") is None
+    # A replica that was not listening never reads wire results from Redis (none are
+    # stored there): its repeat is the answer's own Redis hit, one round trip.
+    assert late.replay_wire(key, "2025-11-25") is None
+    assert await late.get_or_compute(key, "t", Computation()) == (answer_of(key), True)
     with redis.Redis(*three_pods.primary().address) as client:
-        answer_ttl = client.pttl(key)
-        wire_ttl = client.pttl(f"{key}:wire:2025-11-25")
-    assert 0 < wire_ttl <= answer_ttl
+        assert not client.keys(f"{key}:wire:*")
 
 
 async def test_losing_the_primary_costs_the_failover_and_nothing_else(
@@ -219,7 +223,7 @@ async def test_losing_the_primary_costs_the_failover_and_nothing_else(
                         False,
                     )
                     assert held.calls == 1
-                    assert await cache.replay_wire(stored[0], "2025-11-25") is None
+                    assert cache.replay_wire(stored[0], "2025-11-25") is None
             await asyncio.sleep(0.05)
         promoted = cache_set.wait_for_failover(old, timeout=1)
         assert first_stored_hit is not None, "no answer was cached again after failover"

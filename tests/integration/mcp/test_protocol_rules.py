@@ -26,10 +26,10 @@ from tests.integration.mcp.conftest import (
     error_text,
     mcp_client,
     payload,
+    rpc,
     serve,
 )
 
-ACCEPT = "application/json, text/event-stream"
 INTERNALS = (
     "pydantic",
     "validation error",
@@ -38,25 +38,6 @@ INTERNALS = (
     "Traceback",
     "input_value",
 )
-
-
-async def _rpc(
-    server: RunningServer,
-    method: str,
-    params: dict[str, Any],
-    *,
-    token: str | None,
-    headers: dict[str, str] | None = None,
-) -> httpx2.Response:
-    base = {"Accept": ACCEPT}
-    if token is not None:
-        base["Authorization"] = f"Bearer {token}"
-    async with httpx2.AsyncClient(verify=client_ssl_context(server.ca_file), timeout=30) as http:
-        return await http.post(
-            server.mcp_url,
-            headers={**base, **(headers or {})},
-            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
-        )
 
 
 # --- item 6: DNS rebinding (Host and Origin allow-lists) ------------------------------
@@ -68,20 +49,20 @@ async def test_foreign_host_and_origin_are_refused(
     settings = settings_factory(allowed_origins=["https://console.promptsales.test"])
     token = tokens.token("marketing")
     async with serve(app_factory(settings)) as server:
-        evil_host = await _rpc(
+        evil_host = await rpc(
             server, "tools/list", {}, token=token, headers={"Host": "evil.example.com"}
         )
-        evil_origin = await _rpc(
+        evil_origin = await rpc(
             server, "tools/list", {}, token=token, headers={"Origin": "http://evil.example.com"}
         )
-        own_origin = await _rpc(
+        own_origin = await rpc(
             server,
             "tools/list",
             {},
             token=token,
             headers={"Origin": "https://console.promptsales.test"},
         )
-        plain = await _rpc(server, "tools/list", {}, token=token)
+        plain = await rpc(server, "tools/list", {}, token=token)
     assert 400 <= evil_host.status_code < 500
     assert 400 <= evil_origin.status_code < 500
     assert own_origin.status_code == 200
@@ -101,7 +82,7 @@ async def test_loopback_origins_are_accepted_like_loopback_hosts(
     async with serve(app_factory(settings_factory())) as server:
         port = server.application.settings.port
         accepted = [
-            await _rpc(server, "tools/list", {}, token=token, headers={"Origin": origin})
+            await rpc(server, "tools/list", {}, token=token, headers={"Origin": origin})
             for origin in (
                 f"http://127.0.0.1:{port}",
                 f"http://localhost:{port}",
@@ -111,7 +92,7 @@ async def test_loopback_origins_are_accepted_like_loopback_hosts(
             )
         ]
         refused = [
-            await _rpc(server, "tools/list", {}, token=token, headers={"Origin": origin})
+            await rpc(server, "tools/list", {}, token=token, headers={"Origin": origin})
             for origin in (
                 "http://127.0.0.1.evil.example.com",
                 "http://localhost.evil.example.com:8080",
@@ -196,7 +177,7 @@ async def test_arguments_outside_the_schema_are_refused_naming_the_field(
         answers = [
             (
                 field,
-                await _rpc(server, "tools/call", {"name": name, "arguments": args}, token=token),
+                await rpc(server, "tools/call", {"name": name, "arguments": args}, token=token),
             )
             for name, args, field in BAD_CALLS
         ]
@@ -231,7 +212,7 @@ async def test_remembered_valid_arguments_admit_no_lookalike(
 
         async def call(args: dict[str, Any]) -> dict[str, Any]:
             params = {"name": "getContent", "arguments": args}
-            response = await _rpc(server, "tools/call", params, token=token)
+            response = await rpc(server, "tools/call", params, token=token)
             result: dict[str, Any] = response.json()["result"]
             return result
 
@@ -249,7 +230,7 @@ async def test_a_caller_learns_nothing_of_a_tool_it_may_not_call(
     seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
 ) -> None:
     async with serve(app_factory(settings_factory())) as server:
-        response = await _rpc(
+        response = await rpc(
             server,
             "tools/call",
             {"name": "generateCampaignMessages", "arguments": {"bogus": 1}},
@@ -345,8 +326,8 @@ async def test_leeway_accepts_a_token_just_past_its_expiry(
     seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
 ) -> None:
     async with serve(app_factory(settings_factory(oauth_leeway_seconds=30))) as server:
-        within = await _rpc(server, "tools/list", {}, token=tokens.token("user", expires_in=-10))
-        beyond = await _rpc(server, "tools/list", {}, token=tokens.token("user", expires_in=-60))
+        within = await rpc(server, "tools/list", {}, token=tokens.token("user", expires_in=-10))
+        beyond = await rpc(server, "tools/list", {}, token=tokens.token("user", expires_in=-60))
     assert within.status_code == 200
     assert beyond.status_code == 401
 
@@ -355,8 +336,8 @@ async def test_missing_credentials_get_a_challenge_without_an_error_code(
     seeded_store: ContentStore, settings_factory: Any, app_factory: Any
 ) -> None:
     async with serve(app_factory(settings_factory())) as server:
-        missing = await _rpc(server, "tools/list", {}, token=None)
-        invalid = await _rpc(server, "tools/list", {}, token="not-a-jwt")
+        missing = await rpc(server, "tools/list", {}, token=None)
+        invalid = await rpc(server, "tools/list", {}, token="not-a-jwt")
     assert missing.status_code == invalid.status_code == 401
     challenge = missing.headers["www-authenticate"]
     assert challenge.startswith("Bearer ")
@@ -395,7 +376,7 @@ async def test_requests_do_not_log_session_noise(
 ) -> None:
     caplog.set_level(logging.INFO)
     async with serve(app_factory(settings_factory())) as server:
-        response = await _rpc(server, "tools/list", {}, token=tokens.token("user"))
+        response = await rpc(server, "tools/list", {}, token=tokens.token("user"))
     assert response.status_code == 200
     assert not [r for r in caplog.records if "Terminating session" in r.getMessage()]
 
@@ -414,7 +395,7 @@ async def test_an_unknown_prompt_is_invalid_params(
     """
     caplog.set_level(logging.INFO)
     async with serve(app_factory(settings_factory())) as server:
-        response = await _rpc(
+        response = await rpc(
             server, "prompts/get", {"name": "test_simple_prompt"}, token=tokens.token("user")
         )
     assert response.status_code == 200
@@ -433,13 +414,13 @@ async def test_log_level_is_accepted_and_validated(
     token = tokens.token("user")
     headers = {"MCP-Protocol-Version": "2025-11-25"}
     async with serve(app_factory(settings_factory())) as server:
-        accepted = await _rpc(
+        accepted = await rpc(
             server, "logging/setLevel", {"level": "info"}, token=token, headers=headers
         )
-        refused = await _rpc(
+        refused = await rpc(
             server, "logging/setLevel", {"level": "verbose"}, token=token, headers=headers
         )
-        hello = await _rpc(
+        hello = await rpc(
             server,
             "initialize",
             {

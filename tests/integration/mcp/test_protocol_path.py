@@ -1,25 +1,29 @@
-"""Repeats answered at the protocol layer (``mcp_server.answers.hit_path``): the same answer the
+"""Calls answered at the protocol layer (``mcp_server.answers.protocol_path``): the same answer the
 tool would give, never across callers, content versions or expiry, and every call it
 cannot answer still reaches the tool (with the tool's own errors)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 from mcp import Client
 from mcp_types import CallToolResult
 
+from mcp_server.answers.protocol_path import WireShape
 from mcp_server.app import McpApplication
 from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
 from mcp_server.search.embeddings import LocalEmbedder
 from tests.integration.mcp.conftest import (
+    RunningServer,
     TokenIssuer,
     add_content,
     error_text,
     mcp_client,
     payload,
+    rpc,
     serve,
 )
 
@@ -47,6 +51,68 @@ async def stored_hit(
 
 def as_sent(result: CallToolResult) -> dict[str, Any]:
     return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def answered_here(application: McpApplication, tool: str = "getContent") -> float:
+    counter = application.service.metrics.protocol_layer_answers.labels(tool=tool)
+    return float(counter._value.get())
+
+
+async def test_calls_answered_here_send_exactly_what_the_tool_sends(
+    seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
+) -> None:
+    """After the SDK's first result has shown the shape, new calls (misses and hits alike)
+    are answered here; each result, as raw JSON on the wire, is compared with what the SDK
+    path sends for the same call on a fresh server, where it is the first call and so
+    goes through the tool."""
+    calls = [
+        QUERY,
+        {"query": "trail running shoes at sunrise", "limit": 3},
+        {"query": "Summer SALE on beach umbrellas", "limit": 5, "diversity": "product"},
+    ]
+    token = tokens.token()
+
+    async def sent(server: RunningServer, arguments: dict[str, Any]) -> dict[str, Any]:
+        response = await rpc(
+            server, "tools/call", {"name": "getContent", "arguments": arguments}, token=token
+        )
+        result: dict[str, Any] = response.json()["result"]
+        return result
+
+    application = app_factory(settings_factory(cache_prefix=f"here:{uuid.uuid4().hex}:"))
+    async with serve(application) as server:
+        await sent(server, {"query": "the first call shows the shape"})
+        assert answered_here(application) == 0
+        here = [await sent(server, args) for args in calls]
+        assert answered_here(application) == len(calls)
+        await application.service.cache.flush()
+        hit = await sent(server, calls[1])
+        assert answered_here(application) == len(calls) + 1
+    for args, mine in zip(calls, here, strict=True):
+        assert mine["structuredContent"]["cached"] is False
+        reference = app_factory(settings_factory(cache_prefix=f"sdk:{uuid.uuid4().hex}:"))
+        async with serve(reference) as server:
+            through_tool = await sent(server, args)
+        assert answered_here(reference) == 0
+        assert mine == through_tool
+    assert hit["structuredContent"] == {**here[1]["structuredContent"], "cached": True}
+    assert WireShape.learn(hit) == WireShape.learn(here[1])
+
+
+def test_a_result_of_another_shape_teaches_nothing() -> None:
+    """Only "one text block holding the structured content's JSON" is learned: anything
+    else (an error, extra content, text that is not that JSON) keeps the SDK path."""
+    good: dict[str, Any] = {
+        "content": [{"type": "text", "text": '{"items":[],"cached":false}'}],
+        "structuredContent": {"items": [], "cached": False},
+    }
+    assert WireShape.learn({**good, "isError": False}) == WireShape({"isError": False})
+    assert WireShape.learn(good) is not None
+    assert WireShape.learn({**good, "isError": True}) is None
+    assert WireShape.learn({**good, "content": good["content"] * 2}) is None
+    assert WireShape.learn({**good, "content": [{"type": "text", "text": "{}"}]}) is None
+    assert WireShape.learn({**good, "structuredContent": None}) is None
+    assert WireShape.learn("not a result") is None
 
 
 async def test_a_repeat_is_replayed_with_exactly_the_answer_the_tool_gave(
