@@ -36,6 +36,7 @@ from mcp_server.access.endpoint import (
     quiet_stateless_session_log,
     transport_security,
 )
+from mcp_server.access.sessions import SessionLabels, label_initialize
 from mcp_server.access.tls import ReloadingServerContext, TLSExtensionH11Protocol
 from mcp_server.answers.cache import ResponseCache
 from mcp_server.config import McpSettings
@@ -168,7 +169,7 @@ class McpApplication:
         resource_url = urls.resource_server_url
         assert resource_url is not None
         endpoint = ChallengingAuthMiddleware(
-            NoEventStream(StreamableHTTPASGIApp(manager)),
+            SessionLabels(NoEventStream(StreamableHTTPASGIApp(manager))),
             [],
             build_resource_metadata_url(resource_url),
         )
@@ -248,6 +249,7 @@ def build_application(
         if transport == "stdio"
         else None
     )
+    mcp.middleware.append(label_initialize)  # HTTP sessions' labels (access/sessions.py)
     register_tools(mcp, service, stdio)
     return McpApplication(settings, service, mcp)
 

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError, WithJsonSchema
 
+from mcp_server.access import sessions
 from mcp_server.access.auth import Principal
 from mcp_server.answers.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
 from mcp_server.content.follow import ChangeBatch, ContentFollower, HistoryLostError
@@ -590,6 +591,7 @@ class ContentService:
                 "outcome": outcome,
                 "role": principal.role,
                 "auth": principal.method,
+                "session": sessions.current_label.get(),
                 "ms": round(elapsed * 1000, 2),
             },
         )

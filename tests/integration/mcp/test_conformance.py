@@ -50,17 +50,12 @@ FIXTURE_FREE = (
     "prompts-list",
     "dns-rebinding-protection",
     "logging-set-level",
+    "server-sse-multiple-streams",
 )
 
 # Scenarios that need no fixture but a feature this server leaves out on purpose; each is
 # run and must end exactly as that choice says (anything else fails the test).
-NOT_OFFERED: dict[str, str] = {
-    "server-sse-multiple-streams": (
-        "needs a session: the server is stateless (no Mcp-Session-Id, which the "
-        "specification makes optional) so that any replica answers any request; the "
-        "scenario stops at its one warning before it checks anything"
-    ),
-}
+NOT_OFFERED: dict[str, str] = {}  # none at present
 
 # Scenarios that call the reference server's fixtures by name; this server has none of them.
 NEEDS_FIXTURES: dict[str, str] = {
@@ -257,9 +252,6 @@ async def test_conformance_scenarios_without_fixtures_pass(
         refused = next(c for c in checks_of[name] if c["id"] == "localhost-host-rebinding-rejected")
         assert refused["details"]["statusCode"] == 421, refused
     # The features left out end exactly as NOT_OFFERED says, and in no other way.
-    assert _summary(checks_of["server-sse-multiple-streams"]) == [
-        ("server-sse-multiple-streams-session", "WARNING")
-    ]
 
 
 async def test_inspector_cli_lists_and_calls_tools(

@@ -381,6 +381,57 @@ async def test_requests_do_not_log_session_noise(
     assert not [r for r in caplog.records if "Terminating session" in r.getMessage()]
 
 
+INITIALIZE = {
+    "protocolVersion": "2025-11-25",
+    "capabilities": {},
+    "clientInfo": {"name": "test", "version": "1"},
+}
+
+
+async def test_an_http_session_gets_a_label_that_every_replica_accepts(
+    seeded_store: ContentStore,
+    settings_factory: Any,
+    app_factory: Any,
+    tokens: TokenIssuer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by the conformance scenario ``server-sse-multiple-streams`` ("server did not
+    provide session ID"): ``initialize`` answers with a new ``Mcp-Session-Id``; the label
+    holds nothing, so a replica that never issued it accepts it (here: another server);
+    a malformed one is 400, ending a session is 405, and the call log carries it."""
+    caplog.set_level(logging.INFO)
+    token = tokens.token("marketing")
+    search = {"name": "getContent", "arguments": {"query": "yoga mat", "limit": 2}}
+    async with serve(app_factory(settings_factory())) as server:
+        first = await rpc(server, "initialize", INITIALIZE, token=token)
+        second = await rpc(server, "initialize", INITIALIZE, token=token)
+        listed = await rpc(server, "tools/list", {}, token=token)
+    label = first.headers.get("mcp-session-id")
+    assert label is not None
+    assert re.fullmatch(r"[\x21-\x7e]{32,128}", label)
+    assert second.headers["mcp-session-id"] != label
+    assert "mcp-session-id" not in listed.headers  # only initialize starts a session
+    async with serve(app_factory(settings_factory())) as other_replica:
+        called = await rpc(
+            other_replica, "tools/call", search, token=token, headers={"Mcp-Session-Id": label}
+        )
+        malformed = await rpc(
+            other_replica, "tools/list", {}, token=token, headers={"Mcp-Session-Id": "a b"}
+        )
+        async with httpx2.AsyncClient(verify=client_ssl_context(other_replica.ca_file)) as http:
+            ended = await http.delete(
+                other_replica.mcp_url,
+                headers={"Authorization": f"Bearer {token}", "Mcp-Session-Id": label},
+            )
+    assert called.status_code == 200
+    assert "result" in called.json()
+    assert malformed.status_code == 400
+    assert "Mcp-Session-Id" in malformed.text
+    assert ended.status_code == 405
+    calls = [r for r in caplog.records if r.getMessage() == "tool call"]
+    assert [getattr(r, "session", None) for r in calls] == [label]
+
+
 async def test_an_unknown_prompt_is_invalid_params(
     seeded_store: ContentStore,
     settings_factory: Any,
@@ -423,11 +474,7 @@ async def test_log_level_is_accepted_and_validated(
         hello = await rpc(
             server,
             "initialize",
-            {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "test", "version": "1"},
-            },
+            INITIALIZE,
             token=token,
         )
     assert accepted.json()["result"] == {}
