@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from etl_job.source_model import PERSONAL_FIELDS
+from etl_job.customer_rows import COPY_SIGNATURE, COPY_TRAILER, CustomerBlock
 
 
 @dataclass(frozen=True)
@@ -486,6 +486,33 @@ def copy_rows(
     return count
 
 
+def copy_customer_blocks(
+    conn: psycopg.Connection,
+    spec: ViewLoad,
+    blocks: Iterable[CustomerBlock],
+    *,
+    analyze: bool = True,
+) -> int:
+    """:func:`copy_rows` for customers, whose batches arrive COPY-formatted
+    (:mod:`etl_job.customer_rows`): every row, with an email or without (the quarantine
+    rule takes those out of staging like any bad row); returns rows written."""
+    count = 0
+    with conn.cursor() as cur:
+        statement = (
+            f"COPY {spec.staging} ({', '.join(spec.column_names)}) FROM STDIN (FORMAT BINARY)"
+        )
+        with cur.copy(statement) as copy:
+            copy.write(COPY_SIGNATURE)
+            for block in blocks:
+                copy.write(block.data)
+                copy.write(block.missing)
+                count += len(block)
+            copy.write(COPY_TRAILER)
+    if analyze:
+        conn.execute(f"ANALYZE {spec.staging}")
+    return count
+
+
 def quarantine(conn: psycopg.Connection, spec: ViewLoad, run_id: int) -> int:
     """Move rows that break a rule from staging to ``etl_quarantine`` with the reason."""
     if spec.reason_sql is None:
@@ -809,39 +836,3 @@ def write_kpi_versions(conn: psycopg.Connection, run_id: int, *, first_load: boo
             conn.execute(statement)
     statement = WRITE_KPI_VERSIONS_SQL.format(source=source)
     return max(conn.execute(statement, (run_id,)).rowcount, 0)
-
-
-def customer_transform(cipher: Any) -> Any:
-    """Batch function: source customer rows → staged rows with only ciphertext and HMAC.
-
-    Works on a whole fetch batch (the nonces of a batch come from one random draw, see
-    ``PiiCipher.rows_encryptor``); the first load's largest client cost, so the per-row
-    work is inline.
-    """
-    encrypt_rows = cipher.rows_encryptor(PERSONAL_FIELDS)
-    key_id = cipher.active_key_id()
-    email_hmac = cipher.email_hmac
-    n_personal = len(PERSONAL_FIELDS)
-    email_at = PERSONAL_FIELDS.index("email")
-
-    def transform(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        personal = [row[1 : 1 + n_personal] for row in rows]
-        blobs = encrypt_rows(personal)
-        out = []
-        for row, fields, blob in zip(rows, personal, blobs, strict=True):
-            email = fields[email_at]
-            created = row[2 + n_personal]
-            out.append(
-                (
-                    row[0],
-                    email_hmac(email) if email and email.strip() else None,
-                    key_id,
-                    blob,
-                    row[1 + n_personal],
-                    created.date() if created is not None else None,
-                    row[-1],
-                )
-            )
-        return out
-
-    return transform
