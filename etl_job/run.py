@@ -424,7 +424,7 @@ def _run_in_transaction(
         ).fetchone()
         assert row is not None
         summary.run_id = int(row[0])
-        wh.execute(load.CREATE_TOUCHED_SQL)
+        wh.execute(load.CREATE_DELTAS_SQL)
         # First load into empty facts: take the merge lock now and COPY facts directly. The
         # first look goes through its own short connection: a lock on the fact tables held
         # by this transaction while it waits for the merge lock would deadlock with the
