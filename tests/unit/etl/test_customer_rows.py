@@ -67,3 +67,25 @@ def test_rows_without_an_email_are_kept_apart_with_a_null_join_key() -> None:
         (2, "DE", dt.date(2026, 1, 2), 1002),
         (3, "DE", None, 1003),
     )
+
+
+class _PlainCipher:
+    """Like ``bench.etl_pii``'s baseline: no encryption, the email itself as the join key."""
+
+    def rows_encryptor(self, names: Any) -> Any:
+        return lambda rows: [repr(r).encode() for r in rows]
+
+    def active_key_id(self) -> str:
+        return "plain"
+
+    def email_hmac(self, email: str) -> bytes:
+        return email.strip().lower().encode()
+
+
+def test_a_join_key_of_any_length_is_framed_by_its_length() -> None:
+    rows = [_row(1, "Ab@x.io", None, None), _row(2, "longer.name@example.com", None, None)]
+    parsed = parse(block_encoder(_PlainCipher())(rows).data)
+    assert [(p[0], p[1], p[2]) for p in parsed] == [
+        (1, b"ab@x.io", "plain"),
+        (2, b"longer.name@example.com", "plain"),
+    ]
