@@ -48,6 +48,9 @@ class PlainCipher(PiiCipher):
     def email_hmac(self, email: str) -> bytes:
         return normalize_email(email).encode()
 
+    def batch_key(self) -> None:
+        return None  # cannot be rebuilt in an encryption worker: encrypts in-thread
+
     def rows_encryptor(
         self, field_names: Sequence[str], key_id: str | None = None
     ) -> Callable[[Sequence[Sequence[Any]]], list[bytes]]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from etl_job.customer_rows import COPY_SIGNATURE, COPY_TRAILER, CustomerBlock
 from etl_job.extract import SPEND_CENTS
 
 FACT_VIEWS = ("v_ad_metrics_daily", "v_lead", "v_conversion")
@@ -417,7 +418,6 @@ CUSTOMER_COLUMNS = (
     "created_day",
     "source_version",
 )
-CUSTOMER_TYPES = ("int4", "bytea", "text", "bytea", "text", "date", "int8")
 _CUSTOMER_PAYLOAD = ("customer_id", "country", "created_day", "change_version")
 """What a quarantined customer's payload holds: the staged row without its private columns
 (``load.quarantine`` drops email_hmac, pii_key_id and pii_ciphertext the same way)."""
@@ -440,15 +440,16 @@ def customers_direct(conn: psycopg.Connection) -> bool:
 
 
 def copy_customers(
-    conn: psycopg.Connection, batches: Iterable[Sequence[Row]], run_id: int
+    conn: psycopg.Connection, blocks: Iterable[CustomerBlock], run_id: int
 ) -> DirectResult:
     """First load of customers: encrypted rows straight into ``dim_customer``.
 
     The staged path wrote every customer twice (temp table, then ``INSERT ... SELECT``
     with its conflict arbitration), after the last row was read; here the COPY runs while
-    the reader still fetches and encrypts, and the rows are written once. The one
-    quarantine rule of customers (``missing email``: no join key) runs in Python, with the
-    same reason and payload as the SQL rule. Rows are ``load.customer_transform``'s.
+    the reader still fetches and encrypts, and the rows are written once, as the bytes
+    :mod:`etl_job.customer_rows` formatted (no per-row work on this thread). The one
+    quarantine rule of customers (``missing email``: no join key) was applied there; its
+    rows are recorded here with the same reason and payload as the SQL rule.
     """
     result = DirectResult()
     rejected: list[tuple[Any, ...]] = []
@@ -456,23 +457,21 @@ def copy_customers(
         f"COPY warehouse.dim_customer ({', '.join(CUSTOMER_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     )
     with conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.set_types(list(CUSTOMER_TYPES))
-        write_row = copy.write_row
-        for batch in batches:
-            for row in batch:
-                if row[1] is None:
-                    payload = dict(zip(_CUSTOMER_PAYLOAD, (row[0], *row[4:]), strict=True))
-                    rejected.append(
-                        (
-                            run_id,
-                            "v_customer",
-                            str(row[0]),
-                            "missing email",
-                            json.dumps(payload, default=str),
-                        )
+        copy.write(COPY_SIGNATURE)
+        for block in blocks:
+            copy.write(block.data)
+            result.loaded += block.loaded
+            for row in block.rejected:
+                payload = dict(zip(_CUSTOMER_PAYLOAD, row, strict=True))
+                rejected.append(
+                    (
+                        run_id,
+                        "v_customer",
+                        str(row[0]),
+                        "missing email",
+                        json.dumps(payload, default=str),
                     )
-                    continue
-                write_row(row)
-                result.loaded += 1
+                )
+        copy.write(COPY_TRAILER)
     result.quarantined = _record_rejected(conn, rejected)
     return result

@@ -32,6 +32,8 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine
 
 from etl_job import bulk, load
+from etl_job.customer_rows import CustomerBlock
+from etl_job.customer_worker import encode_blocks
 from etl_job.db import source_engine
 from etl_job.extract import (
     DELETE_VIEWS,
@@ -134,11 +136,13 @@ def _read_source(
     watermarks: dict[str, int],
     cipher: PiiCipher,
     batch_rows: int,
+    pii_workers: int,
 ) -> Iterator[SourceItem]:
     """Everything a run reads from one source, in one snapshot; runs on the read-ahead thread.
 
-    Fetching and the customers' encryption happen here, so they overlap the warehouse
-    work of the main thread: the rows of the next view (or, started early, of the next
+    Fetching and the customers' encryption happen here (a large customer view's
+    encryption in a worker process, see :mod:`etl_job.customer_worker`), so they overlap
+    the warehouse work of the main thread: the rows of the next view (or, started early, of the next
     source) are read while the warehouse still merges, rebuilds indexes or takes a COPY.
     Views are read one after the other on one connection (SQL Server's driver streams one
     result set per connection at a time).
@@ -151,9 +155,14 @@ def _read_source(
                 query = extract_query(view, scope)
                 params: dict[str, Any] = {"low": watermarks.get(view, 0), "high": high}
                 yield "view", (view, [column.name for column in query.selected_columns])
-                transform = load.customer_transform(cipher) if view == "v_customer" else None
-                for batch in stream_tuples(sconn, query, params, batch_rows):
-                    yield "rows", batch if transform is None else transform(batch)
+                customers = view == "v_customer"
+                batches = stream_tuples(sconn, query, params, batch_rows, iso_dates=customers)
+                if customers:
+                    for block in encode_blocks(cipher, batches, batch_rows, pii_workers):
+                        yield "rows", block
+                else:
+                    for batch in batches:
+                        yield "rows", batch
                 yield "end", None
     except sqlalchemy.exc.OperationalError as exc:
         raise SourceError(f"source {source} unavailable: {exc.orig!s}") from None
@@ -238,8 +247,16 @@ def _copy_direct_customers(
     returns the index rebuilds it deferred."""
     assert summary.run_id is not None
     batches, deferred = _defer_indexes_if_large(wh, "dim_customer", batches)
-    _count_direct(summary, "v_customer", bulk.copy_customers(wh, batches, summary.run_id))
+    blocks = _customer_blocks(batches)
+    _count_direct(summary, "v_customer", bulk.copy_customers(wh, blocks, summary.run_id))
     return deferred
+
+
+def _customer_blocks(batches: Iterator[Any]) -> Iterator[CustomerBlock]:
+    """The customer reader's items, which are :class:`CustomerBlock` s, not row lists."""
+    for block in batches:
+        assert isinstance(block, CustomerBlock), type(block)
+        yield block
 
 
 # Reference data every fact refers to: loaded whatever the campaign's sources, or a
@@ -290,7 +307,11 @@ def _load_view(
         return _copy_direct_customers(wh, batches, summary)
     spec = load.VIEW_LOADS[view]
     load.create_staging(wh, spec)
-    summary.rows_read[view] = load.copy_rows(wh, spec, batches, analyze=not direct)
+    if view == "v_customer":
+        blocks = _customer_blocks(batches)
+        summary.rows_read[view] = load.copy_customer_blocks(wh, spec, blocks, analyze=not direct)
+    else:
+        summary.rows_read[view] = load.copy_rows(wh, spec, batches, analyze=not direct)
     if direct:
         summary.rows_quarantined[view], summary.rows_loaded[view] = load.settle(
             wh, spec, summary.run_id, staged=summary.rows_read[view]
@@ -348,6 +369,7 @@ def _start_readers(
             watermarks,
             cipher,
             settings.batch_rows,
+            settings.pii_workers,
         )
         readers[source] = stack.enter_context(ReadAhead(items, depth))
     return readers
@@ -402,7 +424,7 @@ def _run_in_transaction(
         ).fetchone()
         assert row is not None
         summary.run_id = int(row[0])
-        wh.execute(load.CREATE_TOUCHED_SQL)
+        wh.execute(load.CREATE_DELTAS_SQL)
         # First load into empty facts: take the merge lock now and COPY facts directly. The
         # first look goes through its own short connection: a lock on the fact tables held
         # by this transaction while it waits for the merge lock would deadlock with the

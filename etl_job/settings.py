@@ -38,6 +38,9 @@ class EtlSettings(BaseSettings):
         description="Comma-separated sources to load (the campaign's spec.etl.sources)",
     )
     batch_rows: int = Field(default=20_000, ge=100, le=1_000_000)
+    pii_workers: int = Field(default=0, ge=0, le=8)
+    """Child processes that encrypt a customer view larger than one batch (0: the CRM
+    reader thread does it; see ``etl_job.customer_worker`` for when more pays off)."""
     lock_wait_seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
 
     @field_validator("sources")

@@ -13,6 +13,7 @@ import json
 import os
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -65,6 +66,24 @@ def _serialize(fields: Mapping[str, Any]) -> bytes:
     return orjson.dumps(fields, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
+@dataclass(frozen=True)
+class BatchKey:
+    """The one data key and the HMAC key that encrypting customer rows needs, and no more.
+
+    The ETL hands it to the worker process that encrypts a large load's customers (on the
+    machine's other core), through that process's stdin pipe: never the keyring's KEKs,
+    never a file or an argument. :meth:`cipher` rebuilds a :class:`PiiCipher` that can
+    encrypt (and HMAC) with that key only. Key bytes stay out of ``repr``.
+    """
+
+    key_id: str
+    data_key: bytes = field(repr=False)
+    hmac_key: bytes = field(repr=False)
+
+    def cipher(self) -> PiiCipher:
+        return PiiCipher.for_batch_key(self)
+
+
 class PiiCipher:
     """Envelope encryption of personal fields under the warehouse's data keys.
 
@@ -79,16 +98,41 @@ class PiiCipher:
         records: Mapping[str, DataKeyRecord],
         conn: psycopg.Connection | None = None,
     ) -> None:
-        self._keyring = keyring
+        self._keyring: Keyring | None = keyring
         self._records = dict(records)
         self._conn = conn
         self._aead: dict[str, AESGCM] = {}
-        self._hmac_inner, self._hmac_outer = _hmac_pads(keyring.hmac_key_bytes())
+        self._data_keys: dict[str, bytes] = {}
+        self._hmac_key = keyring.hmac_key_bytes()
+        self._hmac_inner, self._hmac_outer = _hmac_pads(self._hmac_key)
 
     @classmethod
     def load(cls, conn: psycopg.Connection, keyring: Keyring) -> PiiCipher:
         """Read the data-key table through ``conn`` (kept for keys created later)."""
         return cls(keyring, datakeys.load_records(conn), conn)
+
+    @classmethod
+    def for_batch_key(cls, key: BatchKey) -> PiiCipher:
+        """A cipher that knows only ``key`` (the encryption worker's; see :class:`BatchKey`)."""
+        cipher = cls.__new__(cls)
+        cipher._keyring = None
+        cipher._records = {key.key_id: DataKeyRecord(key.key_id, None, None, "active")}
+        cipher._conn = None
+        cipher._aead = {key.key_id: AESGCM(key.data_key)}
+        cipher._data_keys = {key.key_id: key.data_key}
+        cipher._hmac_key = key.hmac_key
+        cipher._hmac_inner, cipher._hmac_outer = _hmac_pads(key.hmac_key)
+        return cipher
+
+    def batch_key(self) -> BatchKey | None:
+        """The active data key and the HMAC key, for an encryption worker process.
+
+        ``None`` tells the caller to encrypt in its own process (a subclass that cannot be
+        rebuilt from a :class:`BatchKey`).
+        """
+        key_id = self.active_key_id()
+        self._cipher_for(key_id)
+        return BatchKey(key_id, self._data_keys[key_id], self._hmac_key)
 
     @classmethod
     def from_settings(cls, conn: psycopg.Connection) -> PiiCipher:
@@ -106,10 +150,12 @@ class PiiCipher:
             record = datakeys.load_record(self._conn, key_id)
             if record is not None:
                 self._records[key_id] = record
-        if record is None:
+        if record is None or self._keyring is None:
             raise MissingKeyError(f"data key {key_id!r} does not exist in warehouse.pii_data_keys")
-        aead = AESGCM(datakeys.unwrap(self._keyring, record))
+        data_key = datakeys.unwrap(self._keyring, record)
+        aead = AESGCM(data_key)
         self._aead[key_id] = aead
+        self._data_keys[key_id] = data_key
         return aead
 
     def active_key_id(self) -> str:
