@@ -52,7 +52,7 @@ from mcp_server.messages.generation import (
     render_variants,
 )
 from mcp_server.metrics import Metrics
-from mcp_server.search.embeddings import Embedder, LocalEmbedder, QueryEmbeddingCache
+from mcp_server.search.embeddings import Embedder, QueryEmbeddingCache
 from mcp_server.search.index import VectorIndex
 from mcp_server.search.scan import RowScanner
 from mcp_server.sources.contacts import Contact, ContactsRepository
@@ -199,15 +199,6 @@ class AnswerPlan:
     echo: dict[str, Any] = field(default_factory=dict)
     """The caller's own text, written over the answer's: callers whose texts differ only
     in case share one cached answer, but each gets back what it sent."""
-    warm_up: Callable[[], None] | None = None
-    """Starts the first step every computation of this answer needs, if the compute thread
-    is idle, while the cache is still being asked (see ``ContentService.answer``)."""
-
-
-def _consume_outcome(job: asyncio.Future[Any]) -> None:
-    """A warm-up's failure is the real call's to report (it embeds again); not logged here."""
-    if not job.cancelled():
-        job.exception()
 
 
 class ContentService:
@@ -256,30 +247,11 @@ class ContentService:
         self._compute_thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="promptsales-compute"
         )
-        self._compute_jobs = 0  # submitted and not finished (the event loop's count)
         self.scanner = RowScanner()
 
     async def run_compute(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run model or index work on the compute thread (see the module docstring)."""
-        self._compute_jobs += 1
-        try:
-            return await asyncio.wrap_future(self._compute_thread.submit(function, *args, **kwargs))
-        finally:
-            self._compute_jobs -= 1
-
-    def _warm_query(self, query: str) -> None:
-        """Embed ``query`` into the query LRU on the compute thread, if it is idle and the
-        vector would be kept; not awaited (see ``answer``).
-
-        Only for the local model: a remote embedding endpoint is paid per call, and a
-        warm-up for an answer the cache then holds would be a call for nothing.
-        """
-        if self._compute_jobs or not isinstance(self.embedder, LocalEmbedder):
-            return
-        if not self.queries.keeps(query):
-            return
-        job = asyncio.ensure_future(self.run_compute(self.queries.embed_query, query))
-        job.add_done_callback(_consume_outcome)
+        return await asyncio.wrap_future(self._compute_thread.submit(function, *args, **kwargs))
 
     @property
     def model_id(self) -> str:
@@ -588,11 +560,6 @@ class ContentService:
         key = self.answer_key(principal, plan)
         if key is None:
             return {**(await plan.compute()), **plan.echo, "cached": False}
-        if plan.warm_up is not None and not self.cache.holds(key):
-            # A miss waits for the cache's round trip and then for the embedding; started
-            # now, the embedding runs during the round trip. It is kept in the query LRU,
-            # so a hit (the answer was in Redis) leaves it for the next call of the query.
-            plan.warm_up()
         data, hit = await self.cache.get_or_compute(key, plan.tool, plan.compute)
         # A copy: on a miss, ``data`` is shared with concurrent identical callers.
         return {**data, **plan.echo, "cached": hit}
@@ -705,13 +672,7 @@ class ContentService:
         }
         if diversity != "none":  # absent by default: keys of plain searches are unchanged
             args["diversity"] = diversity
-        return AnswerPlan(
-            "getContent",
-            args,
-            compute,
-            echo={"query": query},
-            warm_up=lambda: self._warm_query(query),
-        )
+        return AnswerPlan("getContent", args, compute, echo={"query": query})
 
     async def _require_known_campaign(self, campaign_id: str) -> None:
         """A campaign no content item uses must at least exist in the warehouse."""

@@ -344,10 +344,6 @@ class ResponseCache:
         self._local.move_to_end(key)
         return entry
 
-    def holds(self, key: str) -> bool:
-        """Whether ``key``'s answer would be served from this process without asking Redis."""
-        return self._last_error is None and self._local_get(key) is not None
-
     def _local_get(self, key: str) -> JsonObject | None:
         entry = self._local_entry(key)
         return entry.answer if entry is not None else None

@@ -141,12 +141,6 @@ class QueryEmbeddingCache:
     def model_id(self) -> str:
         return self._embedder.model_id
 
-    def keeps(self, text: str) -> bool:
-        """Whether embedding ``text`` now would be kept for the next ``embed_query``: the
-        LRU is on and does not hold it yet (a warm-up that is kept is never wasted)."""
-        with self._lock:
-            return self._size > 0 and text not in self._entries
-
     def embed_query(self, text: str) -> Matrix:
         with self._lock:
             hit = self._entries.get(text)
