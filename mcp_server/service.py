@@ -187,7 +187,7 @@ class AnswerPlan:
 
     Built by the ``plan_*`` methods, which do all of a call's authorization, readiness and
     input checks (raising as the call would) and normalize its arguments. The tool body
-    and the protocol-layer answer path (``mcp_server.answers.protocol_path``) plan through the same
+    and the protocol-layer answer path (``mcp_server.protocol_path``) plan through the same
     methods, so a hit there is exactly the call the tool would have answered.
     """
 

@@ -24,12 +24,12 @@ from mcp_server.access.auth import (
     Principal,
     principal_from_access_token,
 )
-from mcp_server.answers.protocol_path import CachedTool, Planner, answer_cacheable_calls
 from mcp_server.answers.wire import structured_result
 from mcp_server.arguments import Gate, enforce_schemas, strict_schemas
 from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
 from mcp_server.messages.channels import Channel
 from mcp_server.messages.generation import Tone
+from mcp_server.protocol_path import CachedTool, Planner, answer_cacheable_calls
 from mcp_server.service import (
     AnswerPlan,
     CampaignContacts,

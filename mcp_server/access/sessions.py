@@ -34,6 +34,8 @@ from mcp.server.context import CallNext, ServerRequestContext
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_server.access.endpoint import send_plain_text
+
 HEADER = "mcp-session-id"
 _HEADER_BYTES = HEADER.encode()
 _SCOPE_KEY = "promptsales.session_label"
@@ -90,14 +92,4 @@ class SessionLabels:
 
 async def _bad_label(send: Send) -> None:
     body = b"Mcp-Session-Id must be one value of 1 to 128 visible ASCII characters."
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_plain_text(send, 400, body)

@@ -16,7 +16,7 @@ longer than its Redis entry lives): agents repeat the same calls, and a Redis ro
 plus its client code is a fifth of a cached answer's whole cost. Its keys are the Redis
 keys, so the content version invalidates both tiers at once. An entry can also hold the
 answer's wire result as the SDK produced it, per protocol version, which the protocol
-layer replays for a repeat (``mcp_server.answers.protocol_path``); it lives and dies with the entry.
+layer replays for a repeat (``mcp_server.protocol_path``); it lives and dies with the entry.
 
 Round trips are the cost of a cache that sits in front of a few-millisecond answer, so
 a Redis lookup is one: a server-side script returns the answer or, on a miss, takes the lock

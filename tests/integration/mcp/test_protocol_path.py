@@ -1,4 +1,4 @@
-"""Calls answered at the protocol layer (``mcp_server.answers.protocol_path``): the same answer the
+"""Calls answered at the protocol layer (``mcp_server.protocol_path``): the same answer the
 tool would give, never across callers, content versions or expiry, and every call it
 cannot answer still reaches the tool (with the tool's own errors)."""
 
@@ -11,10 +11,10 @@ from typing import Any
 from mcp import Client
 from mcp_types import CallToolResult
 
-from mcp_server.answers.protocol_path import WireShape
 from mcp_server.app import McpApplication
 from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
+from mcp_server.protocol_path import WireShape
 from mcp_server.search.embeddings import LocalEmbedder
 from tests.integration.mcp.conftest import (
     RunningServer,
