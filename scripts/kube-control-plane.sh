@@ -23,8 +23,10 @@ BIN="${PROMPTSALES_KUBE_BIN_DIR:-/opt/kubernetes/bin}"
 STATE="${PROMPTSALES_KUBE_STATE_DIR:-${TMPDIR:-/tmp}/promptsales-kube}"
 PORT="${PROMPTSALES_KUBE_PORT:-16443}"
 ETCD_PORT="${PROMPTSALES_KUBE_ETCD_PORT:-23790}"
-ETCD_PEER_PORT=$((ETCD_PORT + 10))
-CM_PORT=$((PORT + 1))
+# The peer and controller-manager ports default to neighbours of the two above; a caller
+# that picks free ports (scripts/test.sh) passes them too, since a neighbour may be taken.
+ETCD_PEER_PORT="${PROMPTSALES_KUBE_ETCD_PEER_PORT:-$((ETCD_PORT + 10))}"
+CM_PORT="${PROMPTSALES_KUBE_CM_PORT:-$((PORT + 1))}"
 SERVICE_CIDR="10.96.0.0/24"
 
 say() { printf 'kube-control-plane: %s\n' "$*" >&2; }

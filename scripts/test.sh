@@ -33,6 +33,8 @@ if [ -z "${PROMPTSALES_TEST_KUBECONFIG:-}" ] && command -v kubectl >/dev/null \
     export PROMPTSALES_KUBE_STATE_DIR="${PROMPTSALES_KUBE_STATE_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/promptsales-kube-ci.XXXXXX")}"
     export PROMPTSALES_KUBE_PORT="${PROMPTSALES_KUBE_PORT:-$(free_port)}"
     export PROMPTSALES_KUBE_ETCD_PORT="${PROMPTSALES_KUBE_ETCD_PORT:-$(free_port)}"
+    export PROMPTSALES_KUBE_ETCD_PEER_PORT="${PROMPTSALES_KUBE_ETCD_PEER_PORT:-$(free_port)}"
+    export PROMPTSALES_KUBE_CM_PORT="${PROMPTSALES_KUBE_CM_PORT:-$(free_port)}"
     bash "$CONTROL_PLANE" stop --wipe >/dev/null 2>&1 || true
     PROMPTSALES_TEST_KUBECONFIG="$(bash "$CONTROL_PLANE" start)"
     export PROMPTSALES_TEST_KUBECONFIG
