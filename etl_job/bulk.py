@@ -370,6 +370,33 @@ WHERE conrelid = 'warehouse.agg_campaign_daily'::regclass AND contype = 'p'
 """
 
 
+FACT_STATISTICS_TARGET = 10
+"""Sample size of the statistics a first load gathers (x 300 rows per table)."""
+
+
+def analyze_facts(conn: psycopg.Connection) -> None:
+    """Statistics for the partitioned fact tables a first load just filled.
+
+    Autovacuum analyzes partitions but never a partitioned parent, and a merge joins its
+    staged keys against the parent: without the parent's statistics every such join is
+    planned on default guesses (a delete of 300 moved leads was estimated at 99,500 rows
+    and scanned all 300,000 for them). A small sample is enough for what the merges need
+    (key columns come out unique, ``n_distinct = -1``, and that scales as tables grow):
+    ~0.1 s at design scale, against ~0.5 s at the default target.
+    """
+    before = conn.execute("SELECT current_setting('default_statistics_target')").fetchone()
+    conn.execute(
+        "SELECT set_config('default_statistics_target', %s, true)",
+        (str(FACT_STATISTICS_TARGET),),
+    )
+    tables = ", ".join(f"warehouse.{fact.table}" for fact in DIRECT_FACTS.values())
+    conn.execute(f"ANALYZE {tables}")
+    conn.execute(
+        "SELECT set_config('default_statistics_target', %s, true)",
+        (before[0] if before else "100",),
+    )
+
+
 def refresh_all_aggregates(conn: psycopg.Connection) -> int:
     """Aggregates of a first load: every fact row is new, so group the facts whole.
 

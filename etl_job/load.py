@@ -121,19 +121,36 @@ def _replaced(table: str, staging: str, match_sql: str) -> str:
     )
 
 
-def _moved_fact(table: str, id_col: str, day_expr: str) -> tuple[str, str]:
+def _moved_fact(table: str, id_col: str, day_expr: str) -> tuple[str, ...]:
     """A lead or conversion about to be replaced: in place when its day stays (found
     through the primary key, ``(day, id)``), else its old partition row is deleted. Either
-    way its KPIs leave the aggregate; the upsert adds the new row's back."""
+    way its KPIs leave the aggregate; the upsert adds the new row's back.
+
+    Only a staged row with no row at its own ``(day, id)`` can have moved (or be new), so
+    those are found first, through the primary key, into a small analyzed temp table; the
+    delete then looks up just them by id. Measured at design scale (300,000 leads, a 1 %
+    change of 3,000 status updates): the single delete joining all staged rows on the id
+    hash-joined a scan of every lead partition, 67-102 ms for no row; the candidates take
+    ~17 ms and the delete of none ~0.2 ms.
+    """
     staging = f"stg_v_{table[5:]}"
+    candidates = f"moved_{table}"
     in_place = _replaced(table, staging, f"f.day = {day_expr} AND f.{id_col} = s.{id_col}")
+    find = (
+        f"DROP TABLE IF EXISTS pg_temp.{candidates}",
+        f"CREATE TEMP TABLE {candidates} ON COMMIT DROP AS "
+        f"SELECT s.{id_col}, {day_expr} AS day, s.change_version FROM {staging} s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM warehouse.{table} g "
+        f"WHERE g.day = {day_expr} AND g.{id_col} = s.{id_col})",
+        f"ANALYZE {candidates}",
+    )
     moved = (
-        f"WITH moved AS (DELETE FROM warehouse.{table} f USING {staging} s "
-        f"WHERE f.{id_col} = s.{id_col} AND f.day <> {day_expr} "
-        f"AND f.source_version < s.change_version RETURNING {_contribution(table, 'f', -1)}) "
+        f"WITH moved AS (DELETE FROM warehouse.{table} f USING {candidates} c "
+        f"WHERE f.{id_col} = c.{id_col} AND f.day <> c.day "
+        f"AND f.source_version < c.change_version RETURNING {_contribution(table, 'f', -1)}) "
         f"INSERT INTO deltas ({DELTA_COLUMNS}) SELECT * FROM moved"
     )
-    return in_place, moved
+    return (in_place, *find, moved)
 
 
 VIEW_LOADS: dict[str, ViewLoad] = {

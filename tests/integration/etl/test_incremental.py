@@ -79,6 +79,21 @@ def test_full_then_incremental_equals_from_scratch_recompute(etl_env: EtlEnv) ->
     assert warehouse_aggregates(etl_env.warehouse) == source_aggregates(etl_env)
 
 
+def test_a_first_load_leaves_statistics_on_the_partitioned_facts(etl_env: EtlEnv) -> None:
+    """Autovacuum never analyzes a partitioned parent, and every merge joins against one:
+    the first load gathers the parents' statistics itself (``bulk.analyze_facts``)."""
+    assert etl_env.run().status == "succeeded"
+    with psycopg.connect(etl_env.warehouse) as wh:
+        analyzed = wh.execute(
+            "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'warehouse' "
+            "AND tablename = ANY(%s)",
+            ([fact.table for fact in bulk.DIRECT_FACTS.values()],),
+        ).fetchall()
+    assert sorted(row[0] for row in analyzed) == sorted(
+        fact.table for fact in bulk.DIRECT_FACTS.values()
+    )
+
+
 def test_late_commit_below_the_watermark_is_not_skipped(etl_env: EtlEnv) -> None:
     assert etl_env.run().status == "succeeded"
     # T1 takes the older transaction id and stays open; T2 starts later and commits first.
