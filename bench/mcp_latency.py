@@ -127,9 +127,9 @@ from mcp_server.answers.wire import structured_result
 from mcp_server.app import build_application, serve_http
 from mcp_server.config import McpSettings
 from mcp_server.content.loader import load_content
-from mcp_server.content.models import ContentFilters
 from mcp_server.content.seed import generated_items, seed_items
 from mcp_server.content.store import ContentStore
+from mcp_server.content_model import ContentFilters
 from mcp_server.search.embeddings import LOCAL_DIMENSIONS, LOCAL_MODEL_ID, LocalEmbedder
 from mcp_server.service import ContentResult
 from mcp_server.tools import Limit, Query

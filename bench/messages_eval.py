@@ -41,8 +41,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mcp_server.content.models import ContentItem
 from mcp_server.content.seed import SEED_CAMPAIGNS, seed_items
+from mcp_server.content_model import ContentItem
 from mcp_server.messages.assets import leaked_asset_text
 from mcp_server.messages.channels import CHANNELS, fold_to_gsm7, sms_count
 from mcp_server.messages.copywriter import OfflineGenerator

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from mcp_server.content.models import ContentItem
+from mcp_server.content_model import ContentItem
 
 app = typer.Typer(help="The MCP server and its content library.", no_args_is_help=True)
 

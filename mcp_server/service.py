@@ -30,13 +30,13 @@ from mcp_server.access import sessions
 from mcp_server.access.auth import Principal
 from mcp_server.answers.cache import CacheKeyParts, JsonObject, ResponseCache, cache_key
 from mcp_server.content.follow import ChangeBatch, ContentFollower, HistoryLostError
-from mcp_server.content.models import ContentFilters, ContentHit, ContentItem, ScoredItem
 from mcp_server.content.store import (
     ContentStore,
     decode_document,
     run_vector_search,
     vectors_from_bson,
 )
+from mcp_server.content_model import ContentFilters, ContentHit, ContentItem, ScoredItem
 from mcp_server.messages.assets import product_name
 from mcp_server.messages.channels import Channel
 from mcp_server.messages.copywriter import OfflineGenerator

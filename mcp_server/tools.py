@@ -26,7 +26,7 @@ from mcp_server.access.auth import (
 )
 from mcp_server.answers.wire import structured_result
 from mcp_server.arguments import Gate, enforce_schemas, strict_schemas
-from mcp_server.content.models import CampaignId, ContentFilters, Language, MediaType, Tag
+from mcp_server.content_model import CampaignId, ContentFilters, Language, MediaType, Tag
 from mcp_server.messages.channels import Channel
 from mcp_server.messages.generation import Tone
 from mcp_server.protocol_path import CachedTool, Planner, answer_cacheable_calls

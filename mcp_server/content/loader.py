@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
+from mcp_server.content_model import ContentItem
 from mcp_server.search.embeddings import Embedder, Matrix
 
 log = logging.getLogger(__name__)

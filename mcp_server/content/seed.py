@@ -12,7 +12,7 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 
-from mcp_server.content.models import ContentItem
+from mcp_server.content_model import ContentItem
 
 CDN = "https://cdn.promptsales.io/media"
 SEED_CAMPAIGNS = ("1001", "1002", "1003", "1004", "1005")

@@ -21,7 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 from pymongo.operations import SearchIndexModel
 
-from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
+from mcp_server.content_model import ContentFilters, ContentItem, ScoredItem
 from mcp_server.search.embeddings import Matrix
 from mcp_server.search.index import VectorIndex
 from workloads.content_search import INDEX_NAME, VECTOR_PATH, vector_index_model
@@ -51,7 +51,7 @@ def vectors_from_bson(values: Sequence[bytes], dimensions: int) -> Matrix:
 
 
 def to_document(item: ContentItem, vector: Sequence[float], model_id: str) -> Document:
-    """The stored shape of one item (see :mod:`mcp_server.content.models`)."""
+    """The stored shape of one item (see :mod:`mcp_server.content_model`)."""
     now = dt.datetime.now(dt.UTC)
     data = item.model_dump(mode="json", exclude={"id", "created_at", "updated_at"})
     data.update(

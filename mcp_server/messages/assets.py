@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from mcp_server.content.models import ContentItem
+from mcp_server.content_model import ContentItem
 
 # Words a media library puts in asset titles and tags that are no part of the offer.
 ASSET_WORDS = frozenset(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from mcp_server.content.models import ContentItem
+from mcp_server.content_model import ContentItem
 from mcp_server.messages.assets import hashtags, product_name
 from mcp_server.messages.channels import (
     CHANNEL_LIMITS,

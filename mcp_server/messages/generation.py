@@ -20,7 +20,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from mcp_server.content.models import ContentItem
+from mcp_server.content_model import ContentItem
 from mcp_server.messages.assets import leaked_asset_text
 from mcp_server.messages.channels import CHANNEL_LIMITS, Channel, SmsEncoding, sms_count
 

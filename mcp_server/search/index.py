@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
+from mcp_server.content_model import ContentFilters, ContentItem, ScoredItem
 from mcp_server.search.embeddings import Matrix
 from mcp_server.search.scan import HalfMatrix, RowScanner
 

@@ -33,9 +33,9 @@ from harness.services import free_port
 from mcp_server.access.tls import ReloadingServerContext
 from mcp_server.app import McpApplication, build_application, uvicorn_config
 from mcp_server.config import McpSettings
-from mcp_server.content.models import ContentItem
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
+from mcp_server.content_model import ContentItem
 from mcp_server.search.embeddings import LOCAL_MODEL_ID, LocalEmbedder, Matrix
 
 ISSUER = "https://login.promptsales.test"

@@ -13,8 +13,8 @@ import redis
 
 from harness.services import free_port
 from mcp_server.answers.cache import CacheKeyParts, ResponseCache, cache_key
-from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
+from mcp_server.content_model import ContentItem
 from mcp_server.metrics import Metrics
 from mcp_server.search.embeddings import LocalEmbedder
 from tests.integration.mcp.conftest import (

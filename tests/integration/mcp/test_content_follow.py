@@ -22,9 +22,9 @@ from harness import services
 from mcp_server.answers.cache import ResponseCache
 from mcp_server.content.follow import HISTORY_LOST, ChangeStream, OpenStream
 from mcp_server.content.loader import load_content
-from mcp_server.content.models import ContentFilters, ContentItem
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
+from mcp_server.content_model import ContentFilters, ContentItem
 from mcp_server.metrics import Metrics
 from mcp_server.search.embeddings import LOCAL_MODEL_ID, LocalEmbedder, Matrix
 from mcp_server.search.index import VectorIndex

@@ -12,9 +12,9 @@ from bson.binary import Binary
 from typer.testing import CliRunner
 
 from mcp_server.content.loader import load_content
-from mcp_server.content.models import ContentFilters, ContentItem
 from mcp_server.content.seed import seed_items
 from mcp_server.content.store import ContentStore
+from mcp_server.content_model import ContentFilters, ContentItem
 from mcp_server.search.embeddings import LocalEmbedder
 from promptsales_cli.main import app
 

@@ -12,8 +12,8 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 from mcp_server.app import McpApplication
-from mcp_server.content.models import ContentItem
 from mcp_server.content.store import ContentStore
+from mcp_server.content_model import ContentItem
 from mcp_server.protocol_path import WireShape
 from mcp_server.search.embeddings import LocalEmbedder
 from tests.integration.mcp.conftest import (

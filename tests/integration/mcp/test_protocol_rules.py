@@ -502,7 +502,7 @@ async def test_get_content_for_an_unknown_campaign_is_an_error(
 async def test_get_content_can_put_one_item_per_product_first(
     seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
 ) -> None:
-    from mcp_server.content.models import ContentItem
+    from mcp_server.content_model import ContentItem
     from mcp_server.service import product_key
 
     query = {"query": "trail running shoes on a mountain ridge", "limit": 4}

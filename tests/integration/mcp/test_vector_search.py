@@ -17,8 +17,8 @@ import pytest
 
 from mcp_server.access.auth import Principal
 from mcp_server.answers.cache import ResponseCache
-from mcp_server.content.models import ContentFilters
 from mcp_server.content.store import ContentStore, vector_search_pipeline
+from mcp_server.content_model import ContentFilters
 from mcp_server.metrics import Metrics
 from mcp_server.search.embeddings import LOCAL_MODEL_ID, LocalEmbedder
 from mcp_server.search.index import VectorIndex

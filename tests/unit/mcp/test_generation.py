@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_server.content.models import ContentItem
 from mcp_server.content.seed import seed_items
+from mcp_server.content_model import ContentItem
 from mcp_server.messages.assets import hashtags, leaked_asset_text, product_name
 from mcp_server.messages.channels import CHANNELS, fold_to_gsm7, shorten, shorten_sms, sms_count
 from mcp_server.messages.copywriter import OfflineGenerator

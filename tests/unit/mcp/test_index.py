@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_server.content.models import ContentFilters, ContentItem
+from mcp_server.content_model import ContentFilters, ContentItem
 from mcp_server.search.embeddings import normalize
 from mcp_server.search.index import VectorIndex
 

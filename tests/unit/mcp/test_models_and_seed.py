@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from mcp_server.content.loader import ContentFileError, read_jsonl
-from mcp_server.content.models import ContentFilters, ContentItem
 from mcp_server.content.seed import SEED_CAMPAIGNS, generated_items, seed_items
 from mcp_server.content.store import vector_search_pipeline
+from mcp_server.content_model import ContentFilters, ContentItem
 
 
 def test_seed_set_is_100_distinct_images_over_every_seed_campaign() -> None:

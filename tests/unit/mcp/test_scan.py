@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcp_server.content.models import ContentFilters, ContentItem, ScoredItem
+from mcp_server.content_model import ContentFilters, ContentItem, ScoredItem
 from mcp_server.search.index import VectorIndex
 from mcp_server.search.scan import MIN_ROWS_FOR_HALF, HalfMatrix, RowScanner
 
