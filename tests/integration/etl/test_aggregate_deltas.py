@@ -69,3 +69,22 @@ def test_a_key_gets_and_loses_its_aggregate_row_with_its_only_fact(etl_env: EtlE
     assert etl_env.run().status == "succeeded"
     assert _keys(etl_env, campaign) == set()
     _exact(etl_env)
+
+
+def test_a_first_fact_of_zeros_still_gets_its_aggregate_row(etl_env: EtlEnv) -> None:
+    """Keys whose sums did not move are skipped before the upsert; a key that gained its
+    first fact row must get its aggregate row even when every figure of that row is 0."""
+    assert etl_env.run().status == "succeeded"
+    with psycopg.connect(source_dsn(etl_env.ads)) as conn:
+        row = conn.execute("SELECT ad_id, campaign_id FROM ads LIMIT 1").fetchone()
+    assert row is not None
+    ad, campaign = row
+    execute(
+        etl_env.ads,
+        "INSERT INTO ad_metrics_daily (ad_id, day, impressions, clicks, spend, conversions) "
+        "VALUES (%s, %s, 0, 0, 0, 0)",
+        (ad, ALONE[:10]),
+    )
+    assert etl_env.run().status == "succeeded"
+    assert _keys(etl_env, campaign) == {"2031-01-15"}
+    _exact(etl_env)
