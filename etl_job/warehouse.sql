@@ -65,7 +65,10 @@ CREATE TABLE IF NOT EXISTS warehouse.dim_customer (
 -- aggregate likewise). Applies to pages written from now on; existing rows keep theirs.
 ALTER TABLE warehouse.dim_customer SET (fillfactor = 90);
 CREATE INDEX IF NOT EXISTS dim_customer_email_hmac_idx ON warehouse.dim_customer (email_hmac);
-CREATE INDEX IF NOT EXISTS dim_customer_pii_key_idx ON warehouse.dim_customer (pii_key_id);
+-- No index on pii_key_id: it holds one value per key generation, so it served only the
+-- retirement check of `pii rotate` (a scan of the table per decrypt-only key, rare) while
+-- costing every first load ~0.13 s to build and keeping a rotation's updates from being HOT.
+DROP INDEX IF EXISTS warehouse.dim_customer_pii_key_idx;
 
 -- Facts (declarative range partitions by day, one partition per month) --------------------
 
