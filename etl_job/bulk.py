@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter
@@ -374,6 +374,18 @@ FACT_STATISTICS_TARGET = 10
 """Sample size of the statistics a first load gathers (x 300 rows per table)."""
 
 
+@contextlib.contextmanager
+def local_setting(conn: psycopg.Connection, name: str, value: str) -> Iterator[None]:
+    """``name`` set to ``value`` for the statements inside, then back to what it was, in
+    this transaction only (``set_config(..., true)``). Not restored when the statements
+    raise: the transaction is aborted then, and a restore would hide the error."""
+    row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+    assert row is not None
+    conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+    yield
+    conn.execute("SELECT set_config(%s, %s, true)", (name, row[0]))
+
+
 def analyze_facts(conn: psycopg.Connection) -> None:
     """Statistics for the partitioned fact tables a first load just filled.
 
@@ -386,17 +398,9 @@ def analyze_facts(conn: psycopg.Connection) -> None:
     ``ANALYZE ONLY``, so the partitions get the small sample too; autovacuum analyzes them
     again at the server's target once enough of them changes.
     """
-    before = conn.execute("SELECT current_setting('default_statistics_target')").fetchone()
-    conn.execute(
-        "SELECT set_config('default_statistics_target', %s, true)",
-        (str(FACT_STATISTICS_TARGET),),
-    )
     tables = ", ".join(f"warehouse.{fact.table}" for fact in DIRECT_FACTS.values())
-    conn.execute(f"ANALYZE {tables}")
-    conn.execute(
-        "SELECT set_config('default_statistics_target', %s, true)",
-        (before[0] if before else "100",),
-    )
+    with local_setting(conn, "default_statistics_target", str(FACT_STATISTICS_TARGET)):
+        conn.execute(f"ANALYZE {tables}")
 
 
 def refresh_all_aggregates(conn: psycopg.Connection) -> int:
@@ -416,7 +420,6 @@ def refresh_all_aggregates(conn: psycopg.Connection) -> int:
     partition DDL it follows).
     """
     key = conn.execute(AGGREGATE_KEY_SQL).fetchone()
-    hashagg = conn.execute("SELECT current_setting('enable_hashagg')").fetchone()
     changed = 0
     for statement in BULK_AGGREGATES_SQL:
         inserting = statement.lstrip().startswith("INSERT INTO warehouse.agg_campaign_daily")
@@ -425,12 +428,9 @@ def refresh_all_aggregates(conn: psycopg.Connection) -> int:
             continue
         if key is not None:
             conn.execute(f"ALTER TABLE warehouse.agg_campaign_daily DROP CONSTRAINT {key[0]}")
-        conn.execute("SELECT set_config('enable_hashagg', 'off', true)")
-        cur = conn.execute(statement)
+        with local_setting(conn, "enable_hashagg", "off"):
+            cur = conn.execute(statement)
         changed += max(cur.rowcount, 0)
-        conn.execute(
-            "SELECT set_config('enable_hashagg', %s, true)", (hashagg[0] if hashagg else "on",)
-        )
         if key is not None:  # name and definition come from the catalog, not input
             conn.execute(
                 f"ALTER TABLE warehouse.agg_campaign_daily ADD CONSTRAINT {key[0]} {key[1]}"

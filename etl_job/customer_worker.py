@@ -8,10 +8,9 @@ one fetch batch of customers sends its batches to a child process instead: the r
 thread goes on fetching the next batch while the child encrypts the current one, and the
 main thread gets ready-made binary COPY bytes.
 
-- The child is ``python -m etl_job.customer_worker``, started only when the first batch
-  is full (a view that fits into one batch, every incremental run's usual case, never
-  pays for a process). The first batch is encoded in the reader thread while the child
-  starts, so its start-up overlaps work.
+- The children are started only when the first batch is full (a view that fits into one
+  batch, every incremental run's usual case, never pays for a process). The first batch
+  is encoded in the reader thread while they start, so their start-up overlaps work.
 - The pool is the standard library's ``ProcessPoolExecutor`` (spawn context: a fresh
   interpreter, no copy of the run's connections or threads). Its initializer receives a
   ``BatchKey`` (the active data key and the HMAC key, or the benchmark's plain stand-in:

@@ -137,7 +137,6 @@ def _moved_fact(table: str, id_col: str, day_expr: str) -> tuple[str, ...]:
     candidates = f"moved_{table}"
     in_place = _replaced(table, staging, f"f.day = {day_expr} AND f.{id_col} = s.{id_col}")
     find = (
-        f"DROP TABLE IF EXISTS pg_temp.{candidates}",
         f"CREATE TEMP TABLE {candidates} ON COMMIT DROP AS "
         f"SELECT s.{id_col}, {day_expr} AS day, s.change_version FROM {staging} s "
         f"WHERE NOT EXISTS (SELECT 1 FROM warehouse.{table} g "

@@ -70,9 +70,9 @@ def _serialize(fields: Mapping[str, Any]) -> bytes:
 class BatchKey:
     """The one data key and the HMAC key that encrypting customer rows needs, and no more.
 
-    The ETL hands it to the worker process that encrypts a large load's customers (on the
-    machine's other core), through that process's stdin pipe: never the keyring's KEKs,
-    never a file or an argument. :meth:`cipher` rebuilds a :class:`PiiCipher` that can
+    The ETL hands it to the worker processes that encrypt a large load's customers (on the
+    machine's other core), pickled over their pool's pipe: never the keyring's KEKs, never
+    a file or an argument. :meth:`cipher` rebuilds a :class:`PiiCipher` that can
     encrypt (and HMAC) with that key only. Key bytes stay out of ``repr``.
     """
 
