@@ -48,6 +48,11 @@ class Metrics:
             ["tool"],
             registry=self.registry,
         )
+        self.cache_shared_wires_received = Counter(
+            "promptsales_mcp_cache_shared_wires_received",
+            "Wire results another replica published and this one now holds for replay",
+            registry=self.registry,
+        )
         self.protocol_layer_answers = Counter(
             "promptsales_mcp_protocol_layer_answers",
             "Calls answered at the protocol layer without the SDK's tool dispatch "
@@ -102,6 +107,9 @@ class Metrics:
 
     def record_protocol_layer_answer(self, tool: str) -> None:
         self._child(self.protocol_layer_answers, tool).inc()
+
+    def record_shared_wire_received(self) -> None:
+        self.cache_shared_wires_received.inc()
 
     def record_cache_error(self) -> None:
         self.cache_errors.inc()

@@ -189,6 +189,7 @@ class ResponseCache:
         self._inflight: dict[str, asyncio.Future[JsonObject]] = {}
         self._writes: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
+        self._listening = False
         self.channel = f"{prefix}wires"
         # Most recently used last; expiry on the monotonic clock.
         self._local: OrderedDict[str, _LocalEntry] = OrderedDict()
@@ -230,15 +231,28 @@ class ResponseCache:
         """Keep what other replicas publish; resubscribe after any failure (a failover
         closes the connection), never opening the circuit: only hits are lost meanwhile."""
         assert self._clients is not None
-        while True:
-            try:
-                async with self._clients.reader.pubsub(ignore_subscribe_messages=True) as sub:
-                    await sub.subscribe(self.channel)
-                    async for message in sub.listen():
-                        self._received(message.get("data"))
-            except (RedisError, OSError) as exc:
-                log.debug("wire subscription lost", extra={"error": type(exc).__name__})
-            await asyncio.sleep(self._retry_seconds)
+        try:
+            while True:
+                try:
+                    async with self._clients.reader.pubsub() as sub:
+                        await sub.subscribe(self.channel)
+                        async for message in sub.listen():
+                            if message.get("type") == "subscribe":
+                                self._listening = True  # confirmed by the server
+                            elif message.get("type") == "message":
+                                self._received(message.get("data"))
+                except (RedisError, OSError) as exc:
+                    log.debug("wire subscription lost", extra={"error": type(exc).__name__})
+                self._listening = False
+                await asyncio.sleep(self._retry_seconds)
+        finally:
+            self._listening = False
+
+    @property
+    def listening(self) -> bool:
+        """Whether the server has confirmed this replica's subscription to the wire
+        results others share: from then on, a share published is a share received."""
+        return self._listening
 
     def _received(self, data: object) -> None:
         if not isinstance(data, bytes | str):
@@ -265,6 +279,7 @@ class ResponseCache:
         )
         if entry is not None:
             entry.wire[protocol] = result
+            self._metrics.record_shared_wire_received()
 
     async def close(self) -> None:
         """Finish the answers still being written, then disconnect."""

@@ -357,3 +357,13 @@ async def rpc(
             headers={**base, **(headers or {})},
             json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
         )
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (up to 20 s) for something another task or process makes true, such as a
+    published message arriving: polled, so a loaded machine is slower, never wrong."""
+    for _ in range(400):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")

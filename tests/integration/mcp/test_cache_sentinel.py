@@ -20,9 +20,10 @@ import redis
 
 from harness.redis_sentinel import SentinelSet
 from mcp_server.answers.cache import CacheKeyParts, ResponseCache, cache_key
+from mcp_server.app import McpApplication
 from mcp_server.content.store import ContentStore
 from mcp_server.metrics import Metrics
-from tests.integration.mcp.conftest import mcp_client, payload, serve
+from tests.integration.mcp.conftest import mcp_client, payload, serve, until
 from tests.integration.mcp.test_cache import Computation
 from tests.integration.mcp.test_protocol_path import as_sent, replayed
 
@@ -73,6 +74,11 @@ async def replicas(redis_prefix: str) -> AsyncIterator[Replicas]:
 
 def key_of(prefix: str, n: int) -> str:
     return cache_key(prefix, CacheKeyParts("t", {"q": n}, "user", None, "m", 1))
+
+
+def received(application: McpApplication) -> float:
+    """How many wire results other replicas shared has this server taken in."""
+    return float(application.service.metrics.cache_shared_wires_received._value.get())
 
 
 def answer_of(key: str) -> dict[str, Any]:
@@ -146,7 +152,7 @@ async def test_a_wire_result_shared_by_one_replica_is_replayed_by_another(
     one, listening, late = (replicas.on(three_pods, local_entries=16) for _ in range(3))
     one.start()
     listening.start()
-    await asyncio.sleep(0.3)  # subscribed
+    await until(lambda: one.listening and listening.listening, "both replicas subscribed")
     key, gone = key_of(replicas.prefix, 2), key_of(replicas.prefix, 3)
     wire = {"structuredContent": {"cached": True, "n": 1}}
     assert listening.replay_wire(key, "2025-11-25") is None
@@ -163,10 +169,8 @@ async def test_a_wire_result_shared_by_one_replica_is_replayed_by_another(
     assert one.attach_wire(key, "2025-11-25", wire) is True
     assert one.attach_wire(gone, "2025-11-25", wire) is True
     await one.flush()
-    for _ in range(100):  # the published copy arrives: held in process, no read
-        if listening.local_wire(key, "2025-11-25") is not None:
-            break
-        await asyncio.sleep(0.02)
+    # The published copy arrives: held in process, no read.
+    await until(lambda: listening.local_wire(key, "2025-11-25") is not None, "share received")
     assert listening.replay_wire(key, "2025-11-25") == wire
     assert listening.replay_wire(key, "2026-07-28") is None  # per protocol version
     assert listening.local_wire("another:prefix:key", "2025-11-25") is None
@@ -260,10 +264,17 @@ async def test_a_repeat_on_another_mcp_replica_is_replayed_with_the_same_answer(
         mcp_client(server_two, token=tokens.token("user")) as two,
         mcp_client(server_two, token=tokens.token("marketing")) as two_marketing,
     ):
+        await until(
+            lambda: first.service.cache.listening and second.service.cache.listening,
+            "both replicas subscribed",
+        )
         assert payload(await one.call_tool("getContent", QUERY))["cached"] is False
         await first.service.cache.flush()
         through_tool = await one.call_tool("getContent", QUERY)  # a hit: shares its wire
         await first.service.cache.flush()
+        # Published on the primary, delivered through a replica's connection: the repeat
+        # waits for it (sent before it arrived, it would be a plain Redis hit instead).
+        await until(lambda: received(second) == 1, "the share reached the other replica")
         elsewhere = await two.call_tool("getContent", QUERY)
         assert replayed(second) == 1
         assert as_sent(elsewhere) == as_sent(through_tool)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,6 +29,7 @@ from mcp_server.metrics import Metrics
 from mcp_server.search.embeddings import LOCAL_MODEL_ID, LocalEmbedder, Matrix
 from mcp_server.search.index import VectorIndex
 from mcp_server.service import ContentService
+from tests.integration.mcp.conftest import until
 
 
 def _item(item_id: str, title: str, campaign: str = "1001") -> ContentItem:
@@ -68,14 +69,6 @@ async def running(store: ContentStore, embedder: LocalEmbedder) -> AsyncIterator
     )
     async with service.running():
         yield service
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(400):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 def top_ids(service: ContentService, embedder: LocalEmbedder, query: str, k: int = 3) -> list[str]:
