@@ -452,6 +452,31 @@ def change_share(dbs: dict[str, str], every: int, offset: int) -> int:
     return changed
 
 
+SERVER_SETTINGS = (
+    "server_version",
+    "shared_buffers",
+    "work_mem",
+    "maintenance_work_mem",
+    "max_wal_size",
+    "wal_compression",
+    "synchronous_commit",
+    "autovacuum",
+    "random_page_cost",
+    "jit",
+)
+"""The server settings every contender's figures depend on (a merge that misses
+``shared_buffers`` pays for reading and evicting pages), recorded with the results."""
+
+
+def server_settings() -> dict[str, str]:
+    with psycopg.connect(ADMIN_DSN) as conn:
+        rows = conn.execute(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
+            (list(SERVER_SETTINGS),),
+        )
+        return dict(rows.fetchall())
+
+
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     start = time.perf_counter()
     result = fn()
@@ -543,6 +568,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "server": server_settings(),
         "full_load": {
             "rows": {
                 "copy_raw": raw_rows,
