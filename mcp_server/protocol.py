@@ -1,10 +1,16 @@
-"""The SDK's MCP server, with two corrections the MCP conformance suite asked for.
+"""The SDK's MCP server, with corrections the MCP conformance suite and the
+specification asked for.
 
 * ``prompts/get`` for a name the server does not have raised a plain ``ValueError``
   inside the SDK, whose catch-all answers any such exception with JSON-RPC error code 0
   and logs a traceback, once per call. The specification's code for an invalid prompt
   name is -32602 (Invalid params). This server offers no prompts, so every
   ``prompts/get`` takes this path.
+* ``tools/call`` of a tool the server does not have is -32602 too ("Unknown tool: ..."),
+  the specification's protocol error for an unknown tool (its error-handling section and
+  example). The SDK answered it as a tool execution error (a result with ``isError``),
+  which the specification keeps for a tool that ran and failed, or for arguments a model
+  could correct; a wrong tool name is neither, and a client told ``isError`` may retry it.
 * ``logging/setLevel`` (protocol versions 2025-06-18 and 2025-11-25; SEP-2577 deprecates
   the logging capability from 2026-07-28, and the SDK refuses it there) is accepted: the
   level is validated by the SDK's model (an unknown level is -32602) and the answer is
@@ -25,6 +31,7 @@ from mcp.server.mcpserver.context import Context
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
+    CallToolResult,
     EmptyResult,
     GetPromptResult,
     InputRequiredResult,
@@ -40,14 +47,21 @@ async def _accept_log_level(
 
 
 class PromptSalesMCPServer(MCPServer[Any]):
-    """``MCPServer`` answering an unknown prompt name with -32602, not code 0, and
-    accepting ``logging/setLevel`` (which declares the ``logging`` capability)."""
+    """``MCPServer`` answering an unknown tool or prompt name with -32602, and accepting
+    ``logging/setLevel`` (which declares the ``logging`` capability)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lowlevel_server.add_request_handler(
             "logging/setLevel", SetLevelRequestParams, _accept_log_level
         )
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        if self._tool_manager.get_tool(name) is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
+        return await super().call_tool(name, arguments, context)
 
     async def get_prompt(
         self,

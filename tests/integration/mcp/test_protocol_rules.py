@@ -456,6 +456,38 @@ async def test_an_unknown_prompt_is_invalid_params(
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
+async def test_an_unknown_tool_is_invalid_params(
+    seeded_store: ContentStore,
+    settings_factory: Any,
+    app_factory: Any,
+    tokens: TokenIssuer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The specification's protocol error for a tool the server does not have (-32602),
+    not a tool result with ``isError``, which the SDK answered: a client may retry that."""
+    caplog.set_level(logging.INFO)
+    async with serve(app_factory(settings_factory())) as server:
+        response = await rpc(
+            server,
+            "tools/call",
+            {"name": "getContnet", "arguments": {"query": "shoes"}},
+            token=tokens.token("user"),
+        )
+        known = await rpc(
+            server,
+            "tools/call",
+            {"name": "getContent", "arguments": {"query": "shoes"}},
+            token=tokens.token("user"),
+        )
+    assert response.status_code == 200
+    assert "result" not in response.json()
+    error = response.json()["error"]
+    assert error["code"] == -32602
+    assert error["message"] == "Unknown tool: getContnet"
+    assert known.json()["result"]["isError"] is False
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
 async def test_log_level_is_accepted_and_validated(
     seeded_store: ContentStore, settings_factory: Any, app_factory: Any, tokens: TokenIssuer
 ) -> None:
